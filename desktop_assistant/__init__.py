@@ -1,0 +1,4 @@
+"""desktop_assistant: an offline, on-device AI assistant."""
+
+__version__ = "0.1.0"
+APP_NAME = "desktop-assistant"

@@ -1,0 +1,7 @@
+"""`python -m desktop_assistant` runs the same entry point as the console script."""
+
+import sys
+
+from desktop_assistant.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Microphone capture, voice activity detection and audio file decoding (voice issue)."""

@@ -1,0 +1,1 @@
+"""Qt-free domain: conversations, prompt building, settings, paths, errors."""

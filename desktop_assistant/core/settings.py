@@ -1,0 +1,93 @@
+"""Every setting declared once: name, type, default, description; persisted as JSON.
+
+`Settings` is Qt-free; listeners subscribe with `on_change(callback)` and the UI adapts that
+to a Qt signal. Unknown keys in the file are kept (a newer version may have written them);
+values of the wrong type fall back to the default instead of breaking start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop_assistant.core import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    description: str
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting("model_path", str, "", "Folder of the chat model (a local Hugging Face model folder)."),
+    Setting("max_new_tokens", int, 512, "Longest answer, in tokens."),
+    Setting("temperature", float, 0.7, "Randomness of answers; 0 always picks the likeliest token."),
+    Setting("top_p", float, 0.9, "Nucleus sampling: keep the smallest set of tokens with this mass."),
+    Setting("top_k", int, 40, "Sample among this many likeliest tokens (0: no limit)."),
+    Setting("repetition_penalty", float, 1.05, "Above 1 discourages repeating earlier tokens."),
+    Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time."),
+)
+_BY_NAME = {s.name: s for s in SCHEMA}
+
+
+class Settings:
+    """The user's settings, loaded from and saved to `paths.settings_file()`."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.settings_file()
+        self._values: dict[str, Any] = {}
+        self._listeners: list[Callable[[str, Any], None]] = []
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            log.warning("settings file %s unreadable (%s); using defaults", self.path, err)
+            return
+        if isinstance(raw, dict):
+            self._values = raw
+
+    def get(self, name: str) -> Any:
+        spec = _BY_NAME[name]
+        value = self._values.get(name, spec.default)
+        if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, spec.type) or isinstance(value, bool) != (spec.type is bool):
+            return spec.default
+        return value
+
+    def set(self, name: str, value: Any) -> None:
+        spec = _BY_NAME[name]
+        if spec.type is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, spec.type):
+            raise TypeError(f"setting {name} wants {spec.type.__name__}, got {value!r}")
+        if self._values.get(name, spec.default) == value and name in self._values:
+            return
+        self._values[name] = value
+        self._save()
+        for listener in list(self._listeners):
+            listener(name, value)
+
+    def on_change(self, callback: Callable[[str, Any], None]) -> None:
+        self._listeners.append(callback)
+
+    def _save(self) -> None:
+        """Write atomically: a crash mid-write never leaves a half-written file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self._values, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)

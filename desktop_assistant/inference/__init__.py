@@ -1,0 +1,1 @@
+"""Qt-free engines behind small Protocols (chat now; speech and quantization later)."""

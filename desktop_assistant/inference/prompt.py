@@ -1,0 +1,98 @@
+"""Turning a list of messages into prompt token ids for a causal language model.
+
+Models with a chat template use it. Models without one (GPT-2 and other base models) get a plain
+"User: / Assistant:" transcript, and generation stops when the model starts the next "User:" turn.
+Everything here works on a tokenizer object and plain lists: no torch import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.errors import UserError
+
+PLAIN_STOP_MARKERS = ("\nUser:", "\nuser:")
+# End-of-turn tokens of the common chat formats; generation stops at any that the vocabulary has.
+TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<end_of_utterance>")
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def plain_transcript(messages: Sequence[Message]) -> str:
+    """The fallback prompt for models with no chat template."""
+    lines = []
+    for message in messages:
+        if message.role == "system":
+            lines.append(message.content.strip() + "\n")
+        else:
+            speaker = "User" if message.role == "user" else "Assistant"
+            lines.append(f"{speaker}: {message.content.strip()}")
+    lines.append("Assistant:")
+    return "\n".join(lines)
+
+
+def _templated_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
+    dicts = [m.as_dict() for m in messages]
+    try:
+        ids = tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=True)
+    except Exception as err:  # jinja2 TemplateError: e.g. a template that forbids "system"
+        if not messages or messages[0].role != "system":
+            raise UserError(f"the model's chat template rejected the conversation: {err}") from err
+        merged = _merge_system(messages)
+        ids = tokenizer.apply_chat_template(
+            [m.as_dict() for m in merged], add_generation_prompt=True, tokenize=True
+        )
+    if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def _merge_system(messages: Sequence[Message]) -> list[Message]:
+    system, rest = messages[0], list(messages[1:])
+    if rest and rest[0].role == "user":
+        rest[0] = Message("user", f"{system.content}\n\n{rest[0].content}")
+    return rest
+
+
+def prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
+    if has_chat_template(tokenizer):
+        return _templated_ids(tokenizer, messages)
+    return list(tokenizer(plain_transcript(messages))["input_ids"])
+
+
+def fit_to_context(
+    tokenizer: Any, messages: Sequence[Message], context_tokens: int, reply_tokens: int
+) -> tuple[list[int], int]:
+    """Prompt ids that leave room for a reply, dropping the oldest turns if needed.
+
+    Keeps a leading system message and the newest message. Returns the ids and the number of
+    reply tokens that still fit (at most `reply_tokens`). Raises `UserError` when the newest
+    message alone does not fit.
+    """
+    msgs = list(messages)
+    min_reply = min(reply_tokens, 16)
+    while True:
+        ids = prompt_ids(tokenizer, msgs)
+        if len(ids) + min_reply <= context_tokens:
+            return ids, min(reply_tokens, context_tokens - len(ids))
+        first = 1 if msgs and msgs[0].role == "system" else 0
+        if len(msgs) - first <= 1:
+            raise UserError(
+                f"the message is too long for this model: {len(ids)} tokens, and the model reads "
+                f"at most {context_tokens} tokens including its answer; shorten it"
+            )
+        del msgs[first]
+
+
+def stop_token_ids(tokenizer: Any, eos: int | list[int] | None) -> list[int]:
+    """The model's end-of-sequence ids plus the end-of-turn tokens its vocabulary knows."""
+    ids: list[int] = [eos] if isinstance(eos, int) else list(eos or [])
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    ids.extend(vocab[token] for token in TURN_END_TOKENS if token in vocab)
+    return sorted(set(ids))

@@ -1,0 +1,1 @@
+"""SQLite history and attachments on disk (history issue)."""

@@ -1,0 +1,282 @@
+"""The main window: conversation, composer and status bar, wired to the chat thread."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_assistant import __version__
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.inference.options import GenerationOptions, Reply
+from desktop_assistant.ui.composer import Composer
+from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
+from desktop_assistant.ui.workers import ChatThread
+
+log = logging.getLogger(__name__)
+
+FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
+NO_MODEL_TEXT = (
+    "No chat model is set up yet. Choose a local Hugging Face model folder "
+    "(config.json, *.safetensors and tokenizer files) with File → Open model folder…, "
+    "or start the app with `desktop-assistant --model PATH`."
+)
+STATE_TEXT = {
+    "no-model": "no model",
+    "loading": "Loading model…",
+    "ready": "ready",
+    "generating": "generating…",
+    "error": "error",
+}
+
+
+def format_stats(reply: Reply) -> str:
+    s = reply.stats
+    parts = [f"first token {s.ttft_s:.2f} s", f"{s.decode_tok_s:.1f} tok/s", f"{s.new_tokens} tokens"]
+    if s.stopped:
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+class MainWindow(QMainWindow):
+    """Signals: first_painted() once the window has been drawn; reply_finished(Reply)."""
+
+    first_painted = Signal()
+    reply_finished = Signal(object)
+
+    def __init__(self, settings: Settings, chat: ChatThread, model_path: str = "") -> None:
+        super().__init__()
+        self.settings = settings
+        self.chat = chat
+        self.model_path = model_path
+        self.state = "no-model"
+        self.messages: list[Message] = []
+        self._painted = False
+        self._request_id = 0
+        self._active: int | None = None
+        self._waiting = False  # a message is waiting for the model to be ready
+        self._reply_widget: MessageWidget | None = None
+        self._reply_text = ""
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._build()
+        worker = chat.worker
+        worker.loading.connect(self._on_loading)
+        worker.loaded.connect(self._on_loaded)
+        worker.load_failed.connect(self._on_load_failed)
+        worker.chunk.connect(self._on_chunk)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+
+    # ---- building -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.setWindowTitle("Desktop Assistant")
+        self.resize(900, 700)
+        self.view = ConversationView(self)
+        self.composer = Composer(self)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.composer)
+        self.setCentralWidget(central)
+        self.model_label = QLabel("no model")
+        self.state_label = QLabel()
+        self.stats_label = QLabel()
+        bar = self.statusBar()
+        bar.addWidget(self.model_label)
+        bar.addWidget(self.state_label)
+        bar.addPermanentWidget(self.stats_label)
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        QShortcut(QKeySequence("Esc"), self, activated=self.stop)
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open model folder…", self, shortcut=QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.choose_model_folder)
+        file_menu.addAction(open_action)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+        self._set_state("no-model")
+        self.composer.edit.setFocus()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.composer.edit.setFocus()
+
+    # ---- model ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin loading the configured model, or explain how to get one."""
+        if self.model_path:
+            self.load_model(self.model_path)
+        else:
+            self._show_no_model()
+
+    def load_model(self, path: str) -> None:
+        self.model_path = path
+        self.model_label.setText(Path(path).name or path)
+        self._set_state("loading")
+        self.chat.load_requested.emit(path)
+
+    def choose_model_folder(self) -> None:
+        start = self.model_path or str(Path.home())
+        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
+        if path:
+            self.load_model(path)
+
+    def _show_no_model(self) -> None:
+        self._set_state("no-model")
+        notice = self.view.add_message("notice", NO_MODEL_TEXT)
+        button = QPushButton("Open model folder…", notice)
+        button.clicked.connect(self.choose_model_folder)
+        notice.layout().addWidget(button)
+
+    def _on_loading(self, name: str) -> None:
+        self.model_label.setText(name)
+        self._set_state("loading")
+
+    def _on_loaded(self, name: str) -> None:
+        self.model_label.setText(name)
+        self._set_state("ready")
+        self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
+        if self._waiting:
+            self._waiting = False
+            self._dispatch()
+
+    def _on_load_failed(self, message: str) -> None:
+        self._set_state("error", message)
+        self.view.add_message("error", f"{message}\n\nChoose another folder with File → Open model folder….")
+        self.composer.set_busy(False)
+
+    # ---- sending and streaming ------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Show the user's message and answer it now, or as soon as the model is ready."""
+        if not text.strip() or self._active is not None:
+            return
+        self.messages.append(Message("user", text))
+        self.view.add_message("user", text)
+        if self.state == "ready":
+            self._dispatch()
+        else:
+            self._waiting = True
+            if self.state == "loading":
+                self.composer.set_busy(True)
+                self.state_label.setText("Loading model… your message will be answered when it is ready")
+            elif self.state == "no-model":
+                self.view.add_message("notice", "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT)
+
+    def _dispatch(self) -> None:
+        self._request_id += 1
+        self._active = self._request_id
+        self._reply_text = ""
+        self._reply_widget = self.view.add_message("assistant")
+        self._reply_widget.set_stats("thinking…")
+        self.composer.set_busy(True)
+        self._set_state("generating")
+        options = GenerationOptions.from_settings(self.settings)
+        self.chat.generate_requested.emit(self._active, list(self.messages), options)
+
+    def _on_chunk(self, request_id: int, text: str) -> None:
+        if request_id != self._active:
+            return  # a stale chunk from a stopped request
+        self._reply_text += text
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        self._flush_timer.stop()
+        if self._reply_widget is not None and self._reply_widget.text != self._reply_text:
+            self._reply_widget.set_text(self._reply_text)
+            if self._reply_widget.stats_label.text() == "thinking…":
+                self._reply_widget.set_stats("")
+
+    def _on_finished(self, request_id: int, reply: Reply) -> None:
+        if request_id != self._active:
+            return
+        self._flush()
+        self._end_reply(format_stats(reply))
+        self.stats_label.setText(format_stats(reply))
+        self.reply_finished.emit(reply)
+
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._active:
+            return
+        self._flush()
+        self._end_reply("failed")
+        self.view.add_message("error", message)
+        self._set_state("error", message)
+
+    def _end_reply(self, stats: str) -> None:
+        """Close the active reply, keeping whatever text it streamed."""
+        widget, text = self._reply_widget, self._reply_text
+        self._active, self._reply_widget, self._reply_text = None, None, ""
+        if widget is not None:
+            if text:
+                self.messages.append(Message("assistant", text))
+                widget.set_stats(stats)
+            else:
+                self.view.remove_message(widget)
+        self.composer.set_busy(False)
+        self._set_state("ready")
+
+    def stop(self) -> None:
+        """Esc / Stop: end the reply now; nothing streamed after this point is shown."""
+        if self._active is not None:
+            self.chat.worker.cancel(self._active)
+            self._flush()
+            self._end_reply("stopped")
+            self.stats_label.setText("stopped")
+        elif self._waiting:
+            self._waiting = False
+            self.composer.set_busy(False)
+            self.state_label.setText(STATE_TEXT[self.state] + " (your message was not sent)")
+
+    # ---- status and lifecycle -------------------------------------------------------------
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        text = STATE_TEXT[state]
+        self.state_label.setText(f"{text}: {detail}" if detail else text)
+        self.state_label.setToolTip(detail)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Desktop Assistant",
+            f"Desktop Assistant {__version__}\nAn offline assistant that runs on this computer.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self.stop()
+        self.hide()
+        if not self.chat.shutdown():
+            log.warning("the chat thread did not end in time")
+        event.accept()

@@ -1,0 +1,102 @@
+"""Markdown to the HTML subset Qt's rich-text engine draws, with highlighted code blocks.
+
+markdown-it-py parses with raw HTML disabled, so any HTML in model output is escaped and shown
+as text. Code blocks are highlighted by pygments with inline styles (Qt has no stylesheet
+classes for rich text) and carry a "Copy" link `copy-code:N`; `Rendered.code_blocks[N]` is the
+raw code to copy. Images are never loaded: they render as their alt text and address.
+No Qt import here, so it is tested without a display.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name, guess_lexer
+from pygments.util import ClassNotFound
+
+COPY_CODE_SCHEME = "copy-code"
+CODE_BACKGROUND = "#f6f8fa"
+CODE_BORDER = "#d0d7de"
+
+
+@dataclass
+class Rendered:
+    html: str
+    code_blocks: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _formatter() -> HtmlFormatter:
+    return HtmlFormatter(nowrap=True, noclasses=True, style="default")
+
+
+def _lexer(language: str, code: str) -> Any:
+    if language:
+        try:
+            return get_lexer_by_name(language)
+        except ClassNotFound:
+            return TextLexer()
+    if len(code) > 20:
+        try:
+            return guess_lexer(code)
+        except ClassNotFound:
+            pass
+    return TextLexer()
+
+
+def _code_block_html(code: str, language: str, index: int) -> str:
+    body = highlight(code, _lexer(language, code), _formatter()).rstrip("\n")
+    label = html.escape(language) if language else "code"
+    return (
+        f'<table width="100%" cellspacing="0" cellpadding="6" '
+        f'style="background-color:{CODE_BACKGROUND}; border: 1px solid {CODE_BORDER};">'
+        f'<tr><td><span style="color:#57606a;">{label}</span>&nbsp;&nbsp;'
+        f'<a href="{COPY_CODE_SCHEME}:{index}">Copy</a></td></tr>'
+        f'<tr><td><pre style="white-space: pre-wrap; margin: 0;">{body}</pre></td></tr>'
+        "</table>"
+    )
+
+
+def _build_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+
+    def fence(renderer: Any, tokens: Any, idx: int, options: Any, env: dict) -> str:
+        token = tokens[idx]
+        blocks: list[str] = env.setdefault("code_blocks", [])
+        language = token.info.strip().split(" ")[0] if token.info else ""
+        blocks.append(token.content)
+        return _code_block_html(token.content, language, len(blocks) - 1)
+
+    def image(renderer: Any, tokens: Any, idx: int, options: Any, env: dict) -> str:
+        token = tokens[idx]
+        alt = html.escape(token.content or "image")
+        src = html.escape(str(token.attrGet("src") or ""))
+        return f'[{alt}: <a href="{src}">{src}</a>]'
+
+    md.add_render_rule("fence", fence)
+    md.add_render_rule("code_block", fence)
+    md.add_render_rule("image", image)
+    return md
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return _build_parser()
+
+
+def render_markdown(text: str) -> Rendered:
+    env: dict = {}
+    body = _parser().render(text, env)
+    return Rendered(html=body, code_blocks=list(env.get("code_blocks", [])))
+
+
+def render_plain(text: str) -> str:
+    """User messages: shown exactly as typed, line breaks kept."""
+    return f'<p style="white-space: pre-wrap;">{html.escape(text)}</p>'

@@ -1,0 +1,139 @@
+"""Workers that own engines on their own threads and talk to the window by queued signals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.errors import UserError
+from desktop_assistant.inference.engine import ChatEngine
+from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[str], ChatEngine]
+
+
+def default_engine_factory(path: str) -> ChatEngine:
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+
+    return CausalLMEngine(path)
+
+
+class ChatWorker(QObject):
+    """Owns the chat engine; every slot runs on the worker thread.
+
+    Signals: loading(name), loaded(name), load_failed(message), chunk(request_id, text),
+    finished(request_id, Reply), failed(request_id, message).
+    """
+
+    loading = Signal(str)
+    loaded = Signal(str)
+    load_failed = Signal(str)
+    chunk = Signal(int, str)
+    finished = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, engine_factory: EngineFactory) -> None:
+        super().__init__()
+        self._factory = engine_factory
+        self._engine: ChatEngine | None = None
+        self._lock = threading.Lock()
+        self._cancelled_upto = 0  # every request id up to this one is cancelled
+
+    @Slot(str)
+    def load(self, path: str) -> None:
+        if self._engine is not None:
+            self._engine.unload()
+            self._engine = None
+        try:
+            engine = self._factory(path)
+            self.loading.emit(engine.name)
+            engine.load()
+        except UserError as err:
+            self.load_failed.emit(str(err))
+            return
+        except Exception as err:  # a bug or an unexpected file: report, never crash the app
+            log.exception("loading %s failed", path)
+            self.load_failed.emit(f"could not load the model in {path}: {err}")
+            return
+        self._engine = engine
+        self.loaded.emit(engine.name)
+
+    @Slot(int, object, object)
+    def generate(
+        self, request_id: int, messages: Sequence[Message], options: GenerationOptions
+    ) -> None:
+        engine = self._engine
+        if self._is_cancelled(request_id):
+            self.finished.emit(request_id, Reply("", ReplyStats(0, 0, 0.0, 0.0, 0.0, True)))
+            return
+        if engine is None:
+            self.failed.emit(request_id, "no model is loaded")
+            return
+
+        def on_text(text: str) -> None:
+            if self._is_cancelled(request_id):
+                engine.cancel()  # a cancel that raced with the start of generate
+                return
+            self.chunk.emit(request_id, text)
+
+        try:
+            reply = engine.generate(messages, options, on_text)
+        except UserError as err:
+            self.failed.emit(request_id, str(err))
+            return
+        except Exception as err:
+            log.exception("generation failed")
+            self.failed.emit(request_id, f"the model failed while answering: {err}")
+            return
+        self.finished.emit(request_id, reply)
+
+    def cancel(self, request_id: int) -> None:
+        """Thread-safe: called directly from the UI thread while `generate` runs."""
+        with self._lock:
+            self._cancelled_upto = max(self._cancelled_upto, request_id)
+        engine = self._engine
+        if engine is not None:
+            engine.cancel()
+
+    def _is_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id <= self._cancelled_upto
+
+    @Slot()
+    def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.unload()
+            self._engine = None
+
+
+class ChatThread(QObject):
+    """The one long-lived thread that owns the chat model, and its worker.
+
+    Signals: load_requested(path), generate_requested(request_id, messages, options) are
+    connected (queued) to the worker's slots.
+    """
+
+    load_requested = Signal(str)
+    generate_requested = Signal(int, object, object)
+
+    def __init__(self, engine_factory: EngineFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("chat-model")
+        self.worker = ChatWorker(engine_factory)
+        self.worker.moveToThread(self.thread)
+        self.load_requested.connect(self.worker.load)
+        self.generate_requested.connect(self.worker.generate)
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop any reply, end the thread and wait for it; True when it has ended."""
+        self.worker.cancel(1 << 62)
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)

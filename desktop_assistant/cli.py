@@ -72,16 +72,21 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_gui(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
     except Exception as err:  # a bug: one line for the user, details only with the env var
-        print(f"error: unexpected failure: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"error: unexpected failure: {type(err).__name__}: {_one_line(str(err))}",
+              file=sys.stderr)
         if _debug():
             raise
         return EXIT_FAILURE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _debug() -> bool:

@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,28 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+@contextmanager
+def _onednn_for_prefill_only(enabled: bool) -> Iterator[Callable[[], None]]:
+    """Yield a callback that switches oneDNN off for the decode steps; restore it at the end.
+
+    Measured on Zen 4 with Qwen2.5-0.5B in bf16 (2 threads): oneDNN makes the prefill GEMMs
+    7x faster (400 vs 57 tok/s) but single-token decode 1.7x slower (13.3 vs 22.9 tok/s).
+    The flag is process-wide; only the chat thread runs bf16 matmuls today.
+    """
+    import torch
+
+    before = torch.backends.mkldnn.enabled
+
+    def decode_mode() -> None:
+        if enabled:
+            torch.backends.mkldnn.enabled = False
+
+    try:
+        yield decode_mode
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 class _ReplyStream:
     """Stopping criterion that also streams text: it sees each new token before the next step.
 
@@ -62,8 +85,10 @@ class _ReplyStream:
         on_text: TextCallback,
         cancel: threading.Event,
         stop_markers: Sequence[str],
+        on_first_token: Callable[[], None] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.on_first_token = on_first_token
         self.prompt_len = prompt_len
         self.on_text = on_text
         self.cancel = cancel
@@ -79,11 +104,14 @@ class _ReplyStream:
         self.new_tokens = int(input_ids.shape[1]) - self.prompt_len
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+            if self.on_first_token is not None:
+                self.on_first_token()
         if self.cancel.is_set():
             return torch.ones(input_ids.shape[0], dtype=torch.bool)
         ids = input_ids[0, self.prompt_len :].tolist()
         self._emit(self.tokenizer.decode(ids, skip_special_tokens=True), final=False)
-        return torch.full((input_ids.shape[0],), self.stopped_by_marker, dtype=torch.bool)
+        stop = self.stopped_by_marker or self.cancel.is_set()  # on_text may have cancelled
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
 
     def finish(self, ids: list[int]) -> None:
         """Emit what was held back once generation has ended (not after a cancel)."""
@@ -159,7 +187,7 @@ class CausalLMEngine:
                     "text chat model this app can run"
                 ) from err
             raise ModelError(f"could not load the model in {folder.path}: {err}") from err
-        except (OSError, RuntimeError, KeyError) as err:
+        except Exception as err:  # torn or odd files fail in many ways (SafetensorError, ...)
             raise ModelError(f"could not load the model in {folder.path}: {err}") from err
         model.eval()
         self._folder, self._model, self._tokenizer = folder, model, tokenizer
@@ -196,11 +224,12 @@ class CausalLMEngine:
         )
         input_ids = torch.tensor([ids], dtype=torch.long)
         markers = () if prompts.has_chat_template(tokenizer) else prompts.PLAIN_STOP_MARKERS
-        stream = _ReplyStream(tokenizer, len(ids), on_text, self._cancel, markers)
         config = self._generation_config(options, max_new)
         if options.seed is not None:
             torch.manual_seed(options.seed)
-        with torch.inference_mode():
+        bf16 = model.dtype == torch.bfloat16
+        with torch.inference_mode(), _onednn_for_prefill_only(bf16) as decode_mode:
+            stream = _ReplyStream(tokenizer, len(ids), on_text, self._cancel, markers, decode_mode)
             output = model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),

@@ -1,0 +1,93 @@
+"""Fakes that implement the real Protocols, for tests only."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.inference.engine import TextCallback
+from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
+
+
+class FakeChatEngine:
+    """A `ChatEngine` that streams scripted tokens and honours cancel.
+
+    `load_gate`: load waits until the test sets it. `delay_s`: time per token (an Event wait,
+    so cancel cuts it short). `load_error` / `generate_error`: raised by load / generate.
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[str] | None = None,
+        delay_s: float = 0.0,
+        load_gate: threading.Event | None = None,
+        load_error: Exception | None = None,
+        generate_error: Exception | None = None,
+        name: str = "fake-model",
+    ) -> None:
+        self.tokens = list(tokens if tokens is not None else [f"word{i} " for i in range(20)])
+        self.delay_s = delay_s
+        self.load_gate = load_gate
+        self.load_error = load_error
+        self.generate_error = generate_error
+        self._name = name
+        self._loaded = False
+        self._cancel = threading.Event()
+        self.calls: list[list[Message]] = []
+        self.emitted: list[str] = []
+        self.emitted_after_cancel = 0
+        self.cancelled = threading.Event()
+        self.generating = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        if self.load_gate is not None:
+            self.load_gate.wait(30)
+        if self.load_error is not None:
+            raise self.load_error
+        self._loaded = True
+
+    def generate(
+        self, messages: Sequence[Message], options: GenerationOptions, on_text: TextCallback
+    ) -> Reply:
+        self._cancel.clear()
+        self.calls.append(list(messages))
+        self.generating.set()
+        if self.generate_error is not None:
+            raise self.generate_error
+        started = time.perf_counter()
+        out: list[str] = []
+        for token in self.tokens[: options.max_new_tokens]:
+            if self.delay_s and self._cancel.wait(self.delay_s):
+                break
+            if self._cancel.is_set():
+                break
+            out.append(token)
+            self.emitted.append(token)
+            on_text(token)
+        elapsed = time.perf_counter() - started
+        stats = ReplyStats(
+            prompt_tokens=sum(len(m.content.split()) for m in messages),
+            new_tokens=len(out),
+            ttft_s=self.delay_s,
+            decode_tok_s=len(out) / elapsed if elapsed > 0 else 0.0,
+            total_s=elapsed,
+            stopped=self._cancel.is_set(),
+        )
+        return Reply("".join(out), stats)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.cancelled.set()
+
+    def unload(self) -> None:
+        self._loaded = False

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from transformers import AutoTokenizer
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.errors import UserError
+from desktop_assistant.inference import prompt as prompts
+from desktop_assistant.inference.causal_lm import _ReplyStream
+
+
+def test_plain_transcript_for_models_without_template():
+    messages = [Message("system", "Be brief."), Message("user", "Hi"), Message("assistant", "Hello"),
+                Message("user", "How are you?")]
+    text = prompts.plain_transcript(messages)
+    assert text == "Be brief.\n\nUser: Hi\nAssistant: Hello\nUser: How are you?\nAssistant:"
+
+
+def test_chat_template_is_used(tiny_chat_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    ids = prompts.prompt_ids(tok, [Message("user", "Hi")])
+    text = tok.decode(ids)
+    assert text.startswith("<|im_start|>user\nHi<|im_end|>")
+    assert text.endswith("<|im_start|>assistant\n")
+    assert tok.convert_tokens_to_ids("<|im_end|>") in prompts.stop_token_ids(tok, None)
+
+
+def test_oldest_turns_are_dropped_to_fit(tiny_chat_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    history = [Message("system", "sys")]
+    for i in range(30):
+        history += [Message("user", f"question {i} " * 5), Message("assistant", f"answer {i} " * 5)]
+    history.append(Message("user", "the newest question"))
+    full = len(prompts.prompt_ids(tok, history))
+    ids, room = prompts.fit_to_context(tok, history, context_tokens=300, reply_tokens=100)
+    assert full > 300
+    assert len(ids) + room <= 300 and room >= 16
+    text = tok.decode(ids)
+    assert text.startswith("<|im_start|>system\nsys") and "the newest question" in text
+    assert "question 0 " not in text
+
+
+def test_a_single_message_too_long_is_a_user_error(tiny_chat_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    with pytest.raises(UserError, match="too long"):
+        prompts.fit_to_context(tok, [Message("user", "word " * 1000)], 256, 64)
+
+
+class _CharTokenizer:
+    """Each id is one character: enough to test streaming without a model."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i) for i in ids)
+
+
+def _run_stream(text, markers=()):
+    import torch
+
+    chunks, cancel = [], threading.Event()
+    stream = _ReplyStream(_CharTokenizer(), 2, chunks.append, cancel, markers)
+    ids = [0, 0]
+    stopped_at = None
+    for ch in text:
+        ids.append(ord(ch))
+        done = stream(torch.tensor([ids]))
+        if bool(done[0]):
+            stopped_at = len(ids) - 2
+            break
+    stream.finish(ids[2:])
+    return chunks, stream, stopped_at
+
+
+def test_stream_emits_everything_exactly_once():
+    chunks, stream, stopped = _run_stream("Hello, world")
+    assert "".join(chunks) == "Hello, world" == stream.text
+    assert stopped is None and stream.new_tokens == len("Hello, world")
+
+
+def test_stream_stops_at_the_next_user_turn_and_hides_the_marker():
+    chunks, stream, stopped = _run_stream("Sure.\nUs is fine\nUser: next", prompts.PLAIN_STOP_MARKERS)
+    assert "".join(chunks) == "Sure.\nUs is fine" == stream.text
+    assert stopped == len("Sure.\nUs is fine\nUser:")
+
+
+def test_stream_waits_for_whole_characters():
+    chunks, _, _ = _run_stream("ab\ufffdc")
+    assert all("\ufffd" not in c for c in chunks[:-1])

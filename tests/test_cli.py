@@ -1,0 +1,102 @@
+"""The command line, run as a user runs it: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from desktop_assistant import __version__
+
+
+def run(*args, stdin=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_assistant", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_error_line(result, code, *fragments):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_ask_streams_the_answer(tiny_chat_dir):
+    result = run("ask", "--model", str(tiny_chat_dir), "--max-new-tokens", "8", "Hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("\n") and len(result.stdout) > 1
+    assert result.stderr == ""
+
+
+def test_ask_json(tiny_chat_dir):
+    result = run("ask", "--model", str(tiny_chat_dir), "--max-new-tokens", "6", "--json", "Hi")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"text", "prompt_tokens", "new_tokens", "ttft_s", "decode_tok_s"}
+    assert isinstance(data["text"], str)
+    assert data["new_tokens"] == 6 and data["prompt_tokens"] > 0
+    assert data["ttft_s"] > 0 and data["decode_tok_s"] > 0
+
+
+def test_ask_reads_stdin_and_works_with_gpt2(tiny_gpt2_dir):
+    result = run("ask", "--model", str(tiny_gpt2_dir), "--max-new-tokens", "4", "--json", "-",
+                 stdin="Tell me a story")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["prompt_tokens"] > 3
+
+
+def test_model_is_remembered_from_settings(tiny_chat_dir, isolated_home):
+    settings = isolated_home / "config" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"model_path": str(tiny_chat_dir)}))
+    result = run("ask", "--max-new-tokens", "3", "--json", "Hi")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["new_tokens"] == 3
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("ask", "--model", "/no/such/folder", "Hi"), "model folder not found"),
+        (("ask", "Hi"), "no model configured"),
+        (("ask", "--model", "/tmp", "   "), "prompt is empty"),
+        (("ask", "--max-new-tokens", "lots", "Hi"), "invalid int value"),
+        (("ask", "--temperature", "-1", "--model", "/tmp", "Hi"), "temperature"),
+        (("ask",), "PROMPT"),
+        (("--no-such-option",), "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(args, fragment):
+    assert_one_error_line(run(*args), 2, fragment)
+
+
+def test_broken_model_folder_is_exit_2(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    assert_one_error_line(run("ask", "--model", str(tmp_path), "Hi"), 2, "could not load")
+
+
+def test_version_and_help_everywhere():
+    version = run("--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    for args in ((), ("ask",), ("bench",), ("bench", "startup"), ("bench", "chat")):
+        result = run(*args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "usage: desktop-assistant" in result.stdout
+
+
+def test_console_script_is_installed():
+    script = os.path.join(os.path.dirname(sys.executable), "desktop-assistant")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and __version__ in result.stdout

@@ -1,0 +1,24 @@
+"""Checks on real weights from ../shared/tools/get-dev-models (skipped without them)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_cli import run
+
+pytestmark = pytest.mark.real_models
+
+
+def test_ask_qwen_coder_answers_correctly(real_models_dir):
+    model = real_models_dir / "qwen2.5-coder-0.5b-instruct"
+    if not model.is_dir():
+        pytest.skip(f"{model} is missing; run get-dev-models with torch, transformers and gguf")
+    result = run("ask", "--model", str(model), "--temperature", "0", "--max-new-tokens", "16",
+                 "--json", "What is the capital of France? Answer in one word.")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert "paris" in data["text"].lower()
+    assert 0 < data["new_tokens"] <= 16 and data["prompt_tokens"] > 10
+    assert data["decode_tok_s"] > 1.0

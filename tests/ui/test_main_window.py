@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from desktop_assistant.core.errors import ModelError
+from desktop_assistant.ui.main_window import NO_MODEL_TEXT
+from tests.fakes import FakeChatEngine
+
+
+def _type_and_send(qtbot, window, text):
+    qtbot.keyClicks(window.composer.edit, text)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+
+
+def _wait_ready(qtbot, window):
+    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+
+
+def test_type_send_and_the_reply_streams_in(qtbot, make_window):
+    window, engine = make_window()
+    _wait_ready(qtbot, window)
+    assert window.composer.edit.hasFocus() or window.focusWidget() is window.composer.edit
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000) as finished:
+        _type_and_send(qtbot, window, "Hello model")
+        assert window.composer.button.text() == "Stop"
+        assert window.state == "generating"
+    roles = [m.role for m in window.view.messages()]
+    assert roles == ["user", "assistant"]
+    user, assistant = window.view.messages()
+    assert user.text == "Hello model"
+    assert assistant.text == "".join(engine.tokens)
+    assert "tok/s" in window.stats_label.text() and "first token" in window.stats_label.text()
+    assert finished.args[0].stats.new_tokens == len(engine.tokens)
+    assert window.composer.button.text() == "Send" and window.composer.text() == ""
+    assert [m.role for m in window.messages] == ["user", "assistant"]
+    assert engine.calls[0][-1].content == "Hello model"
+
+
+def test_streaming_updates_are_coalesced(qtbot, make_window):
+    engine = FakeChatEngine(tokens=[f"t{i} " for i in range(400)])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    renders = []
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "go")
+        widget = window.view.messages()[-1]
+        original = widget.set_text
+        widget.set_text = lambda text: (renders.append(text), original(text))
+    assert widget.text == "".join(engine.tokens)
+    assert 1 <= len(renders) < 400 / 4
+
+
+def test_shift_enter_adds_a_line_and_empty_prompts_are_not_sent(qtbot, make_window):
+    window, engine = make_window()
+    _wait_ready(qtbot, window)
+    edit = window.composer.edit
+    qtbot.keyClicks(edit, "first")
+    qtbot.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(edit, "second")
+    assert edit.toPlainText() == "first\nsecond"
+    edit.clear()
+    qtbot.keyClicks(edit, "   ")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)
+    assert window.view.messages() == [] and engine.calls == []
+
+
+def test_stop_cancels_mid_stream_and_nothing_arrives_after(qtbot, make_window):
+    engine = FakeChatEngine(tokens=[f"w{i} " for i in range(500)], delay_s=0.01)
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _type_and_send(qtbot, window, "long answer please")
+    reply = window.view.messages()[-1]
+    qtbot.waitUntil(lambda: len(reply.text) > 10, timeout=10_000)
+    with qtbot.waitSignal(window.chat.worker.finished, timeout=10_000):
+        qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)  # Stop
+        shown_at_stop = reply.text
+        assert window.composer.button.text() == "Send"
+    qtbot.wait(100)  # give any stray queued chunk the chance to (wrongly) show
+    assert reply.text == shown_at_stop
+    assert engine.cancelled.is_set() and len(engine.emitted) < 500
+    assert "stopped" in reply.stats_label.text()
+    assert window.messages[-1].content == shown_at_stop  # what was streamed is kept
+
+
+def test_escape_stops(qtbot, make_window):
+    engine = FakeChatEngine(tokens=["x "] * 500, delay_s=0.01)
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _type_and_send(qtbot, window, "go")
+    qtbot.waitUntil(lambda: bool(engine.emitted), timeout=10_000)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    qtbot.waitUntil(engine.cancelled.is_set, timeout=5_000)
+    assert window.state == "ready" and window.composer.button.text() == "Send"
+
+
+def test_a_message_sent_while_loading_is_answered_when_ready(qtbot, make_window):
+    gate = threading.Event()
+    engine = FakeChatEngine(load_gate=gate)
+    window, _ = make_window(engine)
+    qtbot.waitUntil(lambda: window.state == "loading")
+    assert "Loading model" in window.state_label.text()
+    _type_and_send(qtbot, window, "early question")
+    assert [m.role for m in window.view.messages()] == ["user"]
+    assert window.composer.button.text() == "Stop"
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        gate.set()
+    assert engine.calls[0][-1].content == "early question"
+    assert [m.role for m in window.view.messages()] == ["user", "assistant"]
+
+
+def test_load_errors_show_in_the_window_and_keep_the_message(qtbot, make_window):
+    engine = FakeChatEngine(load_error=ModelError("model folder not found: /nope; check the path"))
+    window, _ = make_window(engine, model_path="/nope")
+    qtbot.waitUntil(lambda: window.state == "error", timeout=10_000)
+    errors = [m for m in window.view.messages() if m.role == "error"]
+    assert errors and "model folder not found" in errors[0].text
+    assert "model folder not found" in window.state_label.text()
+    _type_and_send(qtbot, window, "still here")
+    assert window.view.messages()[-1].text == "still here"
+    assert window.composer.button.text() == "Send"
+
+
+def test_generation_errors_show_in_the_window(qtbot, make_window):
+    engine = FakeChatEngine(generate_error=RuntimeError("out of memory"))
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _type_and_send(qtbot, window, "hi")
+    qtbot.waitUntil(lambda: window.view.messages()[-1].role == "error", timeout=10_000)
+    assert "out of memory" in window.view.messages()[-1].text
+    assert [m.role for m in window.view.messages()] == ["user", "error"]
+    assert window.composer.button.text() == "Send"
+
+
+def test_no_model_says_what_to_do(qtbot, make_window):
+    window, _ = make_window(model_path="")
+    assert window.state == "no-model"
+    notices = [m for m in window.view.messages() if m.role == "notice"]
+    assert notices and notices[0].text == NO_MODEL_TEXT
+    _type_and_send(qtbot, window, "question without a model")
+    assert any(m.text == "question without a model" for m in window.view.messages())
+
+
+def test_closing_mid_stream_ends_the_thread(qtbot, make_window):
+    engine = FakeChatEngine(tokens=["y "] * 10_000, delay_s=0.01)
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _type_and_send(qtbot, window, "go")
+    qtbot.waitUntil(lambda: len(engine.emitted) > 3, timeout=10_000)
+    window.close()
+    assert window.chat.thread.isFinished()
+    assert engine.cancelled.is_set()
+
+
+def test_copy_buttons(qtbot, make_window):
+    engine = FakeChatEngine(tokens=["Try:\n\n", "```python\n", "print(1)\n", "```\n"])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "code please")
+    reply = window.view.messages()[-1]
+    qtbot.mouseClick(reply.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == "Try:\n\n```python\nprint(1)\n```\n"
+    assert reply.code_blocks == ["print(1)\n"]
+    from PySide6.QtCore import QUrl
+
+    reply.body.anchorClicked.emit(QUrl("copy-code:0"))
+    assert QGuiApplication.clipboard().text() == "print(1)\n"
+
+
+def test_model_output_html_is_not_interpreted(qtbot, make_window):
+    engine = FakeChatEngine(tokens=["<b>bold</b> ", "<img src='x.png'>"])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "html")
+    body = window.view.messages()[-1].body
+    assert "<b>bold</b>" in body.toPlainText()
+
+
+def test_the_real_engine_in_the_window(qtbot, make_window, tiny_chat_dir):
+    from desktop_assistant.ui.workers import default_engine_factory
+
+    window, _ = make_window(model_path=str(tiny_chat_dir), factory=default_engine_factory)
+    _wait_ready(qtbot, window)
+    assert window.model_label.text() == tiny_chat_dir.name
+    window.settings.set("max_new_tokens", 12)
+    with qtbot.waitSignal(window.reply_finished, timeout=30_000) as finished:
+        _type_and_send(qtbot, window, "Hello")
+    assert finished.args[0].stats.new_tokens == 12
+    assert window.settings.get("model_path") == str(tiny_chat_dir.resolve())

@@ -49,7 +49,10 @@ def bench_startup(runs: int) -> dict[str, Any]:
         started = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "desktop_assistant", "--quit-after-paint"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()

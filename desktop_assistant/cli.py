@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
         return 130
     except Exception as err:  # a bug: one line for the user, details only with the env var
-        print(f"error: unexpected failure: {type(err).__name__}: {_one_line(str(err))}",
-              file=sys.stderr)
+        print(
+            f"error: unexpected failure: {type(err).__name__}: {_one_line(str(err))}",
+            file=sys.stderr,
+        )
         if _debug():
             raise
         return EXIT_FAILURE

@@ -50,8 +50,16 @@ def test_ask_json(tiny_chat_dir):
 
 
 def test_ask_reads_stdin_and_works_with_gpt2(tiny_gpt2_dir):
-    result = run("ask", "--model", str(tiny_gpt2_dir), "--max-new-tokens", "4", "--json", "-",
-                 stdin="Tell me a story")
+    result = run(
+        "ask",
+        "--model",
+        str(tiny_gpt2_dir),
+        "--max-new-tokens",
+        "4",
+        "--json",
+        "-",
+        stdin="Tell me a story",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["prompt_tokens"] > 3
 

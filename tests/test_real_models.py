@@ -15,8 +15,17 @@ def test_ask_qwen_coder_answers_correctly(real_models_dir):
     model = real_models_dir / "qwen2.5-coder-0.5b-instruct"
     if not model.is_dir():
         pytest.skip(f"{model} is missing; run get-dev-models with torch, transformers and gguf")
-    result = run("ask", "--model", str(model), "--temperature", "0", "--max-new-tokens", "16",
-                 "--json", "What is the capital of France? Answer in one word.")
+    result = run(
+        "ask",
+        "--model",
+        str(model),
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "16",
+        "--json",
+        "What is the capital of France? Answer in one word.",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert "paris" in data["text"].lower()

@@ -31,8 +31,12 @@ class Setting:
 SCHEMA: tuple[Setting, ...] = (
     Setting("model_path", str, "", "Folder of the chat model (a local Hugging Face model folder)."),
     Setting("max_new_tokens", int, 512, "Longest answer, in tokens."),
-    Setting("temperature", float, 0.7, "Randomness of answers; 0 always picks the likeliest token."),
-    Setting("top_p", float, 0.9, "Nucleus sampling: keep the smallest set of tokens with this mass."),
+    Setting(
+        "temperature", float, 0.7, "Randomness of answers; 0 always picks the likeliest token."
+    ),
+    Setting(
+        "top_p", float, 0.9, "Nucleus sampling: keep the smallest set of tokens with this mass."
+    ),
     Setting("top_k", int, 40, "Sample among this many likeliest tokens (0: no limit)."),
     Setting("repetition_penalty", float, 1.05, "Above 1 discourages repeating earlier tokens."),
     Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time."),

@@ -62,12 +62,12 @@ def _onednn_for_prefill_only(enabled: bool) -> Iterator[Callable[[], None]]:
 
     def decode_mode() -> None:
         if enabled:
-            torch.backends.mkldnn.enabled = False
+            torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
 
     try:
         yield decode_mode
     finally:
-        torch.backends.mkldnn.enabled = before
+        torch.backends.mkldnn.enabled = before  # type: ignore[assignment]
 
 
 class _ReplyStream:

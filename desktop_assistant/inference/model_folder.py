@@ -43,9 +43,7 @@ def check_model_folder(path: str | Path) -> ModelFolder:
         )
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise ModelError(
-            f"{folder} has no config.json; it is not a Hugging Face model folder"
-        )
+        raise ModelError(f"{folder} has no config.json; it is not a Hugging Face model folder")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):

@@ -44,7 +44,11 @@ STATE_TEXT = {
 
 def format_stats(reply: Reply) -> str:
     s = reply.stats
-    parts = [f"first token {s.ttft_s:.2f} s", f"{s.decode_tok_s:.1f} tok/s", f"{s.new_tokens} tokens"]
+    parts = [
+        f"first token {s.ttft_s:.2f} s",
+        f"{s.decode_tok_s:.1f} tok/s",
+        f"{s.new_tokens} tokens",
+    ]
     if s.stopped:
         parts.append("stopped")
     return " · ".join(parts)
@@ -74,6 +78,9 @@ class MainWindow(QMainWindow):
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush)
         self._build()
+        if model_path:  # loading starts once the window is painted; say so from the start
+            self.model_label.setText(Path(model_path).name or model_path)
+            self._set_state("loading")
         worker = chat.worker
         worker.loading.connect(self._on_loading)
         worker.loaded.connect(self._on_loaded)
@@ -172,7 +179,9 @@ class MainWindow(QMainWindow):
 
     def _on_load_failed(self, message: str) -> None:
         self._set_state("error", message)
-        self.view.add_message("error", f"{message}\n\nChoose another folder with File → Open model folder….")
+        self.view.add_message(
+            "error", f"{message}\n\nChoose another folder with File → Open model folder…."
+        )
         self.composer.set_busy(False)
 
     # ---- sending and streaming ------------------------------------------------------------
@@ -189,9 +198,14 @@ class MainWindow(QMainWindow):
             self._waiting = True
             if self.state == "loading":
                 self.composer.set_busy(True)
-                self.state_label.setText("Loading model… your message will be answered when it is ready")
+                self.state_label.setText(
+                    "Loading model… your message will be answered when it is ready"
+                )
             elif self.state == "no-model":
-                self.view.add_message("notice", "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT)
+                self.view.add_message(
+                    "notice",
+                    "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT,
+                )
 
     def _dispatch(self) -> None:
         self._request_id += 1

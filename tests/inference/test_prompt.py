@@ -12,8 +12,12 @@ from desktop_assistant.inference.causal_lm import _ReplyStream
 
 
 def test_plain_transcript_for_models_without_template():
-    messages = [Message("system", "Be brief."), Message("user", "Hi"), Message("assistant", "Hello"),
-                Message("user", "How are you?")]
+    messages = [
+        Message("system", "Be brief."),
+        Message("user", "Hi"),
+        Message("assistant", "Hello"),
+        Message("user", "How are you?"),
+    ]
     text = prompts.plain_transcript(messages)
     assert text == "Be brief.\n\nUser: Hi\nAssistant: Hello\nUser: How are you?\nAssistant:"
 
@@ -79,7 +83,9 @@ def test_stream_emits_everything_exactly_once():
 
 
 def test_stream_stops_at_the_next_user_turn_and_hides_the_marker():
-    chunks, stream, stopped = _run_stream("Sure.\nUs is fine\nUser: next", prompts.PLAIN_STOP_MARKERS)
+    chunks, stream, stopped = _run_stream(
+        "Sure.\nUs is fine\nUser: next", prompts.PLAIN_STOP_MARKERS
+    )
     assert "".join(chunks) == "Sure.\nUs is fine" == stream.text
     assert stopped == len("Sure.\nUs is fine\nUser:")
 

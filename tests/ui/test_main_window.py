@@ -192,3 +192,13 @@ def test_the_real_engine_in_the_window(qtbot, make_window, tiny_chat_dir):
         _type_and_send(qtbot, window, "Hello")
     assert finished.args[0].stats.new_tokens == 12
     assert window.settings.get("model_path") == str(tiny_chat_dir.resolve())
+
+
+def test_a_message_sent_before_loading_starts_waits_for_the_model(qtbot, make_window):
+    window, engine = make_window(start=False)
+    assert window.state == "loading" and "Loading model" in window.state_label.text()
+    _type_and_send(qtbot, window, "very early question")
+    assert [m.role for m in window.view.messages()] == ["user"]
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.start()
+    assert engine.calls[0][-1].content == "very early question"

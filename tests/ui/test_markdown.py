@@ -13,7 +13,10 @@ def test_raw_html_is_shown_as_text():
 
 
 def test_code_blocks_are_highlighted_and_kept_for_copying():
-    text = "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nand\n\n```\nplain <text>\n```\n"
+    text = (
+        "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\n"
+        "and\n\n```\nplain <text>\n```\n"
+    )
     rendered = render_markdown(text)
     assert rendered.code_blocks == ["def add(a, b):\n    return a + b\n", "plain <text>\n"]
     assert 'href="copy-code:0"' in rendered.html and 'href="copy-code:1"' in rendered.html

@@ -19,10 +19,25 @@ def test_real_window_answers_and_is_screenshotted(tmp_path, tiny_chat_dir):
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["QT_QPA_PLATFORM"] = "xcb"
     result = subprocess.run(
-        ["xvfb-run", "-a", "-s", "-screen 0 1000x760x24", sys.executable, "-m",
-         "desktop_assistant", "--model", str(tiny_chat_dir), "--send", "Hello from Xvfb",
-         "--screenshot", str(shot)],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            "xvfb-run",
+            "-a",
+            "-s",
+            "-screen 0 1000x760x24",
+            sys.executable,
+            "-m",
+            "desktop_assistant",
+            "--model",
+            str(tiny_chat_dir),
+            "--send",
+            "Hello from Xvfb",
+            "--screenshot",
+            str(shot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     image = Image.open(shot).convert("RGB")

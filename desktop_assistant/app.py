@@ -23,7 +23,7 @@ def run_gui(args: Any) -> int:
     from desktop_assistant.ui.main_window import MainWindow
     from desktop_assistant.ui.workers import ChatThread, default_engine_factory
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _set_up_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Desktop Assistant")
     app.setDesktopFileName("desktop-assistant")
@@ -40,11 +40,62 @@ def run_gui(args: Any) -> int:
         QTimer.singleShot(0, lambda: window.send(args.send))
     if args.screenshot:
         window.reply_finished.connect(lambda _reply: _screenshot_and_quit(window, args.screenshot))
+    _report_bugs_in_the_window(window)
+    _close_on_ctrl_c(window)
     window.show()
     code = app.exec()
     if window.isVisible():
         window.close()
     return code
+
+
+def _set_up_logging() -> None:
+    """Warnings to stderr; everything from INFO up to a rotating file in the data folder."""
+    from logging.handlers import RotatingFileHandler
+
+    from desktop_assistant.core import paths
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    try:
+        path = paths.log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+    except OSError as err:
+        logging.getLogger(__name__).warning("no log file (%s)", err)
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def _report_bugs_in_the_window(window: Any) -> None:
+    """An exception escaping a slot is a bug: log it and say so in the window, keep running."""
+    log = logging.getLogger("desktop_assistant")
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            window.close()
+            return
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        window.show_problem(f"Something went wrong inside the app: {kind.__name__}: {error}")
+
+    sys.excepthook = hook
+
+
+def _close_on_ctrl_c(window: Any) -> None:
+    """Ctrl+C in the terminal closes the window cleanly (Qt's loop hides signals otherwise)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)  # lets Python run its signal handlers
+    timer.start(250)
 
 
 def _report_paint_and_quit(window: Any) -> None:

@@ -30,6 +30,10 @@ def run(args: Any) -> int:
         result = bench_startup(args.runs)
     elif args.bench_command == "chat":
         result = bench_chat(args.bench_model, args.prompt_tokens, args.new_tokens, args.runs)
+    elif args.bench_command == "window":
+        from desktop_assistant.ui.bench_window import measure_streaming
+
+        result = measure_streaming(args.bench_model, LONG_TASK, args.new_tokens)
     else:  # argparse makes this unreachable
         raise UserError(f"unknown benchmark {args.bench_command}")
     if args.json:

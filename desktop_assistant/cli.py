@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--prompt-tokens", type=int, default=256, metavar="N")
     chat.add_argument("--runs", type=int, default=3, metavar="N")
     chat.add_argument("--json", action="store_true")
+    window = bench_sub.add_parser("window", help="how long the window stalls while streaming")
+    window.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
+    window.add_argument("--new-tokens", type=int, default=128, metavar="N")
+    window.add_argument("--json", action="store_true")
     return parser
 
 

@@ -108,3 +108,45 @@ def test_console_script_is_installed():
     script = os.path.join(os.path.dirname(sys.executable), "desktop-assistant")
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_bench_startup_and_chat_print_figures(tiny_chat_dir):
+    startup = run("bench", "startup", "--runs", "1", "--json", env={"QT_QPA_PLATFORM": "offscreen"})
+    assert startup.returncode == 0, startup.stderr
+    data = json.loads(startup.stdout)
+    assert data["paint_s_median"] > 0 and data["torch_imported_before_paint"] is False
+    chat = run(
+        "bench",
+        "chat",
+        "--model",
+        str(tiny_chat_dir),
+        "--new-tokens",
+        "8",
+        "--prompt-tokens",
+        "32",
+        "--runs",
+        "1",
+        "--json",
+    )
+    assert chat.returncode == 0, chat.stderr
+    figures = json.loads(chat.stdout)
+    for key in ("load_s", "ttft_s", "prefill_tok_s", "decode_tok_s", "peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert figures["new_tokens"] == 8 and figures["prompt_tokens"] >= 32
+
+
+def test_bench_window_reports_ui_stalls(tiny_chat_dir):
+    result = run(
+        "bench",
+        "window",
+        "--model",
+        str(tiny_chat_dir),
+        "--new-tokens",
+        "16",
+        "--json",
+        env={"QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["new_tokens"] == 16 and data["heartbeats"] > 0
+    assert data["ui_max_stall_ms"] is not None and data["renders"] >= 1

@@ -45,3 +45,7 @@ def cache_dir() -> Path:
 
 def settings_file() -> Path:
     return config_dir() / "settings.json"
+
+
+def log_file() -> Path:
+    return data_dir() / "logs" / "desktop-assistant.log"

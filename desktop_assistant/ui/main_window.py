@@ -178,10 +178,7 @@ class MainWindow(QMainWindow):
             self._dispatch()
 
     def _on_load_failed(self, message: str) -> None:
-        self._set_state("error", message)
-        self.view.add_message(
-            "error", f"{message}\n\nChoose another folder with File → Open model folder…."
-        )
+        self.show_problem(f"{message}\n\nChoose another folder with File → Open model folder….")
         self.composer.set_busy(False)
 
     # ---- sending and streaming ------------------------------------------------------------
@@ -245,8 +242,7 @@ class MainWindow(QMainWindow):
             return
         self._flush()
         self._end_reply("failed")
-        self.view.add_message("error", message)
-        self._set_state("error", message)
+        self.show_problem(message)
 
     def _end_reply(self, stats: str) -> None:
         """Close the active reply, keeping whatever text it streamed."""
@@ -280,6 +276,11 @@ class MainWindow(QMainWindow):
         text = STATE_TEXT[state]
         self.state_label.setText(f"{text}: {detail}" if detail else text)
         self.state_label.setToolTip(detail)
+
+    def show_problem(self, message: str) -> None:
+        """Show an error in the conversation and the status bar."""
+        self.view.add_message("error", message)
+        self._set_state("error", message)
 
     def _about(self) -> None:
         QMessageBox.about(

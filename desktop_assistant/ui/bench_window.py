@@ -1,0 +1,82 @@
+"""Measure how responsive the real window stays while a real model streams an answer.
+
+A heartbeat timer fires every 5 ms on the UI thread; the longest gap between beats while the
+answer streams is the longest time the window could not react to input or repaint.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+HEARTBEAT_MS = 5
+
+
+def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.main_window import MainWindow
+    from desktop_assistant.ui.workers import ChatThread, default_engine_factory
+
+    app = QApplication.instance() or QApplication([])
+    settings = Settings()
+    settings.set("max_new_tokens", max_new_tokens)
+    settings.set("temperature", 0.0)
+    window = MainWindow(settings, ChatThread(default_engine_factory), model)
+    window.show()
+    loop = QEventLoop()
+    window.first_painted.connect(window.start)
+    window.chat.worker.loaded.connect(loop.quit)
+    window.chat.worker.load_failed.connect(loop.quit)
+    loop.exec()
+    if window.state != "ready":
+        raise RuntimeError(f"model did not load: {window.state_label.text()}")
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    renders = 0
+    heartbeat = QTimer()
+    heartbeat.setInterval(HEARTBEAT_MS)
+
+    def beat() -> None:
+        gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    heartbeat.timeout.connect(beat)
+    replies: list[Any] = []
+    window.reply_finished.connect(lambda reply: (replies.append(reply), loop.quit()))
+    started = time.perf_counter()
+    clock.start()
+    heartbeat.start()
+    window.send(prompt)
+    widget = window.view.messages()[-1] if window.view.messages() else None
+    original = widget.set_text if widget is not None else None
+    if widget is not None and original is not None:
+
+        def counting(text: str) -> None:
+            nonlocal renders
+            renders += 1
+            original(text)
+
+        widget.set_text = counting  # type: ignore[method-assign]
+    loop.exec()
+    heartbeat.stop()
+    elapsed = time.perf_counter() - started
+    window.close()
+    stats = replies[0].stats if replies else None
+    over = [g - HEARTBEAT_MS for g in gaps]
+    return {
+        "platform": app.platformName(),
+        "new_tokens": stats.new_tokens if stats else 0,
+        "decode_tok_s": round(stats.decode_tok_s, 2) if stats else 0.0,
+        "stream_s": round(elapsed, 2),
+        "renders": renders,
+        "ui_max_stall_ms": round(max(over), 1) if over else None,
+        "ui_p99_stall_ms": round(statistics.quantiles(over, n=100)[98], 1)
+        if len(over) > 2
+        else None,
+        "heartbeats": len(gaps),
+    }

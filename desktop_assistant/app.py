@@ -21,7 +21,7 @@ def run_gui(args: Any) -> int:
 
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.main_window import MainWindow
-    from desktop_assistant.ui.workers import ChatThread, default_engine_factory
+    from desktop_assistant.ui.workers import ChatThread, engine_factory_for
 
     _set_up_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -29,7 +29,7 @@ def run_gui(args: Any) -> int:
     app.setDesktopFileName("desktop-assistant")
     settings = Settings()
     model_path = args.model or settings.get("model_path")
-    chat = ChatThread(default_engine_factory)
+    chat = ChatThread(engine_factory_for(settings))
     window = MainWindow(settings, chat, model_path)
 
     if args.quit_after_paint:

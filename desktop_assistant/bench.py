@@ -29,7 +29,16 @@ def run(args: Any) -> int:
     if args.bench_command == "startup":
         result = bench_startup(args.runs)
     elif args.bench_command == "chat":
-        result = bench_chat(args.bench_model, args.prompt_tokens, args.new_tokens, args.runs)
+        result = bench_chat(
+            args.bench_model,
+            args.prompt_tokens,
+            args.new_tokens,
+            args.runs,
+            args.quant,
+            args.turns,
+        )
+    elif args.bench_command == "quality":
+        result = bench_quality(args.bench_model, args.quant, args.tokens)
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming
 
@@ -78,37 +87,179 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_chat(model: str, prompt_tokens: int, new_tokens: int, runs: int) -> dict[str, Any]:
+def memory_bandwidth_gb_s() -> float:
+    """Copy bandwidth with torch's threads (bytes read + written per second)."""
+    import torch
+
+    src = torch.ones(64 * 1024 * 1024)  # 256 MB
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - started)
+    return 2 * src.numel() * src.element_size() / best / 1e9
+
+
+def weight_bytes_per_token(model: Any) -> int:
+    """Bytes of weights one decoded token reads: everything but the input embedding table
+    (a lookup reads a few rows), counting tied tensors once."""
+    embedding = model.get_input_embeddings()
+    skip = {id(t) for t in list(embedding.parameters()) + list(embedding.buffers())}
+    head = model.get_output_embeddings()
+    if head is not None:  # tied: the lm_head reads the shared table
+        skip -= {id(t) for t in list(head.parameters()) + list(head.buffers())}
+    seen: set[int] = set()
+    total = 0
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if id(tensor) in skip or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _all_bytes(model: Any) -> int:
+    tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def bench_chat(
+    model: str,
+    prompt_tokens: int,
+    new_tokens: int,
+    runs: int,
+    quant: str = "auto",
+    turns: int = 1,
+) -> dict[str, Any]:
+    """Cold runs (prompt cache emptied first) for prefill and decode speed; with turns > 1,
+    a conversation where each turn reuses the previous turns' KV cache."""
+    import torch
+
     from desktop_assistant.core.conversation import Message
     from desktop_assistant.inference.causal_lm import CausalLMEngine
     from desktop_assistant.inference.options import GenerationOptions
     from desktop_assistant.inference.prompt import prompt_ids
 
-    engine = CausalLMEngine(model)
+    engine = CausalLMEngine(model, precision=quant)
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
     tokenizer = engine._tokenizer
     filler = ""
-    question = [Message("user", LONG_TASK)]
     while len(prompt_ids(tokenizer, [Message("user", filler + LONG_TASK)])) < prompt_tokens:
         filler += FILLER
     question = [Message("user", filler + LONG_TASK)]
     options = GenerationOptions(max_new_tokens=new_tokens, temperature=0, repetition_penalty=1.0)
     engine.generate(question, GenerationOptions(max_new_tokens=4, temperature=0), lambda t: None)
-    results = [engine.generate(question, options, lambda t: None).stats for _ in range(runs)]
+    results = []
+    for _ in range(runs):
+        engine.reset_cache()
+        results.append(engine.generate(question, options, lambda t: None).stats)
     ttft = statistics.median(s.ttft_s for s in results)
-    import torch
-
-    return {
+    decode = statistics.median(s.decode_tok_s for s in results)
+    bandwidth = memory_bandwidth_gb_s()
+    per_token = weight_bytes_per_token(engine._model)
+    bound = bandwidth * 1e9 / per_token
+    out: dict[str, Any] = {
         "model": engine.name,
-        "dtype": str(engine._model.dtype).replace("torch.", ""),
+        "precision": engine.precision,
         "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_s": round(load_s, 2),
         "prompt_tokens": results[0].prompt_tokens,
         "new_tokens": statistics.median(s.new_tokens for s in results),
         "ttft_s": round(ttft, 3),
         "prefill_tok_s": round(results[0].prompt_tokens / ttft, 1),
-        "decode_tok_s": round(statistics.median(s.decode_tok_s for s in results), 2),
+        "decode_tok_s": round(decode, 2),
         "peak_rss_mb": round(_peak_rss_mb()),
+        "weights_mb": round(_all_bytes(engine._model) / 2**20),
+        "bandwidth_gb_s": round(bandwidth, 1),
+        "bandwidth_bound_tok_s": round(bound, 1),
+        "fraction_of_bound": round(decode / bound, 3),
+    }
+    if turns > 1:
+        out["turn_ttft_s"] = _conversation_ttfts(engine, question, turns, new_tokens)
+    return out
+
+
+def _conversation_ttfts(engine: Any, first: list, turns: int, new_tokens: int) -> list[float]:
+    from desktop_assistant.core.conversation import Message
+    from desktop_assistant.inference.options import GenerationOptions
+
+    options = GenerationOptions(max_new_tokens=new_tokens, temperature=0, repetition_penalty=1.0)
+    engine.reset_cache()
+    history = list(first)
+    ttfts = []
+    for turn in range(turns):
+        reply = engine.generate(history, options, lambda t: None)
+        ttfts.append(round(reply.stats.ttft_s, 3))
+        history += [
+            Message("assistant", reply.text),
+            Message("user", f"Thank you. Now, for part {turn + 2}, go on with the next decade."),
+        ]
+    return ttfts
+
+
+def quality_text() -> tuple[str, str]:
+    """A fixed English text shipped with every CPython: its licence (about 2,500 tokens)."""
+    import sysconfig
+    from pathlib import Path
+
+    path = Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError:
+        import codecs
+        import this  # noqa: F401  (fallback: the Zen of Python, rot13-decoded)
+
+        return codecs.decode(this.s, "rot13") * 20, "the Zen of Python x20"
+
+
+def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
+    """Next-token agreement of `quant` with the unquantized (fp32) model over a fixed text."""
+    import torch
+    from transformers import DynamicCache
+
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+
+    reference = CausalLMEngine(model, precision="fp32")
+    reference.load()
+    tested = CausalLMEngine(model, precision=quant)
+    tested.load()
+    text, source = quality_text()
+    ids = reference._tokenizer(text)["input_ids"][: tokens + 1]
+    caches = [DynamicCache(config=e._model.config) for e in (reference, tested)]
+    agree = total = 0
+    kl_sum = nll_ref = nll_test = 0.0
+    chunk = 256
+    with torch.inference_mode():
+        for start in range(0, len(ids) - 1, chunk):
+            piece = torch.tensor([ids[start : start + chunk]])
+            target = torch.tensor(ids[start + 1 : start + chunk + 1])
+            n = len(target)
+            logits = [
+                e._model(input_ids=piece, past_key_values=c, use_cache=True).logits[0, :n].float()
+                for e, c in zip((reference, tested), caches, strict=True)
+            ]
+            logp_ref, logp_test = (torch.log_softmax(x, dim=-1) for x in logits)
+            agree += int((logp_ref.argmax(-1) == logp_test.argmax(-1)).sum())
+            kl_sum += float((logp_ref.exp() * (logp_ref - logp_test)).sum())
+            nll_ref -= float(logp_ref.gather(1, target[:, None]).sum())
+            nll_test -= float(logp_test.gather(1, target[:, None]).sum())
+            total += n
+    import math
+
+    return {
+        "model": reference.name,
+        "precision": tested.precision,
+        "reference": "fp32",
+        "text": source,
+        "tokens": total,
+        "top1_agreement": round(agree / total, 4),
+        "kl_mean": round(kl_sum / total, 4),
+        "ppl_reference": round(math.exp(nll_ref / total), 3),
+        "ppl_quantized": round(math.exp(nll_test / total), 3),
+        "ppl_ratio": round(math.exp((nll_test - nll_ref) / total), 4),
     }

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from desktop_assistant import __version__
 from desktop_assistant.core.errors import UserError
+from desktop_assistant.inference.loading import PRECISIONS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float, metavar="T", help="0 for greedy answers")
     ask.add_argument("--seed", type=int, metavar="N", help="seed for reproducible sampling")
     ask.add_argument("--system", metavar="TEXT", help="a system prompt")
+    ask.add_argument("--precision", choices=PRECISIONS, help="weights precision (default auto)")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     bench = sub.add_parser("bench", help="measure speed (prints figures)")
@@ -55,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--new-tokens", type=int, default=128, metavar="N")
     chat.add_argument("--prompt-tokens", type=int, default=256, metavar="N")
     chat.add_argument("--runs", type=int, default=3, metavar="N")
+    chat.add_argument("--quant", default="auto", choices=PRECISIONS, help="weights precision")
+    chat.add_argument(
+        "--turns", type=int, default=1, metavar="N", help="time each turn's first token"
+    )
     chat.add_argument("--json", action="store_true")
+    quality = bench_sub.add_parser("quality", help="agreement of a quantized model with fp32")
+    quality.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
+    quality.add_argument("--quant", default="auto", choices=PRECISIONS)
+    quality.add_argument("--tokens", type=int, default=2000, metavar="N")
+    quality.add_argument("--json", action="store_true")
     window = bench_sub.add_parser("window", help="how long the window stalls while streaming")
     window.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
     window.add_argument("--new-tokens", type=int, default=128, metavar="N")
@@ -140,7 +151,8 @@ def run_ask(args: Any) -> int:
     model = resolve_model(args.ask_model or args.model)
     from desktop_assistant.inference.causal_lm import CausalLMEngine
 
-    engine = CausalLMEngine(model)
+    precision = args.precision or settings.get("precision")
+    engine = CausalLMEngine(model, precision, settings.get("threads"))
     engine.load()
     messages = [Message("system", args.system)] if args.system else []
     messages.append(Message("user", prompt))

@@ -49,7 +49,13 @@ class FakeChatEngine:
     def is_loaded(self) -> bool:
         return self._loaded
 
-    def load(self) -> None:
+    @property
+    def precision(self) -> str:
+        return "fake4"
+
+    def load(self, progress=None) -> None:
+        if progress is not None:
+            progress("Preparing the fake model…")
         if self.load_gate is not None:
             self.load_gate.wait(30)
         if self.load_error is not None:

@@ -30,6 +30,13 @@ class Setting:
 
 SCHEMA: tuple[Setting, ...] = (
     Setting("model_path", str, "", "Folder of the chat model (a local Hugging Face model folder)."),
+    Setting(
+        "precision",
+        str,
+        "auto",
+        "Weights precision: auto (the fastest, int4), int4, int8, bf16 or fp32.",
+    ),
+    Setting("threads", int, 0, "Threads for the models; 0 uses one per physical core."),
     Setting("max_new_tokens", int, 512, "Longest answer, in tokens."),
     Setting(
         "temperature", float, 0.7, "Randomness of answers; 0 always picks the likeliest token."

@@ -13,6 +13,7 @@ from desktop_assistant.core.conversation import Message
 from desktop_assistant.inference.options import GenerationOptions, Reply
 
 TextCallback = Callable[[str], None]
+ProgressCallback = Callable[[str], None]
 
 
 @runtime_checkable
@@ -25,8 +26,16 @@ class ChatEngine(Protocol):
     @property
     def is_loaded(self) -> bool: ...
 
-    def load(self) -> None:
-        """Load the weights; raises `ModelError` with a user-facing message on failure."""
+    @property
+    def precision(self) -> str:
+        """What the weights run in once loaded (int4, int8, bf16, fp32)."""
+        ...
+
+    def load(self, progress: ProgressCallback | None = None) -> None:
+        """Load the weights; raises `ModelError` with a user-facing message on failure.
+
+        `progress` receives short status lines ("Quantizing to int4 (first time only)…").
+        """
         ...
 
     def generate(

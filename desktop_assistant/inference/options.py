@@ -48,6 +48,8 @@ class ReplyStats:
     decode_tok_s: float  # new tokens per second after the first one
     total_s: float  # seconds from the request to the end
     stopped: bool = False  # True when the user stopped the reply early
+    cached_tokens: int = 0  # prompt tokens reused from the previous turn's KV cache
+    precision: str = ""  # weights precision the model ran in (int4, int8, bf16, fp32)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
 
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.main_window import MainWindow
-    from desktop_assistant.ui.workers import ChatThread, default_engine_factory
+    from desktop_assistant.ui.workers import ChatThread, engine_factory_for
 
     app = QApplication.instance() or QApplication([])
     settings = Settings()
     settings.set("max_new_tokens", max_new_tokens)
     settings.set("temperature", 0.0)
-    window = MainWindow(settings, ChatThread(default_engine_factory), model)
+    window = MainWindow(settings, ChatThread(engine_factory_for(settings)), model)
     window.show()
     loop = QEventLoop()
     window.first_painted.connect(window.start)

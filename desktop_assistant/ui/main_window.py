@@ -49,6 +49,8 @@ def format_stats(reply: Reply) -> str:
         f"{s.decode_tok_s:.1f} tok/s",
         f"{s.new_tokens} tokens",
     ]
+    if s.precision:
+        parts.append(s.precision)
     if s.stopped:
         parts.append("stopped")
     return " · ".join(parts)
@@ -84,6 +86,7 @@ class MainWindow(QMainWindow):
         worker = chat.worker
         worker.loading.connect(self._on_loading)
         worker.loaded.connect(self._on_loaded)
+        worker.progress.connect(self._on_progress)
         worker.load_failed.connect(self._on_load_failed)
         worker.chunk.connect(self._on_chunk)
         worker.finished.connect(self._on_finished)
@@ -169,8 +172,12 @@ class MainWindow(QMainWindow):
         self.model_label.setText(name)
         self._set_state("loading")
 
-    def _on_loaded(self, name: str) -> None:
-        self.model_label.setText(name)
+    def _on_progress(self, message: str) -> None:
+        if self.state == "loading":
+            self.state_label.setText(message)
+
+    def _on_loaded(self, name: str, precision: str) -> None:
+        self.model_label.setText(f"{name} · {precision}" if precision else name)
         self._set_state("ready")
         self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
         if self._waiting:

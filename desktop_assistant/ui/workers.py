@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
+from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.engine import ChatEngine
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 
@@ -18,21 +19,28 @@ log = logging.getLogger(__name__)
 EngineFactory = Callable[[str], ChatEngine]
 
 
-def default_engine_factory(path: str) -> ChatEngine:
-    from desktop_assistant.inference.causal_lm import CausalLMEngine
+def engine_factory_for(settings: Settings) -> EngineFactory:
+    """Engines in the precision and thread count the settings ask for."""
 
-    return CausalLMEngine(path)
+    def make(path: str) -> ChatEngine:
+        from desktop_assistant.inference.causal_lm import CausalLMEngine
+
+        return CausalLMEngine(path, settings.get("precision"), settings.get("threads"))
+
+    return make
 
 
 class ChatWorker(QObject):
     """Owns the chat engine; every slot runs on the worker thread.
 
-    Signals: loading(name), loaded(name), load_failed(message), chunk(request_id, text),
+    Signals: loading(name), progress(status line), loaded(name, precision), load_failed(message),
+    chunk(request_id, text),
     finished(request_id, Reply), failed(request_id, message).
     """
 
     loading = Signal(str)
-    loaded = Signal(str)
+    progress = Signal(str)
+    loaded = Signal(str, str)
     load_failed = Signal(str)
     chunk = Signal(int, str)
     finished = Signal(int, object)
@@ -53,7 +61,7 @@ class ChatWorker(QObject):
         try:
             engine = self._factory(path)
             self.loading.emit(engine.name)
-            engine.load()
+            engine.load(self.progress.emit)
         except UserError as err:
             self.load_failed.emit(str(err))
             return
@@ -62,7 +70,7 @@ class ChatWorker(QObject):
             self.load_failed.emit(f"could not load the model in {path}: {err}")
             return
         self._engine = engine
-        self.loaded.emit(engine.name)
+        self.loaded.emit(engine.name, engine.precision)
 
     @Slot(int, object, object)
     def generate(

@@ -4,6 +4,7 @@ import pytest
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError
+from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.causal_lm import CausalLMEngine
 from desktop_assistant.inference.engine import ChatEngine
 from desktop_assistant.inference.options import GenerationOptions
@@ -117,3 +118,80 @@ def test_unknown_architecture_gives_a_model_error(tmp_path, tiny_chat_dir):
 def test_generate_before_load_is_an_error(tiny_chat_dir):
     with pytest.raises(ModelError, match="not loaded"):
         CausalLMEngine(tiny_chat_dir).generate([Message("user", "x")], GREEDY, lambda t: None)
+
+
+def _conversation(reply_text: str) -> list[Message]:
+    return [
+        Message("system", "You are terse."),
+        Message("user", "Tell me about the sea"),
+        Message("assistant", reply_text),
+        Message("user", "And the mountains?"),
+    ]
+
+
+@pytest.mark.parametrize("precision", ["int4", "bf16"])
+def test_follow_up_reuses_the_kv_cache_and_matches_a_fresh_prefill(tiny_chat_dir, precision):
+    engine = CausalLMEngine(tiny_chat_dir, precision=precision)
+    engine.load()
+    first = engine.generate(_conversation("")[:2], GREEDY, lambda t: None)
+    assert first.stats.cached_tokens == 0
+    follow_up = _conversation(first.text)
+    warm = engine.generate(follow_up, GREEDY, lambda t: None)
+    assert warm.stats.cached_tokens >= first.stats.prompt_tokens - 1
+    engine.reset_cache()
+    cold = engine.generate(follow_up, GREEDY, lambda t: None)
+    assert cold.stats.cached_tokens == 0
+    assert warm.text == cold.text
+
+
+def test_an_edited_message_invalidates_the_cache_from_there(chat_engine):
+    chat_engine.reset_cache()
+    original = _conversation("The sea is large.")
+    chat_engine.generate(original, GREEDY, lambda t: None)
+    edited = list(original)
+    edited[1] = Message("user", "Tell me about deserts")
+    warm = chat_engine.generate(edited, GREEDY, lambda t: None)
+    old_ids = prompts.prompt_ids(chat_engine._tokenizer, original)
+    new_ids = prompts.prompt_ids(chat_engine._tokenizer, edited)
+    shared = next(i for i, (a, b) in enumerate(zip(old_ids, new_ids, strict=False)) if a != b)
+    assert warm.stats.cached_tokens == shared  # only the shared beginning is reused
+    assert shared < len(prompts.prompt_ids(chat_engine._tokenizer, original[:2]))
+    chat_engine.reset_cache()
+    assert chat_engine.generate(edited, GREEDY, lambda t: None).text == warm.text
+
+
+def test_regenerating_the_same_prompt_reuses_all_but_one_token(chat_engine):
+    chat_engine.reset_cache()
+    conversation = _conversation("Waves.")
+    first = chat_engine.generate(conversation, GREEDY, lambda t: None)
+    again = chat_engine.generate(conversation, GREEDY, lambda t: None)
+    assert again.stats.cached_tokens == first.stats.prompt_tokens - 1
+    assert again.text == first.text
+
+
+def test_stop_during_a_chunked_prefill(chat_engine, monkeypatch):
+    from desktop_assistant.inference import decode
+
+    monkeypatch.setattr(decode, "PREFILL_CHUNK", 16)
+    chat_engine.reset_cache()
+    forward_calls = []
+
+    def on_forward(*args):
+        forward_calls.append(1)
+        if len(forward_calls) == 2:
+            chat_engine.cancel()
+
+    hook = chat_engine._model.register_forward_hook(on_forward)
+    long_prompt = [Message("user", "words and more words " * 15)]
+    chunks: list[str] = []
+    try:
+        reply = chat_engine.generate(long_prompt, GREEDY, chunks.append)
+    finally:
+        hook.remove()
+    assert reply.stats.stopped and reply.stats.new_tokens == 0 and chunks == []
+    assert len(forward_calls) == 2  # the remaining chunks were never computed
+    # what was prefilled before the stop is kept and reused, with the same result
+    resumed = chat_engine.generate(long_prompt, GREEDY, lambda t: None)
+    assert resumed.stats.cached_tokens == 32
+    chat_engine.reset_cache()
+    assert chat_engine.generate(long_prompt, GREEDY, lambda t: None).text == resumed.text

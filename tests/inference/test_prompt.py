@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 from transformers import AutoTokenizer
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.inference import prompt as prompts
-from desktop_assistant.inference.causal_lm import _ReplyStream
+from desktop_assistant.inference.streaming import TextStream
 
 
 def test_plain_transcript_for_models_without_template():
@@ -59,37 +57,45 @@ class _CharTokenizer:
         return "".join(chr(i) for i in ids)
 
 
-def _run_stream(text, markers=()):
-    import torch
+class _ByteTokenizer:
+    """Each id is one UTF-8 byte, so characters can be split over tokens."""
 
-    chunks, cancel = [], threading.Event()
-    stream = _ReplyStream(_CharTokenizer(), 2, chunks.append, cancel, markers)
-    ids = [0, 0]
+    def decode(self, ids, skip_special_tokens=True):
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def _run_stream(ids, markers=(), tokenizer=None):
+    chunks = []
+    stream = TextStream(tokenizer or _CharTokenizer(), chunks.append, markers)
     stopped_at = None
-    for ch in text:
-        ids.append(ord(ch))
-        done = stream(torch.tensor([ids]))
-        if bool(done[0]):
-            stopped_at = len(ids) - 2
+    for n, token in enumerate(ids, 1):
+        if stream.add(token):
+            stopped_at = n
             break
-    stream.finish(ids[2:])
+    stream.finish()
     return chunks, stream, stopped_at
 
 
 def test_stream_emits_everything_exactly_once():
-    chunks, stream, stopped = _run_stream("Hello, world")
+    chunks, stream, stopped = _run_stream([ord(c) for c in "Hello, world"])
     assert "".join(chunks) == "Hello, world" == stream.text
-    assert stopped is None and stream.new_tokens == len("Hello, world")
+    assert stopped is None and len(chunks) == len("Hello, world")
 
 
 def test_stream_stops_at_the_next_user_turn_and_hides_the_marker():
-    chunks, stream, stopped = _run_stream(
-        "Sure.\nUs is fine\nUser: next", prompts.PLAIN_STOP_MARKERS
-    )
+    text = "Sure.\nUs is fine\nUser: next"
+    chunks, stream, stopped = _run_stream([ord(c) for c in text], prompts.PLAIN_STOP_MARKERS)
     assert "".join(chunks) == "Sure.\nUs is fine" == stream.text
     assert stopped == len("Sure.\nUs is fine\nUser:")
 
 
 def test_stream_waits_for_whole_characters():
-    chunks, _, _ = _run_stream("ab\ufffdc")
-    assert all("\ufffd" not in c for c in chunks[:-1])
+    text = "añ日🙂b"
+    chunks, stream, _ = _run_stream(list(text.encode()), tokenizer=_ByteTokenizer())
+    assert all("\ufffd" not in c for c in chunks)
+    assert "".join(chunks) == text == stream.text
+
+
+def test_a_cut_off_character_is_shown_at_the_end():
+    chunks, stream, _ = _run_stream(list("ab日".encode())[:-1], tokenizer=_ByteTokenizer())
+    assert stream.text.startswith("ab") and stream.text.endswith("\ufffd")

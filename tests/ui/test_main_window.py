@@ -182,11 +182,13 @@ def test_model_output_html_is_not_interpreted(qtbot, make_window):
 
 
 def test_the_real_engine_in_the_window(qtbot, make_window, tiny_chat_dir):
-    from desktop_assistant.ui.workers import default_engine_factory
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.workers import engine_factory_for
 
-    window, _ = make_window(model_path=str(tiny_chat_dir), factory=default_engine_factory)
+    factory = engine_factory_for(Settings())
+    window, _ = make_window(model_path=str(tiny_chat_dir), factory=factory)
     _wait_ready(qtbot, window)
-    assert window.model_label.text() == tiny_chat_dir.name
+    assert window.model_label.text() == f"{tiny_chat_dir.name} · int4"
     window.settings.set("max_new_tokens", 12)
     with qtbot.waitSignal(window.reply_finished, timeout=30_000) as finished:
         _type_and_send(qtbot, window, "Hello")

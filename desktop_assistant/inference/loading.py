@@ -1,0 +1,111 @@
+"""Loading a causal LM from a local folder in the precision the user chose.
+
+Precisions: fp32, bf16 (transformers' from_pretrained), int8 and int4 (weight-only, quantized
+once and cached, see quant_cache.py). "auto" picks the fastest the CPU supports: int4.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from desktop_assistant.core.errors import ModelError
+from desktop_assistant.inference import quant_cache
+from desktop_assistant.inference.model_folder import ModelFolder
+
+log = logging.getLogger(__name__)
+PRECISIONS = ("auto", "int4", "int8", "bf16", "fp32")
+Progress = Callable[[str], None]
+
+
+def use_threads(threads: int = 0) -> int:
+    """Run torch on `threads` threads, by default one per physical core (hyper-threads slow
+    matrix kernels down). The speech model will share this budget, never add to it."""
+    import os
+
+    import psutil
+    import torch
+
+    n = threads if threads > 0 else (psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def resolve_precision(precision: str) -> str:
+    from desktop_assistant.inference.quantize import int4_kernel_available
+
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "int4" if int4_kernel_available() else "int8"
+    return precision
+
+
+def load_float(folder: ModelFolder, precision: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder.path, dtype=dtype, local_files_only=True, use_safetensors=True
+        )
+    except ValueError as err:
+        if "Unrecognized" in str(err) or "model type" in str(err):
+            raise ModelError(
+                f"{folder.path} is a {folder.model_type or 'unknown'} model, which is not a "
+                "text chat model this app can run"
+            ) from err
+        raise ModelError(f"could not load the model in {folder.path}: {err}") from err
+    except Exception as err:  # torn or odd files fail in many ways (SafetensorError, ...)
+        raise ModelError(f"could not load the model in {folder.path}: {err}") from err
+    return model.eval()
+
+
+def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> Any:
+    """The cached quantized model, quantizing (and caching) it first if needed."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from desktop_assistant.inference.quantize import (
+        INT4_GROUP,
+        activation_dtype,
+        make_skeleton,
+        quantize_model,
+    )
+
+    group = INT4_GROUP
+    dtype = activation_dtype(scheme)
+    if quant_cache.is_current(folder.path, scheme, group):
+
+        def skeleton() -> Any:
+            config = AutoConfig.from_pretrained(folder.path, local_files_only=True)
+            with torch.device("meta"):
+                model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+            return make_skeleton(model, scheme, group)
+
+        try:
+            return quant_cache.load(folder.path, scheme, group, skeleton, dtype)
+        except Exception as err:  # a torn cache file: make it again
+            log.warning("quantized cache unusable (%s); quantizing again", err)
+    progress(f"Quantizing to {scheme} (first time only)…")
+    started = time.perf_counter()
+    model = load_float(folder, "bf16")  # checkpoints are bf16; fp32 would double peak RAM
+    with torch.inference_mode():
+        quantize_model(model, scheme, group)
+    try:
+        quant_cache.save(model, folder.path, scheme, group, time.perf_counter() - started)
+    except OSError as err:
+        log.warning("could not cache the quantized model: %s", err)
+    return model.eval()
+
+
+def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, str]:
+    """Returns the model and the precision it runs in."""
+    chosen = resolve_precision(precision)
+    if chosen in ("int8", "int4"):
+        return load_quantized(folder, chosen, progress), chosen
+    return load_float(folder, chosen), chosen

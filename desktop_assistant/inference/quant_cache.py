@@ -1,0 +1,116 @@
+"""Quantize a model folder once; later loads map the packed weights from the cache.
+
+Each cache entry is a folder with `model.safetensors` (the quantized state dict) and
+`manifest.json`, which records what it was made from: the source folder's fingerprint, the
+scheme, torch's version and the CPU kernel family. Any difference re-quantizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from desktop_assistant.core import paths
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+
+
+def fingerprint(folder: Path) -> str:
+    """Cheap identity of a model's weights: names, sizes and safetensors headers."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}".encode())
+        with open(path, "rb") as f:
+            if path.suffix == ".safetensors":
+                size = int.from_bytes(f.read(8), "little")
+                digest.update(f.read(min(size, 50_000_000)))
+            else:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def entry_dir(folder: Path, scheme: str, group_size: int) -> Path:
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    return paths.cache_dir() / "quantized" / f"{folder.name}-{where}" / f"{scheme}-g{group_size}"
+
+
+def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
+    import torch
+
+    return {
+        "format": FORMAT,
+        "source": str(folder.resolve()),
+        "fingerprint": fingerprint(folder),
+        "scheme": scheme,
+        "group_size": group_size,
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def is_current(folder: Path, scheme: str, group_size: int) -> bool:
+    entry = entry_dir(folder, scheme, group_size)
+    try:
+        stored = json.loads((entry / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = _manifest(folder, scheme, group_size)
+    stored.pop("created", None)
+    stored.pop("quantize_s", None)
+    return stored == wanted and (entry / "model.safetensors").is_file()
+
+
+def save(model: Any, folder: Path, scheme: str, group_size: int, quantize_s: float) -> Path:
+    from safetensors.torch import save_file
+
+    entry = entry_dir(folder, scheme, group_size)
+    tmp = entry.with_name(entry.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"))
+    manifest = _manifest(folder, scheme, group_size)
+    manifest.update(created=time.time(), quantize_s=round(quantize_s, 2))
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(entry, ignore_errors=True)
+    os.replace(tmp, entry)
+    return entry
+
+
+def load(
+    folder: Path, scheme: str, group_size: int, build_skeleton: Callable[[], Any], dtype: Any
+) -> Any:
+    """Load the cached quantized weights into the skeleton `build_skeleton()` returns."""
+    from safetensors.torch import load_file
+
+    entry = entry_dir(folder, scheme, group_size)
+    model = build_skeleton()
+    state = load_file(str(entry / "model.safetensors"))
+    # The packed-weight kernels use aligned vector loads: a tensor at an odd offset in the
+    # file (seen with int8 weights) crashes them, so such tensors get their own memory.
+    state = {k: v if v.data_ptr() % 64 == 0 else v.clone() for k, v in state.items()}
+    model.load_state_dict(state, assign=True, strict=True)
+    _materialize_meta_buffers(model)
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        raise RuntimeError("some tensors were not in the cache")
+    from desktop_assistant.inference.quantize import cast_float_parts
+
+    return cast_float_parts(model, dtype).eval()
+
+
+def _materialize_meta_buffers(model: Any) -> None:
+    """Buffers not saved in state dicts (rotary inv_freq) are rebuilt from the config."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if any(b.is_meta for b in child.buffers(recurse=False)) and hasattr(child, "inv_freq"):
+                config = getattr(child, "config", None) or model.config
+                setattr(parent, name, type(child)(config=config))

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.inference import quant_cache
+from desktop_assistant.inference.causal_lm import CausalLMEngine
+from desktop_assistant.inference.options import GenerationOptions
+from desktop_assistant.inference.quantize import (
+    DynamicInt8Linear,
+    Int4Linear,
+    Int8Embedding,
+    Int8Linear,
+    dynamic_int8_available,
+)
+
+GREEDY = GenerationOptions(max_new_tokens=12, temperature=0)
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float() - want.float()).norm() / want.float().norm())
+
+
+@pytest.mark.parametrize("shape", [(64, 32), (256, 96), (128, 8), (512, 200)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_quantized_linears_match_float(shape, bias):
+    torch.manual_seed(sum(shape))
+    k, n = shape
+    linear = nn.Linear(k, n, bias=bias)
+    x = torch.randn(3, 5, k)
+    want = linear(x).detach()
+    got8 = Int8Linear.from_linear(linear)(x)
+    assert got8.shape == want.shape and got8.dtype == x.dtype
+    assert _relative_error(got8, want) < 0.02
+    if Int4Linear.fits(linear, 32):
+        got4 = Int4Linear.from_linear(linear, 32)(x)
+        assert got4.shape == want.shape and _relative_error(got4, want) < 0.15
+    if dynamic_int8_available():
+        gotd = DynamicInt8Linear.from_linear(linear)(x.bfloat16())
+        assert gotd.dtype == torch.bfloat16 and _relative_error(gotd, want) < 0.04
+
+
+def test_int8_embedding_matches_float():
+    embedding = nn.Embedding(100, 48)
+    ids = torch.tensor([[0, 5, 99], [3, 3, 42]])
+    got = Int8Embedding.from_embedding(embedding, torch.float32)(ids)
+    assert got.shape == (2, 3, 48) and _relative_error(got, embedding(ids).detach()) < 0.02
+
+
+@pytest.mark.parametrize("precision", ["int4", "int8"])
+def test_quantized_model_is_cached_and_reloaded(tiny_chat_dir, precision):
+    first = CausalLMEngine(tiny_chat_dir, precision=precision)
+    first.load()
+    assert first.precision == precision
+    entry = quant_cache.entry_dir(tiny_chat_dir, precision, 32)
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["scheme"] == precision and manifest["torch"] == torch.__version__
+    assert quant_cache.is_current(tiny_chat_dir, precision, 32)
+    reply = first.generate([Message("user", "Hi")], GREEDY, lambda t: None)
+    mtime = (entry / "model.safetensors").stat().st_mtime_ns
+    second = CausalLMEngine(tiny_chat_dir, precision=precision)
+    second.load()  # from the cache: the file is not rewritten
+    assert (entry / "model.safetensors").stat().st_mtime_ns == mtime
+    again = second.generate([Message("user", "Hi")], GREEDY, lambda t: None)
+    assert again.text == reply.text and again.stats.new_tokens == reply.stats.new_tokens
+
+
+def test_cache_is_invalidated_by_a_changed_source_or_torch(tmp_path, tiny_chat_dir):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_chat_dir, model)
+    CausalLMEngine(model, precision="int4").load()
+    assert quant_cache.is_current(model, "int4", 32)
+    manifest_path = quant_cache.entry_dir(model, "int4", 32) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "torch": "1.0.0"}))
+    assert not quant_cache.is_current(model, "int4", 32)
+    CausalLMEngine(model, precision="int4").load()  # re-quantizes
+    assert quant_cache.is_current(model, "int4", 32)
+    config = json.loads((model / "config.json").read_text())
+    config["rms_norm_eps"] = 1e-5
+    (model / "config.json").write_text(json.dumps(config))
+    assert not quant_cache.is_current(model, "int4", 32)
+
+
+def test_a_torn_cache_file_is_remade(tiny_chat_dir):
+    engine = CausalLMEngine(tiny_chat_dir, precision="int4")
+    engine.load()
+    weights = quant_cache.entry_dir(tiny_chat_dir, "int4", 32) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    again = CausalLMEngine(tiny_chat_dir, precision="int4")
+    again.load()
+    assert again.generate([Message("user", "Hi")], GREEDY, lambda t: None).stats.new_tokens == 12

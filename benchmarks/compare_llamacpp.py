@@ -200,17 +200,55 @@ def _last_json(stdout: str) -> dict[str, Any]:
     raise ValueError("no JSON line in the output")
 
 
+def other_cpu_load(seconds: float = 1.0) -> float | None:
+    """How many cores something else keeps busy right now (from /proc/stat; None elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    if total <= 0:
+        return None
+    return (os.cpu_count() or 1) * (total - (idle1 - idle0)) / total
+
+
 def _run(cmd: list[str], env: dict[str, str], what: str) -> dict[str, Any]:
     print(f"# {what}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    busy = other_cpu_load()
+    if busy is not None and busy > 0.25:  # llama.cpp's OpenMP threads spin: sharing crawls
+        print(
+            f"# warning: {busy:.1f} cores busy before {what}: its figures will be low",
+            file=sys.stderr,
+            flush=True,
+        )
+    started = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{what} failed (exit {proc.returncode})")
     try:
-        return _last_json(proc.stdout)
+        result = _last_json(proc.stdout)
     except ValueError as err:
         sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
         raise SystemExit(f"{what}: {err}") from err
+    # Host load around the run: a busy machine explains odd figures.
+    result["cores_busy_before"] = None if busy is None else round(busy, 2)
+    result["process_wall_s"] = round(wall, 1)
+    result["process_cpu_s"] = round(cpu, 1)
+    return result
 
 
 def run_llama(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def go_offline() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion's progress bar on stderr
 
 
 @contextmanager
@@ -94,15 +95,10 @@ class CausalLMEngine:
         go_offline()
         use_threads(self.threads)
         import transformers
-        from transformers import AutoTokenizer
 
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder.path, local_files_only=True)
-        except Exception as err:
-            raise ModelError(f"could not load the tokenizer in {folder.path}: {err}") from err
-        model, self._precision = load_model(
+        model, tokenizer, self._precision = load_model(
             folder, self.requested_precision, progress or (lambda message: None)
         )
         import torch

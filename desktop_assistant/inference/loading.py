@@ -44,14 +44,47 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def _gguf_kwargs(folder: ModelFolder) -> dict[str, Any]:
+    if not folder.gguf:
+        return {}
+    try:
+        import gguf  # noqa: F401  (transformers reads GGUF files with it)
+    except ImportError as err:
+        raise ModelError("reading a GGUF file needs the gguf package: pip install gguf") from err
+    return {"gguf_file": folder.path.name}
+
+
+def _source_dir(folder: ModelFolder) -> Any:
+    return folder.path.parent if folder.gguf else folder.path
+
+
+def load_tokenizer(folder: ModelFolder, source: Any = None) -> Any:
+    from transformers import AutoTokenizer
+
+    kwargs = {} if source is not None else _gguf_kwargs(folder)
+    try:
+        return AutoTokenizer.from_pretrained(
+            source or _source_dir(folder), local_files_only=True, **kwargs
+        )
+    except Exception as err:
+        raise ModelError(f"could not load the tokenizer of {folder.path}: {err}") from err
+
+
 def load_float(folder: ModelFolder, precision: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    kwargs = _gguf_kwargs(folder)
+    if kwargs:  # transformers 5 keeps GGUF blocks packed unless told to dequantize them
+        from transformers import GgufConfig
+
+        kwargs["quantization_config"] = GgufConfig(gguf_file=folder.path.name, dequantize=True)
+    else:
+        kwargs["use_safetensors"] = True
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            folder.path, dtype=dtype, local_files_only=True, use_safetensors=True
+            _source_dir(folder), dtype=dtype, local_files_only=True, **kwargs
         )
     except ValueError as err:
         if "Unrecognized" in str(err) or "model type" in str(err):
@@ -60,13 +93,15 @@ def load_float(folder: ModelFolder, precision: str) -> Any:
                 "text chat model this app can run"
             ) from err
         raise ModelError(f"could not load the model in {folder.path}: {err}") from err
+    except ModelError:
+        raise
     except Exception as err:  # torn or odd files fail in many ways (SafetensorError, ...)
         raise ModelError(f"could not load the model in {folder.path}: {err}") from err
     return model.eval()
 
 
-def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> Any:
-    """The cached quantized model, quantizing (and caching) it first if needed."""
+def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tuple[Any, Any]:
+    """The cached quantized model and its tokenizer, quantizing (and caching) first if needed."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -79,33 +114,43 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> Any:
 
     group = INT4_GROUP
     dtype = activation_dtype(scheme)
+    entry = quant_cache.entry_dir(folder.path, scheme, group)
     if quant_cache.is_current(folder.path, scheme, group):
 
         def skeleton() -> Any:
-            config = AutoConfig.from_pretrained(folder.path, local_files_only=True)
+            config = AutoConfig.from_pretrained(entry, local_files_only=True)
             with torch.device("meta"):
                 model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             return make_skeleton(model, scheme, group)
 
         try:
-            return quant_cache.load(folder.path, scheme, group, skeleton, dtype)
+            model = quant_cache.load(folder.path, scheme, group, skeleton, dtype)
+            source = entry if folder.gguf else None
+            return model, load_tokenizer(folder, source)
         except Exception as err:  # a torn cache file: make it again
             log.warning("quantized cache unusable (%s); quantizing again", err)
-    progress(f"Quantizing to {scheme} (first time only)…")
+    what = "Converting the GGUF file and quantizing" if folder.gguf else "Quantizing"
+    progress(f"{what} to {scheme} (first time only)…")
     started = time.perf_counter()
+    tokenizer = load_tokenizer(folder)
     model = load_float(folder, "bf16")  # checkpoints are bf16; fp32 would double peak RAM
     with torch.inference_mode():
         quantize_model(model, scheme, group)
     try:
-        quant_cache.save(model, folder.path, scheme, group, time.perf_counter() - started)
+        quant_cache.save(
+            model, tokenizer, folder.path, scheme, group, time.perf_counter() - started
+        )
     except OSError as err:
         log.warning("could not cache the quantized model: %s", err)
-    return model.eval()
+    return model.eval(), tokenizer
 
 
-def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, str]:
-    """Returns the model and the precision it runs in."""
+def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, Any, str]:
+    """Returns the model, its tokenizer and the precision it runs in."""
     chosen = resolve_precision(precision)
     if chosen in ("int8", "int4"):
-        return load_quantized(folder, chosen, progress), chosen
-    return load_float(folder, chosen), chosen
+        model, tokenizer = load_quantized(folder, chosen, progress)
+        return model, tokenizer, chosen
+    if folder.gguf:
+        progress("Reading the GGUF file…")
+    return load_float(folder, chosen), load_tokenizer(folder), chosen

@@ -20,8 +20,9 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 @dataclass(frozen=True)
 class ModelFolder:
     path: Path
-    config: dict  # parsed config.json
+    config: dict  # parsed config.json ({} for a GGUF file)
     name: str  # shown in the status bar
+    gguf: bool = False  # a single llama.cpp GGUF file rather than a folder
 
     @property
     def model_type(self) -> str:
@@ -36,10 +37,11 @@ def check_model_folder(path: str | Path) -> ModelFolder:
     if not folder.exists():
         raise ModelError(f"model folder not found: {folder}; check the path or pass --model PATH")
     if not folder.is_dir():
-        hint = " (GGUF import comes with the model manager)" if folder.suffix == ".gguf" else ""
+        if folder.suffix.lower() == ".gguf":
+            return _check_gguf(folder)
         raise ModelError(
             f"{folder} is a file; --model needs a Hugging Face model folder "
-            f"(config.json, *.safetensors, tokenizer files){hint}"
+            "(config.json, *.safetensors, tokenizer files) or a .gguf file"
         )
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -64,3 +66,14 @@ def check_model_folder(path: str | Path) -> ModelFolder:
             )
         raise ModelError(f"{folder} has no weights (*.safetensors files)")
     return ModelFolder(path=folder, config=config, name=folder.name)
+
+
+def _check_gguf(path: Path) -> ModelFolder:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as err:
+        raise ModelError(f"cannot read {path}: {err}") from err
+    if magic != b"GGUF":
+        raise ModelError(f"{path} is not a GGUF file (it does not start with the GGUF magic)")
+    return ModelFolder(path=path, config={}, name=path.stem, gguf=True)

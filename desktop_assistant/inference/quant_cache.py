@@ -24,8 +24,14 @@ FORMAT = 1
 
 
 def fingerprint(folder: Path) -> str:
-    """Cheap identity of a model's weights: names, sizes and safetensors headers."""
+    """Cheap identity of a model's weights: names, sizes and safetensors headers (for a GGUF
+    file: its size and first 16 MB, which hold its metadata and tensor index)."""
     digest = hashlib.sha256()
+    if folder.is_file():
+        digest.update(f"{folder.name}:{folder.stat().st_size}".encode())
+        with open(folder, "rb") as f:
+            digest.update(f.read(16 << 20))
+        return digest.hexdigest()
     for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}".encode())
@@ -69,7 +75,11 @@ def is_current(folder: Path, scheme: str, group_size: int) -> bool:
     return stored == wanted and (entry / "model.safetensors").is_file()
 
 
-def save(model: Any, folder: Path, scheme: str, group_size: int, quantize_s: float) -> Path:
+def save(
+    model: Any, tokenizer: Any, folder: Path, scheme: str, group_size: int, quantize_s: float
+) -> Path:
+    """Write the quantized state dict, the config and the tokenizer (so a GGUF source is never
+    parsed again) and, last, the manifest that makes the entry current."""
     from safetensors.torch import save_file
 
     entry = entry_dir(folder, scheme, group_size)
@@ -78,6 +88,8 @@ def save(model: Any, folder: Path, scheme: str, group_size: int, quantize_s: flo
     tmp.mkdir(parents=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / "model.safetensors"))
+    model.config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     manifest = _manifest(folder, scheme, group_size)
     manifest.update(created=time.time(), quantize_s=round(quantize_s, 2))
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -1,0 +1,162 @@
+"""The SQLite database: opening, pragmas, schema migrations, and recovery from a bad file.
+
+WAL mode (readers never block the writer), foreign keys on, `synchronous=FULL` so a committed
+message survives a power cut, not only a crash. The schema version lives in
+`PRAGMA user_version`; each migration is a small function run in its own transaction.
+A database written by a newer version of the app is refused, never modified. A file that is
+not a database (or is corrupt) is moved aside with a timestamp and a fresh one is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_assistant.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def _v1() -> str:
+    return """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'complete',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+        """
+
+
+def _v2() -> str:
+    """Generation stats and model per message; soft delete (undo) and system prompts."""
+    return """
+        ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
+        ALTER TABLE messages ADD COLUMN stats TEXT;
+        ALTER TABLE conversations ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
+        ALTER TABLE conversations ADD COLUMN deleted_at REAL;
+        CREATE INDEX conversations_by_update ON conversations (deleted_at, updated_at DESC);
+        """
+
+
+def _v3() -> str:
+    """Full-text search over message text, kept in step by triggers."""
+    return """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='id', tokenize='unicode61'
+        );
+        INSERT INTO messages_fts (rowid, content) SELECT id, content FROM messages;
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END;
+        """
+
+
+MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3)  # each returns its SQL
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class DatabaseTooNew(UserError):
+    """The file was written by a newer version of the app."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    connection: sqlite3.Connection
+    moved_aside: Path | None  # where a corrupt file was moved, to tell the user
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA busy_timeout = 5000")
+    return db
+
+
+def check_version(db: sqlite3.Connection) -> int:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise DatabaseTooNew(
+            f"the history database was written by a newer version of Desktop Assistant "
+            f"(schema {version}, this version knows {SCHEMA_VERSION}); update the app. "
+            "The file was left untouched."
+        )
+    return version
+
+
+def migrate(db: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations, each in its own transaction; returns the new version."""
+    version = check_version(db)
+    db.execute("PRAGMA journal_mode = WAL")  # changes the file: only after the version check
+    for number in range(version + 1, upto + 1):
+        sql = MIGRATIONS[number - 1]()
+        try:  # executescript commits first, so the transaction is part of the script
+            db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    return max(version, upto)
+
+
+def open_database(path: Path) -> Opened:
+    """Open (creating or migrating) the database; a corrupt file is moved aside."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    moved: Path | None = None
+    for attempt in range(2):
+        db: sqlite3.Connection | None = None
+        try:
+            db = connect(path)
+            check_version(db)
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            migrate(db)
+            return Opened(db, moved)
+        except DatabaseTooNew:
+            raise
+        except sqlite3.DatabaseError as err:
+            if attempt:
+                raise
+            log.error("history database %s unreadable (%s); moving it aside", path, err)
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            moved = _move_aside(path)
+    raise AssertionError("unreachable")
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    path.replace(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(target.with_name(target.name + suffix))
+    return target

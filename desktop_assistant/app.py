@@ -19,7 +19,9 @@ def run_gui(args: Any) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from desktop_assistant.core import paths
     from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
     from desktop_assistant.ui.workers import ChatThread, engine_factory_for
 
@@ -30,7 +32,8 @@ def run_gui(args: Any) -> int:
     settings = Settings()
     model_path = args.model or settings.get("model_path")
     chat = ChatThread(engine_factory_for(settings))
-    window = MainWindow(settings, chat, model_path)
+    history = HistoryThread(paths.history_file())
+    window = MainWindow(settings, chat, model_path, history)
 
     if args.quit_after_paint:
         window.first_painted.connect(lambda: _report_paint_and_quit(window))

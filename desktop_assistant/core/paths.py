@@ -47,5 +47,9 @@ def settings_file() -> Path:
     return config_dir() / "settings.json"
 
 
+def history_file() -> Path:
+    return data_dir() / "history.sqlite3"
+
+
 def log_file() -> Path:
     return data_dir() / "logs" / "desktop-assistant.log"

@@ -74,6 +74,7 @@ class MessageWidget(QFrame):
     def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.role = role
+        self.message_id = 0  # row in the history database, once known
         self._text = ""
         self._code_blocks: list[str] = []
         self.setObjectName("message")
@@ -169,6 +170,14 @@ class ConversationView(QScrollArea):
     def remove_message(self, widget: MessageWidget) -> None:
         self._layout.removeWidget(widget)
         widget.deleteLater()
+
+    def clear(self) -> None:
+        for widget in self.messages():
+            self.remove_message(widget)
+
+    def scroll_to(self, widget: QWidget) -> None:
+        self._follow = False
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
 
     def messages(self) -> list[MessageWidget]:
         items = (self._layout.itemAt(i).widget() for i in range(self._layout.count()))

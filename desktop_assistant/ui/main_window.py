@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -23,11 +26,20 @@ from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
+from desktop_assistant.ui.conversations import Conversations
+from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.workers import ChatThread
 
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
+SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
+STORED_STATE_TEXT = {
+    "interrupted": "cut off when the app closed",
+    "stopped": "stopped",
+    "failed": "failed",
+    "streaming": "cut off",
+}
 NO_MODEL_TEXT = (
     "No chat model is set up yet. Choose a local Hugging Face model folder "
     "(config.json, *.safetensors and tokenizer files) with File → Open model folder…, "
@@ -62,10 +74,18 @@ class MainWindow(QMainWindow):
     first_painted = Signal()
     reply_finished = Signal(object)
 
-    def __init__(self, settings: Settings, chat: ChatThread, model_path: str = "") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        chat: ChatThread,
+        model_path: str = "",
+        history: HistoryThread | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.chat = chat
+        self.history = history
+        self.conversation_id = 0  # 0: a new chat, saved with its first message
         self.model_path = model_path
         self.state = "no-model"
         self.messages: list[Message] = []
@@ -75,6 +95,8 @@ class MainWindow(QMainWindow):
         self._waiting = False  # a message is waiting for the model to be ready
         self._reply_widget: MessageWidget | None = None
         self._reply_text = ""
+        self._saved_at = 0.0  # when the streaming answer was last written to the history
+        self._saving: int | None = None  # request id of a user message being committed
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -99,13 +121,23 @@ class MainWindow(QMainWindow):
         self.resize(900, 700)
         self.view = ConversationView(self)
         self.composer = Composer(self)
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
+        chat_area = QWidget(self)
+        layout = QVBoxLayout(chat_area)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.composer)
-        self.setCentralWidget(central)
+        if self.history is not None:
+            self.conversations = Conversations(self, self.history)
+            splitter = QSplitter(self)
+            splitter.addWidget(self.conversations.sidebar)
+            splitter.addWidget(chat_area)
+            splitter.setStretchFactor(1, 1)
+            splitter.setSizes([240, 760])
+            self.setCentralWidget(splitter)
+            self.resize(1100, 720)
+        else:
+            self.setCentralWidget(chat_area)
         self.model_label = QLabel("no model")
         self.state_label = QLabel()
         self.stats_label = QLabel()
@@ -117,6 +149,8 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(self.stop)
         QShortcut(QKeySequence("Esc"), self, activated=self.stop)
         file_menu = self.menuBar().addMenu("&File")
+        if self.history is not None:
+            self.conversations.add_actions(file_menu)
         open_action = QAction("&Open model folder…", self, shortcut=QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.choose_model_folder)
         file_menu.addAction(open_action)
@@ -192,10 +226,28 @@ class MainWindow(QMainWindow):
 
     def send(self, text: str) -> None:
         """Show the user's message and answer it now, or as soon as the model is ready."""
-        if not text.strip() or self._active is not None:
+        if not text.strip() or self._active is not None or self._saving is not None:
             return
         self.messages.append(Message("user", text))
         self.view.add_message("user", text)
+        if self.history is not None and self.conversations.available:
+            self._request_id += 1
+            self._saving = self._request_id
+            self.composer.set_busy(True)
+            self.history.save_user_message.emit(self._saving, self.conversation_id, text)
+            return  # answered once committed: see user_message_saved
+        self._answer_when_ready()
+
+    def user_message_saved(self, token: int, conversation_id: int) -> None:
+        """The user's message is in the database: now it may be answered."""
+        if token != self._saving:
+            return
+        self._saving = None
+        self.conversation_id = conversation_id
+        self.composer.set_busy(False)
+        self._answer_when_ready()
+
+    def _answer_when_ready(self) -> None:
         if self.state == "ready":
             self._dispatch()
         else:
@@ -215,6 +267,7 @@ class MainWindow(QMainWindow):
         self._request_id += 1
         self._active = self._request_id
         self._reply_text = ""
+        self._saved_at = 0.0
         self._reply_widget = self.view.add_message("assistant")
         self._reply_widget.set_stats("thinking…")
         self.composer.set_busy(True)
@@ -235,11 +288,30 @@ class MainWindow(QMainWindow):
             self._reply_widget.set_text(self._reply_text)
             if self._reply_widget.stats_label.text() == "thinking…":
                 self._reply_widget.set_stats("")
+            now = time.monotonic()
+            if self._active is not None and now - self._saved_at >= SAVE_EVERY_S:
+                self._saved_at = now
+                self._save_reply("streaming")
+
+    def _save_reply(self, state: str, stats: dict | None = None) -> None:
+        """Write the streamed text to the history (the row is created at the first text)."""
+        if self.history is None or not self.conversation_id or self._active is None:
+            return
+        model = self.model_label.text()
+        if state == "streaming":
+            self.history.stream_update.emit(
+                self._active, self.conversation_id, self._reply_text, model
+            )
+        else:
+            self.history.stream_finished.emit(
+                self._active, self.conversation_id, self._reply_text, state, model, stats
+            )
 
     def _on_finished(self, request_id: int, reply: Reply) -> None:
         if request_id != self._active:
             return
         self._flush()
+        self._save_reply("stopped" if reply.stats.stopped else "complete", asdict(reply.stats))
         self._end_reply(format_stats(reply))
         self.stats_label.setText(format_stats(reply))
         self.reply_finished.emit(reply)
@@ -248,6 +320,7 @@ class MainWindow(QMainWindow):
         if request_id != self._active:
             return
         self._flush()
+        self._save_reply("failed")
         self._end_reply("failed")
         self.show_problem(message)
 
@@ -269,12 +342,40 @@ class MainWindow(QMainWindow):
         if self._active is not None:
             self.chat.worker.cancel(self._active)
             self._flush()
+            self._save_reply("stopped")
             self._end_reply("stopped")
             self.stats_label.setText("stopped")
-        elif self._waiting:
+        elif self._waiting or self._saving is not None:
             self._waiting = False
+            self._saving = None
             self.composer.set_busy(False)
             self.state_label.setText(STATE_TEXT[self.state] + " (your message was not sent)")
+
+    # ---- conversations --------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        self.stop()
+        self.conversation_id = 0
+        self.messages = []
+        self.view.clear()
+        self.composer.edit.setFocus()
+
+    def show_conversation(self, conversation_id: int, info: dict, stored: list) -> None:
+        """Replace the view with a stored conversation (answers cut off by a crash included)."""
+        self.stop()
+        self.conversation_id = conversation_id
+        self.view.clear()
+        self.messages = [Message("system", info["system_prompt"])] if info["system_prompt"] else []
+        for message in stored:
+            if message.role == "system":
+                continue
+            widget = self.view.add_message(message.role, message.content)
+            widget.message_id = message.id
+            if message.state != "complete":
+                widget.set_stats(STORED_STATE_TEXT.get(message.state, message.state))
+            if message.content:
+                self.messages.append(Message(message.role, message.content))
+        self.composer.edit.setFocus()
 
     # ---- status and lifecycle -------------------------------------------------------------
 
@@ -301,4 +402,6 @@ class MainWindow(QMainWindow):
         self.hide()
         if not self.chat.shutdown():
             log.warning("the chat thread did not end in time")
+        if self.history is not None and not self.history.shutdown():
+            log.warning("the history thread did not end in time")
         event.accept()

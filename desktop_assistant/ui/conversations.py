@@ -1,0 +1,143 @@
+"""Wires the sidebar and the history thread to the window: open, new, rename, delete with
+undo, search, export and import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton
+
+from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.sidebar import Sidebar
+
+UNDO_MS = 10_000
+
+
+class Conversations(QObject):
+    def __init__(self, window: Any, history: HistoryThread) -> None:
+        super().__init__(window)
+        self.window = window
+        self.history = history
+        self.available = True  # False when the database could not be opened
+        self._pending_hit = 0  # message to scroll to once its conversation is shown
+        self.sidebar = Sidebar(window)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.hide()
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.timeout.connect(self._hide_undo)
+        self._deleted = 0
+        worker = history.worker
+        worker.opened.connect(self._on_opened)
+        worker.failed.connect(self._on_failed)
+        worker.conversations.connect(self.sidebar.set_conversations)
+        worker.conversation_loaded.connect(self._on_loaded)
+        worker.user_message_saved.connect(self._on_user_message_saved)
+        worker.search_results.connect(self.sidebar.show_results)
+        worker.exported.connect(lambda path: window.statusBar().showMessage(f"Saved {path}", 5000))
+        worker.imported.connect(self.open)
+        self.sidebar.new_chat.connect(self.new_chat)
+        self.sidebar.selected.connect(self.open)
+        self.sidebar.rename.connect(history.rename_requested)
+        self.sidebar.delete.connect(self.delete)
+        self.sidebar.export.connect(self.export)
+        self.sidebar.search.connect(self._search)
+        self.sidebar.hit_selected.connect(self._open_hit)
+        self.undo_button.clicked.connect(self.undo_delete)
+
+    def add_actions(self, menu: QMenu) -> None:
+        window = self.window
+        for text, shortcut, slot in (
+            ("&New chat", QKeySequence.StandardKey.New, self.new_chat),
+            ("&Search chats", QKeySequence("Ctrl+K"), self.sidebar.focus_search),
+            ("&Import conversation…", None, self.import_file),
+        ):
+            action = QAction(text, window)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            window.addAction(action)
+        menu.addSeparator()
+        window.statusBar().addPermanentWidget(self.undo_button)
+
+    def new_chat(self) -> None:
+        self.window.new_chat()
+        self.sidebar.select(0)
+
+    def open(self, conversation_id: int) -> None:
+        if conversation_id != self.window.conversation_id:
+            self.history.load_requested.emit(conversation_id)
+        self.sidebar.select(conversation_id)
+
+    def delete(self, conversation_id: int) -> None:
+        self.history.delete_requested.emit(conversation_id)
+        if conversation_id == self.window.conversation_id:
+            self.new_chat()
+        self._deleted = conversation_id
+        self.window.statusBar().showMessage("Conversation deleted", UNDO_MS)
+        self.undo_button.show()
+        self._undo_timer.start(UNDO_MS)
+
+    def undo_delete(self) -> None:
+        if self._deleted:
+            self.history.undo_delete_requested.emit(self._deleted)
+            self.open(self._deleted)
+        self._hide_undo()
+
+    def _hide_undo(self) -> None:
+        self._deleted = 0
+        self.undo_button.hide()
+
+    def export(self, conversation_id: int, kind: str) -> None:
+        filters = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Export conversation", f"conversation.{kind}", filters[kind]
+        )
+        if path:
+            self.history.export_requested.emit(conversation_id, path)
+
+    def import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Import conversation", "", "Conversation (*.json)"
+        )
+        if path:
+            self.history.import_requested.emit(path)
+
+    def _search(self, text: str) -> None:
+        if text:
+            self.history.search_requested.emit(text)
+
+    def _open_hit(self, conversation_id: int, message_id: int) -> None:
+        self._pending_hit = message_id
+        if conversation_id == self.window.conversation_id:
+            self._scroll_to_hit()
+        else:
+            self.open(conversation_id)
+
+    def _scroll_to_hit(self) -> None:
+        for widget in self.window.view.messages():
+            if widget.message_id == self._pending_hit:
+                self.window.view.scroll_to(widget)
+        self._pending_hit = 0
+
+    def _on_loaded(self, conversation_id: int, info: dict, messages: list) -> None:
+        self.window.show_conversation(conversation_id, info, messages)
+        self.sidebar.select(conversation_id)
+        if self._pending_hit:
+            self._scroll_to_hit()
+
+    def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:
+        self.sidebar.select(conversation_id)
+        self.window.user_message_saved(token, conversation_id)
+
+    def _on_opened(self, notice: str) -> None:
+        if notice:
+            self.window.view.add_message("notice", notice)
+
+    def _on_failed(self, message: str) -> None:
+        if message.startswith("Conversations will not be saved"):
+            self.available = False
+        self.window.show_problem(message)

@@ -1,0 +1,233 @@
+"""The storage thread: the one writer of the history database, driven by queued signals.
+
+Every write is committed when it arrives. A streaming answer is identified by the window's
+request id (`token`): its row is created at the first text and updated by later flushes, in
+order, because one thread handles them all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop_assistant.storage.history import History
+
+log = logging.getLogger(__name__)
+
+
+class HistoryWorker(QObject):
+    """Signals: opened(notice), failed(message), conversations(list of summaries),
+    conversation_loaded(id, info dict, messages), user_message_saved(token, conversation_id,
+    message_id), search_results(query, hits), exported(path), imported(conversation_id)."""
+
+    opened = Signal(str)
+    failed = Signal(str)
+    conversations = Signal(object)
+    conversation_loaded = Signal(int, object, object)
+    user_message_saved = Signal(int, int, int)
+    search_results = Signal(str, object)
+    exported = Signal(str)
+    imported = Signal(int)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.history: History | None = None
+        self._streams: dict[int, int] = {}  # request id -> message row id
+
+    def _run(self, what: str, action: Any) -> Any:
+        """Run one database action; report a failure instead of raising into Qt."""
+        if self.history is None:
+            return None
+        try:
+            return action(self.history)
+        except Exception as err:
+            log.exception("history: %s failed", what)
+            self.failed.emit(f"Could not {what}: {err}")
+            return None
+
+    @Slot()
+    def open(self) -> None:
+        try:
+            self.history = History(self.path)
+        except Exception as err:  # DatabaseTooNew, or a folder we cannot write
+            log.exception("history unavailable")
+            self.failed.emit(f"Conversations will not be saved: {err}")
+            return
+        notice = ""
+        if self.history.moved_aside is not None:
+            notice = (
+                "The conversation history file was damaged; it was moved to "
+                f"{self.history.moved_aside} and a new one was started."
+            )
+        interrupted = self.history.mark_interrupted()
+        if interrupted:
+            log.info("%d answers were cut off by the last exit", interrupted)
+        self.opened.emit(notice)
+        self.list_conversations()
+
+    @Slot()
+    def list_conversations(self) -> None:
+        result = self._run("list conversations", lambda h: h.list_conversations())
+        if result is not None:
+            self.conversations.emit(result)
+
+    @Slot(int)
+    def load_conversation(self, conversation_id: int) -> None:
+        def load(h: History) -> None:
+            info = h.conversation(conversation_id)
+            if info is not None:
+                self.conversation_loaded.emit(conversation_id, info, h.messages(conversation_id))
+
+        self._run("open the conversation", load)
+
+    @Slot(int, int, str)
+    def save_user_message(self, token: int, conversation_id: int, text: str) -> None:
+        """Commit the user's message (creating the conversation if it is new)."""
+
+        def save(h: History) -> bool:
+            cid = conversation_id or h.create_conversation()
+            mid = h.add_message(cid, "user", text)
+            self.user_message_saved.emit(token, cid, mid)
+            self.list_conversations()
+            return True
+
+        if not self._run("save your message", save):  # answer it anyway; it stays on screen
+            self.user_message_saved.emit(token, conversation_id, 0)
+
+    @Slot(int, int, str, str)
+    def stream_update(self, token: int, conversation_id: int, text: str, model: str) -> None:
+        def update(h: History) -> None:
+            mid = self._streams.get(token)
+            if mid is None:
+                self._streams[token] = h.add_message(
+                    conversation_id, "assistant", text, state="streaming", model=model
+                )
+            else:
+                h.update_message(mid, text)
+
+        self._run("save the answer", update)
+
+    @Slot(int, int, str, str, str, object)
+    def stream_finished(
+        self, token: int, conversation_id: int, text: str, state: str, model: str, stats: Any
+    ) -> None:
+        def finish(h: History) -> None:
+            mid = self._streams.pop(token, None)
+            if mid is None:
+                if not text:
+                    return
+                mid = h.add_message(conversation_id, "assistant", text, state=state, model=model)
+            h.update_message(mid, text, state=state, stats=stats)
+
+        self._run("save the answer", finish)
+
+    @Slot(int, str)
+    def rename(self, conversation_id: int, title: str) -> None:
+        self._run("rename the conversation", lambda h: h.rename(conversation_id, title))
+        self.list_conversations()
+
+    @Slot(int)
+    def delete_conversation(self, conversation_id: int) -> None:
+        self._run("delete the conversation", lambda h: h.delete_conversation(conversation_id))
+        self.list_conversations()
+
+    @Slot(int)
+    def undo_delete(self, conversation_id: int) -> None:
+        self._run("restore the conversation", lambda h: h.undo_delete(conversation_id))
+        self.list_conversations()
+
+    @Slot(int)
+    def delete_message(self, message_id: int) -> None:
+        self._run("delete the message", lambda h: h.delete_message(message_id))
+
+    @Slot(str)
+    def search(self, text: str) -> None:
+        hits = self._run("search", lambda h: h.search(text))
+        if hits is not None:
+            self.search_results.emit(text, hits)
+
+    @Slot(int, str)
+    def export(self, conversation_id: int, path: str) -> None:
+        def write(h: History) -> None:
+            target = Path(path)
+            if target.suffix.lower() == ".json":
+                text = json.dumps(h.export_json(conversation_id), indent=2, ensure_ascii=False)
+            else:
+                text = h.export_markdown(conversation_id)
+            target.write_text(text, encoding="utf-8")
+            self.exported.emit(str(target))
+
+        self._run("export the conversation", write)
+
+    @Slot(str)
+    def import_file(self, path: str) -> None:
+        def read(h: History) -> None:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            cid = h.import_json(data)
+            self.imported.emit(cid)
+            self.list_conversations()
+
+        self._run("import the conversation", read)
+
+    @Slot()
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
+            self.history = None
+
+
+class HistoryThread(QObject):
+    """The storage thread and its worker. Signals mirror the worker's slots (queued)."""
+
+    open_requested = Signal()
+    list_requested = Signal()
+    load_requested = Signal(int)
+    save_user_message = Signal(int, int, str)
+    stream_update = Signal(int, int, str, str)
+    stream_finished = Signal(int, int, str, str, str, object)
+    rename_requested = Signal(int, str)
+    delete_requested = Signal(int)
+    undo_delete_requested = Signal(int)
+    delete_message_requested = Signal(int)
+    search_requested = Signal(str)
+    export_requested = Signal(int, str)
+    import_requested = Signal(str)
+    close_requested = Signal()
+
+    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("history")
+        self.worker = HistoryWorker(path)
+        self.worker.moveToThread(self.thread)
+        w = self.worker
+        for signal, slot in (
+            (self.open_requested, w.open),
+            (self.list_requested, w.list_conversations),
+            (self.load_requested, w.load_conversation),
+            (self.save_user_message, w.save_user_message),
+            (self.stream_update, w.stream_update),
+            (self.stream_finished, w.stream_finished),
+            (self.rename_requested, w.rename),
+            (self.delete_requested, w.delete_conversation),
+            (self.undo_delete_requested, w.undo_delete),
+            (self.delete_message_requested, w.delete_message),
+            (self.search_requested, w.search),
+            (self.export_requested, w.export),
+            (self.import_requested, w.import_file),
+            (self.close_requested, w.close),
+        ):
+            signal.connect(slot)
+        self.thread.start()
+        self.open_requested.emit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Finish every queued write, close the database, end the thread."""
+        self.close_requested.emit()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)

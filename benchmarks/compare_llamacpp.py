@@ -221,9 +221,13 @@ def other_cpu_load(seconds: float = 1.0) -> float | None:
     return (os.cpu_count() or 1) * (total - (idle1 - idle0)) / total
 
 
-def _run(cmd: list[str], env: dict[str, str], what: str) -> dict[str, Any]:
+def _run(cmd: list[str], env: dict[str, str], what: str, wait_idle: float = 0) -> dict[str, Any]:
     print(f"# {what}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     busy = other_cpu_load()
+    deadline = time.monotonic() + wait_idle
+    while busy is not None and busy > 0.25 and time.monotonic() < deadline:
+        time.sleep(4)  # another benchmark is running: let it finish first
+        busy = other_cpu_load()
     if busy is not None and busy > 0.25:  # llama.cpp's OpenMP threads spin: sharing crawls
         print(
             f"# warning: {busy:.1f} cores busy before {what}: its figures will be low",
@@ -264,7 +268,7 @@ def run_llama(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         "python": python,
     }
     cmd = [python, str(Path(__file__).resolve()), "--worker", json.dumps(opts)]
-    return _run(cmd, env, "llama.cpp")
+    return _run(cmd, env, "llama.cpp", args.wait_idle)
 
 
 def run_ours(args: argparse.Namespace, quant: str, env: dict[str, str]) -> dict[str, Any]:
@@ -274,7 +278,7 @@ def run_ours(args: argparse.Namespace, quant: str, env: dict[str, str]) -> dict[
         "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
         "--runs", str(args.runs), "--json",
     ]  # fmt: skip
-    result = _run(cmd, env, f"ours ({quant})")
+    result = _run(cmd, env, f"ours ({quant})", args.wait_idle)
     return {"engine": "ours", "quant": quant, **result}
 
 
@@ -333,6 +337,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-ours", action="store_true", help="measure llama.cpp only")
     p.add_argument("--skip-llama", action="store_true", help="measure our engine only")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--wait-idle", type=float, default=0, metavar="SECONDS",
+        help="before each measurement, wait up to this long for the other processes to go quiet",
+    )  # fmt: skip
     p.add_argument("--worker", metavar="JSON", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.hf is None:

@@ -148,7 +148,7 @@ def read_safetensors(path: Path) -> dict[str, Any]:
         for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
             start, end = info["data_offsets"]
             tensor = torch.empty(info["shape"], dtype=getattr(torch, _DTYPES[info["dtype"]]))
-            view = memoryview(tensor.view(-1).view(torch.uint8).numpy())
+            view = memoryview(tensor.view(-1).view(torch.uint8).numpy())  # type: ignore[arg-type]
             f.seek(base + start)
             if f.readinto(view) != end - start:
                 raise ValueError(f"{path} is truncated at tensor {name}")

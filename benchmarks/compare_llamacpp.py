@@ -148,7 +148,8 @@ def llama_worker(opts: dict[str, Any]) -> dict[str, Any]:
         logits[end_ids] = -np.inf
         return int(np.argmax(logits))
 
-    def generate(count: int) -> tuple[float, float, list[int]]:
+    def generate(count: int) -> tuple[float, float, list[int], float]:
+        cpu0 = time.process_time()
         llm.reset()  # n_tokens = 0: eval() then drops the whole KV cache before the prompt
         t0 = time.perf_counter()
         llm.eval(prompt)
@@ -158,7 +159,7 @@ def llama_worker(opts: dict[str, Any]) -> dict[str, Any]:
             llm.eval([out[-1]])
             out.append(pick())
         t2 = time.perf_counter()
-        return t1 - t0, t2 - t1, out
+        return t1 - t0, t2 - t1, out, (time.process_time() - cpu0) / (t2 - t0)
 
     generate(4)  # warm-up, as bench.py does
     runs = [generate(new_tokens) for _ in range(max(1, opts["runs"]))]
@@ -184,6 +185,9 @@ def llama_worker(opts: dict[str, Any]) -> dict[str, Any]:
         "prefill_tok_s": round(len(prompt) / ttft, 1),
         "decode_tok_s": round(statistics.median(decode), 2) if decode else 0.0,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # CPU seconds per wall second during the timed runs: about --threads when the cores
+        # were ours alone (OpenMP threads spin); much less means something else shared them.
+        "cores_used": round(statistics.median(r[3] for r in runs), 2),
         "sample_text": llm.detokenize(runs[0][2][:40]).decode("utf-8", "replace"),
     }
 
@@ -223,11 +227,11 @@ def other_cpu_load(seconds: float = 1.0) -> float | None:
 
 def _run(cmd: list[str], env: dict[str, str], what: str, wait_idle: float = 0) -> dict[str, Any]:
     print(f"# {what}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    busy = other_cpu_load()
+    window = 5.0 if wait_idle > 0 else 1.0  # waiting: ask for a longer quiet spell
+    busy = other_cpu_load(window)
     deadline = time.monotonic() + wait_idle
     while busy is not None and busy > 0.25 and time.monotonic() < deadline:
-        time.sleep(4)  # another benchmark is running: let it finish first
-        busy = other_cpu_load()
+        busy = other_cpu_load(window)  # another benchmark is running: let it finish first
     if busy is not None and busy > 0.25:  # llama.cpp's OpenMP threads spin: sharing crawls
         print(
             f"# warning: {busy:.1f} cores busy before {what}: its figures will be low",
@@ -384,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if llama is not None and not args.json:
         print(f"\nllama.cpp: {llama['llama_cpp_python']} ({llama['python']})")
         print(f"llama.cpp system info: {llama['system_info']}")
+        print(f"llama.cpp cores used while timed: {llama['cores_used']} of {args.threads}")
         print(f"llama.cpp prompt: {llama['prompt_format']}; sample: {llama['sample_text']!r}")
     if args.json:
         print(json.dumps(report))

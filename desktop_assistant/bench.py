@@ -117,12 +117,18 @@ def weight_bytes_per_token(model: Any) -> int:
             continue
         seen.add(id(tensor))
         total += tensor.numel() * tensor.element_size()
-    return total
+    return total + _packed_bytes(model)
+
+
+def _packed_bytes(model: Any) -> int:
+    from desktop_assistant.inference.quantize import packed_bytes
+
+    return sum(packed_bytes(m) for m in model.modules())
 
 
 def _all_bytes(model: Any) -> int:
     tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
-    return sum(t.numel() * t.element_size() for t in tensors.values())
+    return sum(t.numel() * t.element_size() for t in tensors.values()) + _packed_bytes(model)
 
 
 def bench_chat(

@@ -53,4 +53,4 @@ def test_a_gguf_file_is_converted_once_and_answers(real_models_dir, isolated_hom
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         assert "paris" in json.loads(result.stdout)["text"].lower()
-    assert list((isolated_home / "cache" / "quantized").glob("*/int4-g32/manifest.json"))
+    assert list((isolated_home / "cache" / "quantized").glob("*/int8-g32/manifest.json"))

@@ -34,7 +34,7 @@ SCHEMA: tuple[Setting, ...] = (
         "precision",
         str,
         "auto",
-        "Weights precision: auto (the fastest, int4), int4, int8, bf16 or fp32.",
+        "Weights precision: auto (int8, or int4 when RAM is short), int4, int8, bf16 or fp32.",
     ),
     Setting("threads", int, 0, "Threads for the models; 0 uses one per physical core."),
     Setting("max_new_tokens", int, 512, "Longest answer, in tokens."),

@@ -83,6 +83,13 @@ class DynamicInt8Linear(nn.Module):
     fbgemm's VNNI (AVX-512) and AVX2 GEMMs run a 1x896x4864 product in 52 us here, against
     131 us for the weight-only int8 and int4 kernels. The packed weight is built at load time
     from the int8 weight and scales kept in the state dict.
+
+    fbgemm picks one activation range per call. For one token (decoding) that is per-token
+    quantization already. For several (prefill) one outlier token would coarsen all the others
+    and a token's result would depend on how the prompt was chunked, so each row is divided by
+    its own absolute maximum and a last row holding +1 and -1 pins the range to [-1, 1]:
+    per-token quantization whatever the batch (top-1 agreement with fp32 95.3% -> 96.5%).
+    Not done for single tokens: its five extra small ops per layer cost 17% of decode speed.
     """
 
     weight: torch.Tensor
@@ -116,14 +123,25 @@ class DynamicInt8Linear(nn.Module):
         with warnings.catch_warnings():  # "quantized tensors are deprecated": see module doc
             warnings.simplefilter("ignore", UserWarning)
             q = torch._make_per_channel_quantized_tensor(self.weight, scales, zeros, 0)
-            return torch.ops.quantized.linear_prepack(q, self.bias)
+            return torch.ops.quantized.linear_prepack(q, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._packed is None:
             self._packed = self._pack()
+            # fbgemm keeps its own copy: drop ours (it was saved to the cache at quantization)
+            self.weight = torch.empty(0, dtype=torch.int8)
+            self._range_row = torch.zeros(1, self.in_features)
+            self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).float()
-        y = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
+        if flat.shape[0] == 1:
+            y = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
+        else:
+            peak = flat.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
+            rows = torch.cat([flat / peak, self._range_row])
+            y = torch.ops.quantized.linear_dynamic(rows, self._packed, False)[:-1].mul_(peak)
+        if self.bias is not None:
+            y += self.bias
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
 
@@ -252,6 +270,13 @@ def _skeleton_linear(name: str, linear: nn.Linear, scheme: str, group_size: int)
 
 
 QUANTIZED = (Int8Linear, Int4Linear, DynamicInt8Linear, Int8Embedding)
+
+
+def packed_bytes(module: nn.Module) -> int:
+    """Weight bytes held outside the module's tensors (fbgemm's packed copy)."""
+    if isinstance(module, DynamicInt8Linear) and module._packed is not None:
+        return module.in_features * module.out_features
+    return 0
 
 
 def cast_float_parts(model: Any, dtype: torch.dtype) -> Any:

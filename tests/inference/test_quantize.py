@@ -96,3 +96,20 @@ def test_a_torn_cache_file_is_remade(tiny_chat_dir):
     again = CausalLMEngine(tiny_chat_dir, precision="int4")
     again.load()
     assert again.generate([Message("user", "Hi")], GREEDY, lambda t: None).stats.new_tokens == 12
+
+
+def test_auto_precision_is_int8_or_int4_when_memory_is_short(tiny_chat_dir, monkeypatch):
+    import psutil
+
+    from desktop_assistant.inference.loading import resolve_precision
+    from desktop_assistant.inference.model_folder import check_model_folder
+
+    folder = check_model_folder(tiny_chat_dir)
+    assert resolve_precision("auto", folder) == "int8"
+    assert resolve_precision("bf16", folder) == "bf16"
+
+    class Short:
+        available = 1000
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Short)
+    assert resolve_precision("auto", folder) == "int4"

@@ -188,7 +188,7 @@ def test_the_real_engine_in_the_window(qtbot, make_window, tiny_chat_dir):
     factory = engine_factory_for(Settings())
     window, _ = make_window(model_path=str(tiny_chat_dir), factory=factory)
     _wait_ready(qtbot, window)
-    assert window.model_label.text() == f"{tiny_chat_dir.name} · int4"
+    assert window.model_label.text() == f"{tiny_chat_dir.name} · int8"
     window.settings.set("max_new_tokens", 12)
     with qtbot.waitSignal(window.reply_finished, timeout=30_000) as finished:
         _type_and_send(qtbot, window, "Hello")

@@ -43,7 +43,11 @@ class _FittedBrowser(QTextBrowser):
         self.setOpenLinks(False)
         self.setStyleSheet("background: transparent;")
         self.document().setDocumentMargin(2)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        # Queued: the document lays itself out lazily, sometimes while being painted, and a
+        # resize from inside a paint is a recursive repaint (seen to crash under load).
+        self.document().documentLayout().documentSizeChanged.connect(
+            self._fit, Qt.ConnectionType.QueuedConnection
+        )
 
     def loadResource(self, kind: int, name: QUrl):  # noqa: N802 (Qt API)
         """Never load images or other resources named by model output."""

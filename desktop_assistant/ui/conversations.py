@@ -36,7 +36,7 @@ class Conversations(QObject):
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
         worker.search_results.connect(self.sidebar.show_results)
-        worker.exported.connect(lambda path: window.statusBar().showMessage(f"Saved {path}", 5000))
+        worker.exported.connect(self._on_exported)
         worker.imported.connect(self.open)
         self.sidebar.new_chat.connect(self.new_chat)
         self.sidebar.selected.connect(self.open)
@@ -132,6 +132,9 @@ class Conversations(QObject):
     def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:
         self.sidebar.select(conversation_id)
         self.window.user_message_saved(token, conversation_id)
+
+    def _on_exported(self, path: str) -> None:
+        self.window.statusBar().showMessage(f"Saved {path}", 5000)
 
     def _on_opened(self, notice: str) -> None:
         if notice:

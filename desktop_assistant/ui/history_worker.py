@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from desktop_assistant.storage.history import History
 
@@ -197,7 +197,6 @@ class HistoryThread(QObject):
     search_requested = Signal(str)
     export_requested = Signal(int, str)
     import_requested = Signal(str)
-    close_requested = Signal()
 
     def __init__(self, path: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -220,14 +219,20 @@ class HistoryThread(QObject):
             (self.search_requested, w.search),
             (self.export_requested, w.export),
             (self.import_requested, w.import_file),
-            (self.close_requested, w.close),
         ):
             signal.connect(slot)
         self.thread.start()
         self.open_requested.emit()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Finish every queued write, close the database, end the thread."""
-        self.close_requested.emit()
+        """Finish every queued write, close the database, end the thread.
+
+        `quit()` alone would drop the writes still queued (an event loop that exits does not
+        drain its queue), so the close is a blocking call queued behind them.
+        """
+        if self.thread.isRunning():
+            QMetaObject.invokeMethod(
+                self.worker, "close", Qt.ConnectionType.BlockingQueuedConnection
+            )
         self.thread.quit()
         return self.thread.wait(timeout_ms)

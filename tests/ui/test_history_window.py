@@ -1,0 +1,140 @@
+"""The window with its history: nothing typed or streamed is lost across restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from PySide6.QtCore import Qt
+
+from desktop_assistant.storage.history import History
+from tests.fakes import FakeChatEngine
+
+
+class CheckingEngine(FakeChatEngine):
+    """Records whether the user's message was already committed when generation began."""
+
+    def __init__(self, db_path, **kwargs):
+        super().__init__(**kwargs)
+        self.db_path = db_path
+        self.committed_at_start: list[bool] = []
+
+    def generate(self, messages, options, on_text):
+        db = sqlite3.connect(self.db_path)
+        rows = db.execute("SELECT content FROM messages WHERE role = 'user'").fetchall()
+        db.close()
+        self.committed_at_start.append((messages[-1].content,) in rows)
+        return super().generate(messages, options, on_text)
+
+
+def _send(qtbot, window, text):
+    qtbot.keyClicks(window.composer.edit, text)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+
+
+def _ready(qtbot, window):
+    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+
+
+def _sidebar_titles(window):
+    model = window.conversations.sidebar.model
+    return [model.index(i).data() for i in range(model.rowCount())]
+
+
+def test_messages_are_committed_before_generation_and_survive_a_restart(
+    qtbot, make_window, tmp_path
+):
+    db = tmp_path / "history.sqlite3"
+    engine = CheckingEngine(db, tokens=["Blue ", "whales ", "sing."])
+    window, _ = make_window(engine, history=db)
+    _ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "Which animal sings underwater?")
+    assert engine.committed_at_start == [True]
+    qtbot.waitUntil(lambda: "Which animal sings underwater?" in _sidebar_titles(window))
+    assert _sidebar_titles(window)[0] == "Today"
+    window.close()
+
+    stored = History(db)
+    [conversation] = stored.list_conversations()
+    messages = stored.messages(conversation.id)
+    assert [(m.role, m.content, m.state) for m in messages] == [
+        ("user", "Which animal sings underwater?", "complete"),
+        ("assistant", "Blue whales sing.", "complete"),
+    ]
+    assert messages[1].stats["new_tokens"] == 3
+    stored.close()
+
+    again, _ = make_window(FakeChatEngine(), history=db)
+    qtbot.waitUntil(lambda: "Which animal sings underwater?" in _sidebar_titles(again))
+    again.conversations.open(conversation.id)
+    qtbot.waitUntil(lambda: len(again.view.messages()) == 2)
+    assert [w.text for w in again.view.messages()] == [
+        "Which animal sings underwater?",
+        "Blue whales sing.",
+    ]
+    assert [m.role for m in again.messages] == ["user", "assistant"]
+
+
+def test_a_cut_off_answer_is_shown_as_interrupted(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    crashed = History(db)
+    cid = crashed.create_conversation()
+    crashed.add_message(cid, "user", "Tell me a long story")
+    crashed.add_message(cid, "assistant", "Once upon a ti", state="streaming")
+    crashed.close()
+    window, _ = make_window(history=db)
+    qtbot.waitUntil(lambda: bool(_sidebar_titles(window)))
+    window.conversations.open(cid)
+    qtbot.waitUntil(lambda: len(window.view.messages()) == 2)
+    answer = window.view.messages()[1]
+    assert answer.text == "Once upon a ti"
+    assert "cut off" in answer.stats_label.text()
+    check = History(db)
+    assert check.messages(cid)[1].state == "interrupted"
+    check.close()
+
+
+def test_a_stopped_answer_is_saved_as_stopped(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    engine = FakeChatEngine(tokens=[f"w{i} " for i in range(400)], delay_s=0.01)
+    window, _ = make_window(engine, history=db)
+    _ready(qtbot, window)
+    _send(qtbot, window, "go on and on")
+    reply = lambda: window.view.messages()[-1]  # noqa: E731
+    qtbot.waitUntil(lambda: len(reply().text) > 20, timeout=10_000)
+    window.stop()
+    shown = window.messages[-1].content
+    window.close()  # waits for the storage thread to write everything
+    stored = History(db)
+    [conversation] = stored.list_conversations()
+    answer = stored.messages(conversation.id)[1]
+    assert (answer.state, answer.content) == ("stopped", shown)
+    stored.close()
+
+
+def test_new_chat_delete_with_undo_and_search(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    window, _ = make_window(FakeChatEngine(tokens=["fine"]), history=db)
+    _ready(qtbot, window)
+    for question in ("How do volcanoes erupt?", "Best pasta recipe"):
+        with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+            _send(qtbot, window, question)
+        window.conversations.new_chat()
+        assert window.view.messages() == [] and window.conversation_id == 0
+    qtbot.waitUntil(lambda: len(window.conversations.sidebar.model.conversation_ids()) == 2)
+    newest = window.conversations.sidebar.model.conversation_ids()[0]
+    window.conversations.delete(newest)
+    qtbot.waitUntil(lambda: len(window.conversations.sidebar.model.conversation_ids()) == 1)
+    assert window.conversations.undo_button.isVisibleTo(window)
+    window.conversations.undo_delete()
+    qtbot.waitUntil(lambda: len(window.conversations.sidebar.model.conversation_ids()) == 2)
+
+    sidebar = window.conversations.sidebar
+    with qtbot.waitSignal(window.history.worker.search_results, timeout=5_000):
+        sidebar.search_box.setText("volcano")
+    assert sidebar.stack.currentWidget() is sidebar.results
+    assert sidebar.results.count() == 1
+    label = sidebar.results.itemWidget(sidebar.results.item(0))
+    assert "<b>volcanoes</b>" in label.text()
+    sidebar.search_box.clear()
+    assert sidebar.stack.currentWidget() is sidebar.list

@@ -39,6 +39,8 @@ def run(args: Any) -> int:
         )
     elif args.bench_command == "quality":
         result = bench_quality(args.bench_model, args.quant, args.tokens)
+    elif args.bench_command == "history":
+        result = bench_history()
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming
 
@@ -269,4 +271,69 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
         "ppl_reference": round(math.exp(nll_ref / total), 3),
         "ppl_quantized": round(math.exp(nll_test / total), 3),
         "ppl_ratio": round(math.exp((nll_test - nll_ref) / total), 4),
+    }
+
+
+def bench_history(conversations: int = 1000, per_conversation: int = 50) -> dict[str, Any]:
+    """Storage figures over a generated history (in a temporary folder), then the window."""
+    import random
+    import tempfile
+    from pathlib import Path
+
+    from desktop_assistant.storage.history import History
+
+    words = (FILLER + LONG_TASK).replace(",", "").replace(".", "").split()
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.sqlite3"
+        history = History(path)
+        history.db.execute("PRAGMA synchronous = OFF")  # only for building the fixture fast
+        started = time.perf_counter()
+        history.db.execute("BEGIN")
+        for c in range(conversations):
+            cid = history.create_conversation(f"Conversation {c}")
+            for m in range(per_conversation):
+                text = " ".join(rng.choice(words) for _ in range(rng.randint(10, 60)))
+                history.db.execute(
+                    "INSERT INTO messages (conversation_id, role, content, state, created_at, "
+                    "updated_at) VALUES (?, ?, ?, 'complete', ?, ?)",
+                    (cid, "user" if m % 2 == 0 else "assistant", text, c + m / 100, c),
+                )
+        long_id = history.create_conversation("Long conversation")
+        for m in range(500):
+            text = " ".join(rng.choice(words) for _ in range(rng.randint(10, 60)))
+            history.db.execute(
+                "INSERT INTO messages (conversation_id, role, content, state, created_at, "
+                "updated_at) VALUES (?, ?, ?, 'complete', ?, ?)",
+                (long_id, "user" if m % 2 == 0 else "assistant", text, 1e9 + m, 1e9 + m),
+            )
+        history.db.execute("COMMIT")
+        build_s = time.perf_counter() - started
+        history.close()
+
+        def timed(action: Any) -> tuple[Any, float]:
+            begin = time.perf_counter()
+            result = action()
+            return result, (time.perf_counter() - begin) * 1000
+
+        opened, open_ms = timed(lambda: History(path))
+        listed, list_ms = timed(opened.list_conversations)
+        searches = [
+            timed(lambda q=q: opened.search(q))[1] for q in ("transistors", "decade rooms", "micro")
+        ]
+        loaded, load_ms = timed(lambda: opened.messages(long_id))
+        opened.close()
+        from desktop_assistant.ui.bench_window import measure_conversation_view
+
+        view = measure_conversation_view(path, long_id, 500)
+    return {
+        "conversations": conversations + 1,
+        "messages": conversations * per_conversation + 500,
+        "build_s": round(build_s, 1),
+        "open_and_list_ms": round(open_ms + list_ms, 1),
+        "listed": len(listed),
+        "search_ms_max": round(max(searches), 1),
+        "load_500_messages_ms": round(load_ms, 1),
+        "loaded": len(loaded),
+        **view,
     }

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--quant", default="auto", choices=PRECISIONS)
     quality.add_argument("--tokens", type=int, default=2000, metavar="N")
     quality.add_argument("--json", action="store_true")
+    history = bench_sub.add_parser("history", help="list, search and open over a big history")
+    history.add_argument("--json", action="store_true")
     window = bench_sub.add_parser("window", help="how long the window stalls while streaming")
     window.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
     window.add_argument("--new-tokens", type=int, default=128, metavar="N")

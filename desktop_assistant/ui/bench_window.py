@@ -80,3 +80,59 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
         else None,
         "heartbeats": len(gaps),
     }
+
+
+def measure_conversation_view(path: Any, conversation_id: int, expected: int) -> dict[str, Any]:
+    """Open a stored conversation in the real window; time it and the UI thread's stalls."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.history_worker import HistoryThread
+    from desktop_assistant.ui.main_window import MainWindow
+    from desktop_assistant.ui.workers import ChatThread
+
+    _app = QApplication.instance() or QApplication([])  # noqa: F841 (kept alive)
+    settings = Settings(Path(path).with_suffix(".json"))
+    window = MainWindow(settings, ChatThread(lambda p: None), "", HistoryThread(Path(path)))  # type: ignore[arg-type, return-value]
+    window.show()
+    loop = QEventLoop()
+
+    def wait_until(condition: Any) -> None:
+        poll = QTimer()
+        poll.timeout.connect(lambda: condition() and loop.quit())
+        poll.start(10)
+        loop.exec()
+        poll.stop()
+
+    wait_until(lambda: window.conversations.sidebar.model.rowCount() > 0)
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(HEARTBEAT_MS)
+
+    def beat() -> None:
+        gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    heartbeat.timeout.connect(beat)
+    shown: list[float] = []
+    started = time.perf_counter()
+    clock.start()
+    heartbeat.start()
+    window.conversations.open(conversation_id)
+    wait_until(lambda: window.conversation_id == conversation_id)
+    shown.append(time.perf_counter())
+    wait_until(lambda: len(window.view.messages()) >= expected)
+    all_shown = time.perf_counter()
+    heartbeat.stop()
+    widgets = len(window.view.messages())
+    window.close()
+    return {
+        "open_conversation_ms": round((shown[0] - started) * 1000, 1) if shown else None,
+        "all_drawn_ms": round((all_shown - started) * 1000, 1),
+        "widgets": widgets,
+        "ui_max_stall_ms": round(max(g - HEARTBEAT_MS for g in gaps), 1) if gaps else None,
+    }

@@ -164,8 +164,11 @@ class ConversationView(QScrollArea):
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range_changed)
 
-    def add_message(self, role: str, text: str = "") -> MessageWidget:
+    def add_message(self, role: str, text: str = "", at_top: bool = False) -> MessageWidget:
         widget = MessageWidget(role, text)
+        if at_top:  # older history drawn above; the scroll position follows the bottom
+            self._layout.insertWidget(0, widget)
+            return widget
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._follow = True
         QTimer.singleShot(0, self.scroll_to_bottom)

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
+SHOW_BATCH = 12  # stored messages drawn per event-loop turn (~25 ms)
 STORED_STATE_TEXT = {
     "interrupted": "cut off when the app closed",
     "stopped": "stopped",
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         self._reply_text = ""
         self._saved_at = 0.0  # when the streaming answer was last written to the history
         self._saving: int | None = None  # request id of a user message being committed
+        self._shown_batches = 0  # bumps when another conversation is shown
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -361,21 +364,36 @@ class MainWindow(QMainWindow):
         self.composer.edit.setFocus()
 
     def show_conversation(self, conversation_id: int, info: dict, stored: list) -> None:
-        """Replace the view with a stored conversation (answers cut off by a crash included)."""
+        """Replace the view with a stored conversation (answers cut off by a crash included).
+
+        The newest messages are drawn at once and older ones above them a batch per event
+        loop turn, so a 500-message chat never freezes the window (each widget costs ~2 ms).
+        """
         self.stop()
         self.conversation_id = conversation_id
         self.view.clear()
+        self._shown_batches += 1
         self.messages = [Message("system", info["system_prompt"])] if info["system_prompt"] else []
-        for message in stored:
-            if message.role == "system":
-                continue
-            widget = self.view.add_message(message.role, message.content)
-            widget.message_id = message.id
-            if message.state != "complete":
-                widget.set_stats(STORED_STATE_TEXT.get(message.state, message.state))
-            if message.content:
-                self.messages.append(Message(message.role, message.content))
+        visible = [m for m in stored if m.role != "system"]
+        self.messages += [Message(m.role, m.content) for m in visible if m.content]
+        for message in visible[-SHOW_BATCH:]:
+            self._message_widget(message)
+        self._show_older(visible[:-SHOW_BATCH], self._shown_batches)
         self.composer.edit.setFocus()
+
+    def _message_widget(self, message: Any, at_top: bool = False) -> MessageWidget:
+        widget = self.view.add_message(message.role, message.content, at_top=at_top)
+        widget.message_id = message.id
+        if message.state != "complete":
+            widget.set_stats(STORED_STATE_TEXT.get(message.state, message.state))
+        return widget
+
+    def _show_older(self, older: list, batch: int) -> None:
+        if not older or batch != self._shown_batches:
+            return  # done, or another conversation was opened meanwhile
+        for message in reversed(older[-SHOW_BATCH:]):
+            self._message_widget(message, at_top=True)
+        QTimer.singleShot(0, lambda: self._show_older(older[:-SHOW_BATCH], batch))
 
     # ---- status and lifecycle -------------------------------------------------------------
 

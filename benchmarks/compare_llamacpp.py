@@ -2,7 +2,9 @@
 """Baseline: our engine's chat speed next to llama.cpp's on the same model (a dev-only tool).
 
 llama.cpp runs through llama-cpp-python, a dev-only dependency installed in a venv of its own
-(default /work/llama-venv, built from source for this CPU; /work/llama-venv-avx2 for an
+(default ../llama-venv beside this repository, built from source for this CPU, with
+`python -m venv ../llama-venv && ../llama-venv/bin/pip install llama-cpp-python`;
+../llama-venv-avx2 for an
 AVX2-only build). This file imports nothing but the standard library at its top level, so it
 runs from either venv; it starts every measurement in a subprocess:
 
@@ -328,9 +330,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--new-tokens", type=int, default=128, metavar="N")
     p.add_argument("--runs", type=int, default=3, metavar="N", help="warm runs (median)")
     p.add_argument("--quant", default="int4,int8,bf16", help="our precisions, comma-separated")
-    p.add_argument("--llama-python", default="/work/llama-venv/bin/python", metavar="PATH")
+    beside = Path(__file__).resolve().parents[2]
     p.add_argument(
-        "--llama-python-avx2", default="/work/llama-venv-avx2/bin/python", metavar="PATH"
+        "--llama-python", default=str(beside / "llama-venv" / "bin" / "python"), metavar="PATH"
+    )
+    p.add_argument(
+        "--llama-python-avx2",
+        default=str(beside / "llama-venv-avx2" / "bin" / "python"),
+        metavar="PATH",
     )
     p.add_argument("--our-python", type=Path, default=OUR_PYTHON, metavar="PATH")
     p.add_argument(

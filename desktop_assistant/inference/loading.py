@@ -127,6 +127,7 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
         INT4_GROUP,
         activation_dtype,
         make_skeleton,
+        prepare,
         quantize_model,
     )
 
@@ -142,7 +143,7 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
             return make_skeleton(model, scheme, group)
 
         try:
-            model = quant_cache.load(folder.path, scheme, group, skeleton, dtype)
+            model = prepare(quant_cache.load(folder.path, scheme, group, skeleton, dtype))
             source = entry if folder.gguf else None
             return model, load_tokenizer(folder, source)
         except Exception as err:  # a torn cache file: make it again
@@ -160,7 +161,7 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
         )
     except OSError as err:
         log.warning("could not cache the quantized model: %s", err)
-    return model.eval(), tokenizer
+    return prepare(model.eval()), tokenizer
 
 
 def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, Any, str]:

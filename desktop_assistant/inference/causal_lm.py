@@ -130,7 +130,7 @@ class CausalLMEngine:
         self._cancel.clear()
         started = time.perf_counter()
         tokenizer, model = self._tokenizer, self._model
-        ids, max_new = prompts.fit_to_context(
+        ids, max_new, dropped = prompts.fit_to_context(
             tokenizer, messages, self.context_tokens, options.max_new_tokens
         )
         markers = () if prompts.has_chat_template(tokenizer) else prompts.PLAIN_STOP_MARKERS
@@ -163,6 +163,7 @@ class CausalLMEngine:
             total_s=ended - started,
             stopped=result.cancelled,
             cached_tokens=result.reused,
+            dropped_messages=dropped,
             precision=self.precision,
         )
         return Reply(text=stream.text, stats=stats)

@@ -50,6 +50,7 @@ class ReplyStats:
     stopped: bool = False  # True when the user stopped the reply early
     cached_tokens: int = 0  # prompt tokens reused from the previous turn's KV cache
     precision: str = ""  # weights precision the model ran in (int4, int8, bf16, fp32)
+    dropped_messages: int = 0  # oldest messages left out to fit the model's context window
 
 
 @dataclass(frozen=True)

@@ -66,19 +66,19 @@ def prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
 
 def fit_to_context(
     tokenizer: Any, messages: Sequence[Message], context_tokens: int, reply_tokens: int
-) -> tuple[list[int], int]:
+) -> tuple[list[int], int, int]:
     """Prompt ids that leave room for a reply, dropping the oldest turns if needed.
 
-    Keeps a leading system message and the newest message. Returns the ids and the number of
-    reply tokens that still fit (at most `reply_tokens`). Raises `UserError` when the newest
-    message alone does not fit.
+    Keeps a leading system message and the newest message. Returns the ids, the number of
+    reply tokens that still fit (at most `reply_tokens`) and how many messages were left out.
+    Raises `UserError` when the newest message alone does not fit.
     """
     msgs = list(messages)
     min_reply = min(reply_tokens, 16)
     while True:
         ids = prompt_ids(tokenizer, msgs)
         if len(ids) + min_reply <= context_tokens:
-            return ids, min(reply_tokens, context_tokens - len(ids))
+            return ids, min(reply_tokens, context_tokens - len(ids)), len(messages) - len(msgs)
         first = 1 if msgs and msgs[0].role == "system" else 0
         if len(msgs) - first <= 1:
             raise UserError(

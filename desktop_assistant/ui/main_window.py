@@ -65,6 +65,8 @@ def format_stats(reply: Reply) -> str:
     ]
     if s.precision:
         parts.append(s.precision)
+    if s.dropped_messages:
+        parts.append(f"{s.dropped_messages} oldest messages left out to fit")
     if s.stopped:
         parts.append("stopped")
     return " · ".join(parts)
@@ -314,6 +316,13 @@ class MainWindow(QMainWindow):
         if request_id != self._active:
             return
         self._flush()
+        if reply.stats.dropped_messages:
+            left_out = reply.stats.dropped_messages
+            self.view.add_message(
+                "notice",
+                f"The model could not read the whole conversation: the {left_out} oldest "
+                "messages were left out of this answer (they are still saved here).",
+            )
         self._save_reply("stopped" if reply.stats.stopped else "complete", asdict(reply.stats))
         self._end_reply(format_stats(reply))
         self.stats_label.setText(format_stats(reply))

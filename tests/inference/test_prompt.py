@@ -36,7 +36,8 @@ def test_oldest_turns_are_dropped_to_fit(tiny_chat_dir):
         history += [Message("user", f"question {i} " * 5), Message("assistant", f"answer {i} " * 5)]
     history.append(Message("user", "the newest question"))
     full = len(prompts.prompt_ids(tok, history))
-    ids, room = prompts.fit_to_context(tok, history, context_tokens=300, reply_tokens=100)
+    ids, room, dropped = prompts.fit_to_context(tok, history, context_tokens=300, reply_tokens=100)
+    assert dropped > 0 and dropped % 2 == 0  # whole turns, oldest first
     assert full > 300
     assert len(ids) + room <= 300 and room >= 16
     text = tok.decode(ids)

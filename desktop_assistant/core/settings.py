@@ -26,6 +26,9 @@ class Setting:
     type: type
     default: Any
     description: str
+    choices: tuple[str, ...] = ()  # for text settings with a fixed set of values
+    minimum: float = 0  # for numbers
+    maximum: float = 1_000_000
 
 
 SCHEMA: tuple[Setting, ...] = (
@@ -35,18 +38,35 @@ SCHEMA: tuple[Setting, ...] = (
         str,
         "auto",
         "Weights precision: auto (int8, or int4 when RAM is short), int4, int8, bf16 or fp32.",
+        choices=("auto", "int4", "int8", "bf16", "fp32"),
     ),
-    Setting("threads", int, 0, "Threads for the models; 0 uses one per physical core."),
-    Setting("max_new_tokens", int, 512, "Longest answer, in tokens."),
+    Setting("threads", int, 0, "Threads for the models; 0: one per physical core.", maximum=256),
+    Setting("max_new_tokens", int, 512, "Longest answer, in tokens.", minimum=1, maximum=32768),
     Setting(
-        "temperature", float, 0.7, "Randomness of answers; 0 always picks the likeliest token."
+        "temperature",
+        float,
+        0.7,
+        "Randomness of answers; 0 always picks the likeliest token.",
+        maximum=2,
     ),
     Setting(
-        "top_p", float, 0.9, "Nucleus sampling: keep the smallest set of tokens with this mass."
+        "top_p",
+        float,
+        0.9,
+        "Nucleus sampling: keep the smallest set of tokens with this mass.",
+        minimum=0.01,
+        maximum=1,
     ),
     Setting("top_k", int, 40, "Sample among this many likeliest tokens (0: no limit)."),
-    Setting("repetition_penalty", float, 1.05, "Above 1 discourages repeating earlier tokens."),
-    Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time."),
+    Setting(
+        "repetition_penalty",
+        float,
+        1.05,
+        "Above 1 discourages repeating earlier tokens.",
+        minimum=0.5,
+        maximum=2,
+    ),
+    Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time.", minimum=-1),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
 

@@ -159,6 +159,9 @@ class MainWindow(QMainWindow):
         open_action = QAction("&Open model folder…", self, shortcut=QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.choose_model_folder)
         file_menu.addAction(open_action)
+        settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(settings_action)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -411,6 +414,12 @@ class MainWindow(QMainWindow):
         text = STATE_TEXT[state]
         self.state_label.setText(f"{text}: {detail}" if detail else text)
         self.state_label.setToolTip(detail)
+
+    def open_settings(self) -> None:
+        """Generation options apply to the next answer; a new precision on the next load."""
+        from desktop_assistant.ui.settings_dialog import SettingsDialog
+
+        SettingsDialog(self.settings, self).exec()
 
     def show_problem(self, message: str) -> None:
         """Show an error in the conversation and the status bar."""

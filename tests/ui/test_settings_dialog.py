@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
+
+from desktop_assistant.core.settings import SCHEMA, Settings
+from desktop_assistant.ui.settings_dialog import SettingsDialog
+
+
+def test_every_setting_has_an_editor_and_changes_are_saved(qtbot, tmp_path):
+    settings = Settings(tmp_path / "s.json")
+    seen = []
+    settings.on_change(lambda name, value: seen.append(name))
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert set(dialog.editors) == {spec.name for spec in SCHEMA}
+    precision = dialog.editors["precision"]
+    assert isinstance(precision, QComboBox) and precision.currentText() == "auto"
+    precision.setCurrentText("int4")
+    tokens = dialog.editors["max_new_tokens"]
+    assert isinstance(tokens, QSpinBox)
+    tokens.setValue(99)
+    temperature = dialog.editors["temperature"]
+    assert isinstance(temperature, QDoubleSpinBox)
+    dialog.accept()
+    again = Settings(tmp_path / "s.json")
+    assert again.get("precision") == "int4" and again.get("max_new_tokens") == 99
+    assert sorted(seen) == ["max_new_tokens", "precision"]  # unchanged ones are not rewritten

@@ -46,6 +46,7 @@ class Conversations(QObject):
         self.sidebar.search.connect(self._search)
         self.sidebar.hit_selected.connect(self._open_hit)
         self.undo_button.clicked.connect(self.undo_delete)
+        history.open()  # only now: every answer of the worker has a listener
 
     def add_actions(self, menu: QMenu) -> None:
         window = self.window

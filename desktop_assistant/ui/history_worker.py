@@ -222,6 +222,9 @@ class HistoryThread(QObject):
         ):
             signal.connect(slot)
         self.thread.start()
+
+    def open(self) -> None:
+        """Open the database; call once the window listens to the worker's signals."""
         self.open_requested.emit()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:

@@ -42,18 +42,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Copied verbatim from desktop_assistant/bench.py (this file must not import the package).
-LONG_TASK = (
-    "Write a long, detailed essay about the history of computing, from mechanical calculators "
-    "to modern laptops, with many paragraphs."
-)
-FILLER = (
-    "Background notes: the first electronic computers filled whole rooms, used vacuum tubes, "
-    "and were programmed with switches and cables. Transistors, integrated circuits and "
-    "microprocessors made them smaller, cheaper and faster with every decade. "
-)
-
 ROOT = Path(__file__).resolve().parent.parent
+# The same prompt text as `bench chat`. desktop_assistant.bench imports only the standard
+# library at its top, so this works from llama.cpp's venv too.
+sys.path.insert(0, str(ROOT))
+from desktop_assistant.bench import FILLER, LONG_TASK  # noqa: E402
+
 OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
 AVX2_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",

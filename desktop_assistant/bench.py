@@ -26,6 +26,8 @@ FILLER = (
 
 
 def run(args: Any) -> int:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # window benchmarks, headless
     if args.bench_command == "startup":
         result = bench_startup(args.runs)
     elif args.bench_command == "chat":

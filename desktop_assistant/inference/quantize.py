@@ -32,6 +32,13 @@ def int4_kernel_available() -> bool:
     return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
 
 
+def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per row: the int8 values and one fp32 scale per row."""
+    w = weight.detach().float()
+    scales = (w.abs().amax(dim=1) / 127).clamp(min=1e-8)
+    return torch.round(w / scales[:, None]).clamp(-128, 127).to(torch.int8), scales
+
+
 def _bias_buffer(n: int) -> torch.Tensor:
     return torch.empty(n, dtype=torch.bfloat16)
 
@@ -54,9 +61,7 @@ class Int8Linear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
-        w = linear.weight.detach().float()
-        scales = (w.abs().amax(dim=1) / 127).clamp(min=1e-8)
-        q = torch.round(w / scales[:, None]).clamp(-128, 127).to(torch.int8)
+        q, scales = int8_rows(linear.weight)
         module = cls(linear.in_features, linear.out_features, linear.bias is not None)
         module.weight, module.scales = q, scales.to(torch.bfloat16)
         if linear.bias is not None:
@@ -106,11 +111,8 @@ class DynamicInt8Linear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> DynamicInt8Linear:
-        w = linear.weight.detach().float()
-        scales = (w.abs().amax(dim=1) / 127).clamp(min=1e-8)
         module = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        module.weight = torch.round(w / scales[:, None]).clamp(-128, 127).to(torch.int8)
-        module.scales = scales
+        module.weight, module.scales = int8_rows(linear.weight)
         if linear.bias is not None:
             module.bias = linear.bias.detach().float()
         return module
@@ -226,13 +228,11 @@ class Int8Embedding(nn.Module):
 
     @classmethod
     def from_embedding(cls, embedding: nn.Embedding, dtype: torch.dtype) -> Int8Embedding:
-        w = embedding.weight.detach().float()
-        scales = (w.abs().amax(dim=1, keepdim=True) / 127).clamp(min=1e-8)
         module = cls(
             embedding.num_embeddings, embedding.embedding_dim, embedding.padding_idx, dtype
         )
-        module.weight = torch.round(w / scales).clamp(-128, 127).to(torch.int8)
-        module.scales = scales.to(dtype)
+        q, scales = int8_rows(embedding.weight)
+        module.weight, module.scales = q, scales[:, None].to(dtype)
         return module
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,35 @@ from typing import Any
 HEARTBEAT_MS = 5
 
 
+class Heartbeat:
+    """A timer on the UI thread; the gaps between its beats are how long the thread was busy."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.gaps: list[float] = []
+        self._clock = QElapsedTimer()
+        self._timer = QTimer()
+        self._timer.setInterval(HEARTBEAT_MS)
+        self._timer.timeout.connect(self._beat)
+
+    def _beat(self) -> None:
+        self.gaps.append(self._clock.nsecsElapsed() / 1e6)
+        self._clock.restart()
+
+    def start(self) -> None:
+        self._clock.start()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def max_stall_ms(self) -> float | None:
+        return round(max(g - HEARTBEAT_MS for g in self.gaps), 1) if self.gaps else None
+
+
 def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str, Any]:
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from desktop_assistant.core.settings import Settings
@@ -35,21 +62,11 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     if window.state != "ready":
         raise RuntimeError(f"model did not load: {window.state_label.text()}")
 
-    gaps: list[float] = []
-    clock = QElapsedTimer()
+    heartbeat = Heartbeat()
     renders = 0
-    heartbeat = QTimer()
-    heartbeat.setInterval(HEARTBEAT_MS)
-
-    def beat() -> None:
-        gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
-
-    heartbeat.timeout.connect(beat)
     replies: list[Any] = []
     window.reply_finished.connect(lambda reply: (replies.append(reply), loop.quit()))
     started = time.perf_counter()
-    clock.start()
     heartbeat.start()
     window.send(prompt)
     widget = window.view.messages()[-1] if window.view.messages() else None
@@ -67,7 +84,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     elapsed = time.perf_counter() - started
     window.close()
     stats = replies[0].stats if replies else None
-    over = [g - HEARTBEAT_MS for g in gaps]
+    over = [g - HEARTBEAT_MS for g in heartbeat.gaps]
     return {
         "platform": app.platformName(),
         "new_tokens": stats.new_tokens if stats else 0,
@@ -78,7 +95,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
         "ui_p99_stall_ms": round(statistics.quantiles(over, n=100)[98], 1)
         if len(over) > 2
         else None,
-        "heartbeats": len(gaps),
+        "heartbeats": len(heartbeat.gaps),
     }
 
 
@@ -86,7 +103,7 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
     """Open a stored conversation in the real window; time it and the UI thread's stalls."""
     from pathlib import Path
 
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from desktop_assistant.core.settings import Settings
@@ -108,19 +125,9 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
         poll.stop()
 
     wait_until(lambda: window.conversations.sidebar.model.rowCount() > 0)
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    heartbeat = QTimer()
-    heartbeat.setInterval(HEARTBEAT_MS)
-
-    def beat() -> None:
-        gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
-
-    heartbeat.timeout.connect(beat)
+    heartbeat = Heartbeat()
     shown: list[float] = []
     started = time.perf_counter()
-    clock.start()
     heartbeat.start()
     window.conversations.open(conversation_id)
     wait_until(lambda: window.conversation_id == conversation_id)
@@ -134,5 +141,5 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
         "open_conversation_ms": round((shown[0] - started) * 1000, 1) if shown else None,
         "all_drawn_ms": round((all_shown - started) * 1000, 1),
         "widgets": widgets,
-        "ui_max_stall_ms": round(max(g - HEARTBEAT_MS for g in gaps), 1) if gaps else None,
+        "ui_max_stall_ms": heartbeat.max_stall_ms(),
     }

@@ -39,25 +39,26 @@ def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(w / scales[:, None]).clamp(-128, 127).to(torch.int8), scales
 
 
-def _bias_buffer(n: int) -> torch.Tensor:
-    return torch.empty(n, dtype=torch.bfloat16)
-
-
-class Int8Linear(nn.Module):
-    """y = x @ (int8 weight * per-row scale).T + bias, with bf16 activations."""
+class _Int8Rows(nn.Module):
+    """A Linear's int8 weight with one scale per output row, and its bias, as buffers."""
 
     weight: torch.Tensor
     scales: torch.Tensor
     bias: torch.Tensor | None
 
-    def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool, dtype: torch.dtype) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8))
-        self.register_buffer("scales", torch.empty(out_features, dtype=torch.bfloat16))
-        self.register_buffer(
-            "bias", torch.empty(out_features, dtype=torch.bfloat16) if bias else None
-        )
+        self.register_buffer("scales", torch.empty(out_features, dtype=dtype))
+        self.register_buffer("bias", torch.empty(out_features, dtype=dtype) if bias else None)
+
+
+class Int8Linear(_Int8Rows):
+    """y = x @ (int8 weight * per-row scale).T + bias, with bf16 activations."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
+        super().__init__(in_features, out_features, bias, torch.bfloat16)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
@@ -82,7 +83,7 @@ def dynamic_int8_available() -> bool:
     return "fbgemm" in torch.backends.quantized.supported_engines
 
 
-class DynamicInt8Linear(nn.Module):
+class DynamicInt8Linear(_Int8Rows):
     """int8 weights (per channel) and int8 activations quantized per call, by fbgemm.
 
     fbgemm's VNNI (AVX-512) and AVX2 GEMMs run a 1x896x4864 product in 52 us here, against
@@ -97,16 +98,8 @@ class DynamicInt8Linear(nn.Module):
     Not done for single tokens: its five extra small ops per layer cost 17% of decode speed.
     """
 
-    weight: torch.Tensor
-    scales: torch.Tensor
-    bias: torch.Tensor | None
-
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8))
-        self.register_buffer("scales", torch.empty(out_features, dtype=torch.float32))
-        self.register_buffer("bias", torch.empty(out_features) if bias else None)
+        super().__init__(in_features, out_features, bias, torch.float32)
         self._packed: Any = None
 
     @classmethod

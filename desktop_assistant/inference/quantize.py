@@ -53,21 +53,21 @@ class _Int8Rows(nn.Module):
         self.register_buffer("scales", torch.empty(out_features, dtype=dtype))
         self.register_buffer("bias", torch.empty(out_features, dtype=dtype) if bias else None)
 
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Any:
+        module = cls(linear.in_features, linear.out_features, linear.bias is not None)  # type: ignore[call-arg]
+        q, scales = int8_rows(linear.weight)
+        module.weight, module.scales = q, scales.to(module.scales.dtype)
+        if linear.bias is not None:
+            module.bias = linear.bias.detach().to(module.scales.dtype)
+        return module
+
 
 class Int8Linear(_Int8Rows):
     """y = x @ (int8 weight * per-row scale).T + bias, with bf16 activations."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
         super().__init__(in_features, out_features, bias, torch.bfloat16)
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
-        q, scales = int8_rows(linear.weight)
-        module = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        module.weight, module.scales = q, scales.to(torch.bfloat16)
-        if linear.bias is not None:
-            module.bias = linear.bias.detach().to(torch.bfloat16)
-        return module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -101,14 +101,6 @@ class DynamicInt8Linear(_Int8Rows):
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
         super().__init__(in_features, out_features, bias, torch.float32)
         self._packed: Any = None
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> DynamicInt8Linear:
-        module = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        module.weight, module.scales = int8_rows(linear.weight)
-        if linear.bias is not None:
-            module.bias = linear.bias.detach().float()
-        return module
 
     def _pack(self) -> Any:
         import warnings

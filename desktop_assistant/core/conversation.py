@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -12,7 +13,10 @@ Role = Literal["system", "user", "assistant"]
 class Message:
     role: Role
     content: str
+    # Pictures attached to this message, as files already checked by `core.images`
+    # (in the attachment store once the message is saved). Text-only engines refuse them.
+    images: tuple[Path, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
-        """The shape chat templates expect."""
+        """The shape text-only chat templates expect."""
         return {"role": self.role, "content": self.content}

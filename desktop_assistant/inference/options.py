@@ -14,6 +14,7 @@ class GenerationOptions:
     top_k: int = 40  # sample among the k likeliest tokens; 0 disables
     repetition_penalty: float = 1.05  # > 1 discourages repeats; 1.0 disables
     seed: int | None = None  # fixed seed for reproducible sampling; None: random
+    high_detail: bool = False  # vision models: split big images into tiles (slower, finer)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -51,6 +52,9 @@ class ReplyStats:
     cached_tokens: int = 0  # prompt tokens reused from the previous turn's KV cache
     precision: str = ""  # weights precision the model ran in (int4, int8, bf16, fp32)
     dropped_messages: int = 0  # oldest messages left out to fit the model's context window
+    image_tokens: int = 0  # prompt tokens that stand for images
+    preprocess_s: float = 0.0  # seconds opening, checking and resizing images
+    vision_s: float = 0.0  # seconds in the vision encoder (0 when its output was reused)
 
 
 @dataclass(frozen=True)

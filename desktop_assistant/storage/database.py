@@ -76,7 +76,37 @@ def _v3() -> str:
         """
 
 
-MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3)  # each returns its SQL
+def _v4() -> str:
+    """Earlier versions of regenerated answers, attached files, titles the user chose."""
+    return """
+        CREATE TABLE message_versions (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            state TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            stats TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (message_id, position)
+        );
+        ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE attachments (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL DEFAULT 0,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'audio')),
+            sha256 TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            suffix TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX attachments_by_message ON attachments (message_id, position);
+        CREATE INDEX attachments_by_hash ON attachments (sha256);
+        ALTER TABLE conversations ADD COLUMN title_from_user INTEGER NOT NULL DEFAULT 0;
+        """
+
+
+MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3, _v4)  # each returns its SQL
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ class ConversationSummary:
 
 
 @dataclass(frozen=True)
+class StoredAttachment:
+    kind: str  # "image" or "audio"
+    sha256: str  # the file's name in the attachment store
+    name: str = ""  # the file name the user gave it
+    suffix: str = ""  # ".png", ".wav": how the stored file is named
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: int
     conversation_id: int
@@ -38,6 +47,9 @@ class StoredMessage:
     updated_at: float
     model: str = ""
     stats: dict | None = None
+    version: int = 0  # which answer of a regenerated message this is (0: the first)
+    versions: int = 1  # how many answers the message has had
+    attachments: tuple[StoredAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,42 @@ def title_from(text: str) -> str:
         return line
     cut = line[:TITLE_CHARS].rsplit(" ", 1)[0]
     return (cut or line[:TITLE_CHARS]).rstrip(" ,.;:") + "…"
+
+
+FILLER_OPENINGS = (
+    "hey",
+    "hi",
+    "hello",
+    "please",
+    "can you",
+    "could you",
+    "would you",
+    "can u",
+    "i want you to",
+    "i need you to",
+)
+
+
+def title_from_exchange(question: str, answer: str) -> str:
+    """A title from the first question and answer: the question without polite openings, or
+    the answer's first line when the question is too short to say much ("hi", "help")."""
+    line = next((part.strip() for part in question.splitlines() if part.strip()), "")
+    lowered = line.lower()
+    changed = True
+    while changed:
+        changed = False
+        for opening in FILLER_OPENINGS:
+            if lowered.startswith(opening + " ") or lowered.startswith(opening + ","):
+                line = line[len(opening) :].lstrip(" ,")
+                lowered = line.lower()
+                changed = True
+    line = line.rstrip(" .")
+    if len(line.split()) < 3:
+        first = next((part.strip() for part in answer.splitlines() if part.strip()), "")
+        first = first.lstrip("#").strip().strip("*").strip()
+        if len(first.split()) >= 3:
+            line = first
+    return title_from(line[:1].upper() + line[1:]) if line else title_from(question)
 
 
 def fts_query(text: str) -> str:
@@ -108,9 +156,32 @@ class History:
         return dict(row) if row else None
 
     def rename(self, conversation_id: int, title: str) -> None:
+        """A title the user chose; automatic titles never replace it."""
         self.db.execute(
-            "UPDATE conversations SET title = ? WHERE id = ?", (title.strip(), conversation_id)
+            "UPDATE conversations SET title = ?, title_from_user = 1 WHERE id = ?",
+            (title.strip(), conversation_id),
         )
+
+    def title_after_first_answer(self, conversation_id: int) -> str | None:
+        """Retitle a chat from its first exchange once the first answer is complete.
+
+        Returns the new title, or None when the user named the chat or it is past its first
+        exchange."""
+        info = self.db.execute(
+            "SELECT title_from_user FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if info is None or info[0]:
+            return None
+        rows = self.db.execute(
+            "SELECT role, content FROM messages WHERE conversation_id = ? AND role != 'system' "
+            "ORDER BY id LIMIT 3",
+            (conversation_id,),
+        ).fetchall()
+        if len(rows) != 2 or rows[0][0] != "user" or rows[1][0] != "assistant":
+            return None
+        title = title_from_exchange(rows[0][1], rows[1][1])
+        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+        return title
 
     def set_system_prompt(self, conversation_id: int, prompt: str) -> None:
         self.db.execute(
@@ -143,8 +214,10 @@ class History:
         content: str,
         state: str = "complete",
         model: str = "",
+        attachments: Sequence[StoredAttachment] = (),
     ) -> int:
-        """Insert and commit one message; the first user message titles an untitled chat."""
+        """Insert and commit one message (with its attachments); the first user message
+        titles an untitled chat."""
         if state not in STATES:
             raise ValueError(f"unknown message state {state!r}")
         now = time.time()
@@ -155,6 +228,8 @@ class History:
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, state, model, now, now),
             )
+            message_id = int(cur.lastrowid or 0)
+            self._insert_attachments(message_id, attachments)
             self.db.execute(
                 "UPDATE conversations SET updated_at = ?, "
                 "title = CASE WHEN title = '' AND ? = 'user' THEN ? ELSE title END "
@@ -165,7 +240,17 @@ class History:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return int(cur.lastrowid or 0)
+        return message_id
+
+    def _insert_attachments(self, message_id: int, attachments: Sequence[StoredAttachment]) -> None:
+        self.db.executemany(
+            "INSERT INTO attachments (message_id, position, kind, sha256, name, suffix) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (message_id, i, a.kind, a.sha256, a.name, a.suffix)
+                for i, a in enumerate(attachments)
+            ],
+        )
 
     def update_message(
         self,
@@ -186,12 +271,105 @@ class History:
     def delete_message(self, message_id: int) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
+    def delete_after(self, message_id: int) -> int:
+        """Delete the messages that follow one (editing a question re-asks it from there)."""
+        cur = self.db.execute(
+            "DELETE FROM messages WHERE id > ? AND conversation_id = "
+            "(SELECT conversation_id FROM messages WHERE id = ?)",
+            (message_id, message_id),
+        )
+        return cur.rowcount
+
+    # ---- versions of an answer --------------------------------------------------------------
+
+    def new_version(self, message_id: int) -> int:
+        """Keep the current answer as an earlier version and empty the message for a new one.
+
+        Returns the new version's number."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._archive(message_id)
+            number = self.db.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM message_versions WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()[0]
+            self.db.execute(
+                "UPDATE messages SET content = '', state = 'streaming', stats = NULL, "
+                "version = ?, updated_at = ? WHERE id = ?",
+                (number, time.time(), message_id),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return int(number)
+
+    def select_version(self, message_id: int, number: int) -> StoredMessage | None:
+        """Show (and use as context) an earlier or later version of an answer."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute(
+                "SELECT content, state, model, stats FROM message_versions "
+                "WHERE message_id = ? AND position = ?",
+                (message_id, number),
+            ).fetchone()
+            if row is not None:
+                self._archive(message_id)
+                self.db.execute(
+                    "DELETE FROM message_versions WHERE message_id = ? AND position = ?",
+                    (message_id, number),
+                )
+                self.db.execute(
+                    "UPDATE messages SET content = ?, state = ?, model = ?, stats = ?, "
+                    "version = ? WHERE id = ?",
+                    (row[0], row[1], row[2], row[3], number, message_id),
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return self.message(message_id)
+
+    def _archive(self, message_id: int) -> None:
+        self.db.execute(
+            "INSERT INTO message_versions (message_id, position, content, state, model, stats, "
+            "created_at) SELECT id, version, content, state, model, stats, updated_at "
+            "FROM messages WHERE id = ?",
+            (message_id,),
+        )
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    _SELECT = (
+        "SELECT id, conversation_id, role, content, state, created_at, updated_at, model, "
+        "stats, version, (SELECT COUNT(*) FROM message_versions v WHERE v.message_id = m.id) "
+        "FROM messages m "
+    )
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        rows = self.db.execute(self._SELECT + "WHERE id = ?", (message_id,)).fetchall()
+        found = self._stored(rows, self._attachments("a.message_id = ?", message_id))
+        return found[0] if found else None
+
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self.db.execute(
-            "SELECT id, conversation_id, role, content, state, created_at, updated_at, model, "
-            "stats FROM messages WHERE conversation_id = ? ORDER BY id",
-            (conversation_id,),
-        )
+            self._SELECT + "WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        ).fetchall()
+        return self._stored(rows, self._attachments("m.conversation_id = ?", conversation_id))
+
+    def _attachments(self, where: str, value: int) -> dict[int, list[StoredAttachment]]:
+        found: dict[int, list[StoredAttachment]] = {}
+        for r in self.db.execute(
+            "SELECT a.message_id, a.kind, a.sha256, a.name, a.suffix FROM attachments a "
+            f"JOIN messages m ON m.id = a.message_id WHERE {where} "
+            "ORDER BY a.message_id, a.position",
+            (value,),
+        ):
+            found.setdefault(r[0], []).append(StoredAttachment(r[1], r[2], r[3], r[4]))
+        return found
+
+    @staticmethod
+    def _stored(rows: list, attachments: dict[int, list[StoredAttachment]]) -> list[StoredMessage]:
         return [
             StoredMessage(
                 id=r[0],
@@ -203,9 +381,16 @@ class History:
                 updated_at=r[6],
                 model=r[7],
                 stats=json.loads(r[8]) if r[8] else None,
+                version=r[9],
+                versions=r[10] + 1,
+                attachments=tuple(attachments.get(r[0], ())),
             )
             for r in rows
         ]
+
+    def attachment_hashes(self) -> set[str]:
+        """Every stored file some message still refers to (the rest may be removed)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT sha256 FROM attachments")}
 
     def mark_interrupted(self) -> int:
         """At start-up: answers that were streaming when the app died are 'interrupted'."""

@@ -7,8 +7,15 @@ not sent. The row leaves room on the left for attachments and on the right for t
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QKeyEvent, QTextCursor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class PromptEdit(QPlainTextEdit):
@@ -45,6 +52,14 @@ class Composer(QWidget):
         self.button = QPushButton("Send", self)
         self.button.setDefault(True)
         self.button.setMinimumWidth(84)
+        self.edit_banner = QLabel(
+            "Editing your message: Send asks again from there (what followed it is replaced); "
+            "Esc cancels."
+        )
+        self.edit_banner.setWordWrap(True)
+        self.edit_banner.setStyleSheet("color: #6a737d;")
+        self.edit_banner.hide()
+        self._draft = ""  # what was in the box before an edit began
         self.attachments = QHBoxLayout()  # image thumbnails go here (images issue)
         self.tools = QVBoxLayout()  # the microphone button goes here (voice issue)
         self.tools.addWidget(self.button)
@@ -55,6 +70,7 @@ class Composer(QWidget):
         row.addLayout(self.tools)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(12, 6, 12, 6)
+        outer.addWidget(self.edit_banner)
         outer.addLayout(self.attachments)
         outer.addLayout(row)
         self._busy = False
@@ -75,6 +91,26 @@ class Composer(QWidget):
     def text(self) -> str:
         return self.edit.toPlainText()
 
+    @property
+    def editing(self) -> bool:
+        return not self.edit_banner.isHidden()
+
+    def begin_edit(self, text: str) -> None:
+        """Put a sent message back in the box to change it; the draft is kept for later."""
+        if self.edit_banner.isHidden():
+            self._draft = self.edit.toPlainText()
+        self.edit_banner.show()
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(QTextCursor.MoveOperation.End)
+        self.edit.setFocus()
+
+    def end_edit(self) -> None:
+        """Cancel an edit: the draft typed before it comes back."""
+        if not self.edit_banner.isHidden():
+            self.edit_banner.hide()
+            self.edit.setPlainText(self._draft)
+            self._draft = ""
+
     def _on_button(self) -> None:
         if self._busy:
             self.stop_requested.emit()
@@ -87,5 +123,10 @@ class Composer(QWidget):
         text = self.edit.toPlainText()
         if not text.strip():
             return
-        self.edit.clear()
+        if not self.edit_banner.isHidden():
+            self.edit_banner.hide()
+            self.edit.setPlainText(self._draft)
+            self._draft = ""
+        else:
+            self.edit.clear()
         self.send_requested.emit(text.strip("\n"))

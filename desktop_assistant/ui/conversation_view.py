@@ -23,12 +23,25 @@ from PySide6.QtWidgets import (
 from desktop_assistant.ui.markdown import COPY_CODE_SCHEME, render_markdown, render_plain
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
+# Palette roles and translucent tints, so the bubbles follow the light or dark theme.
 ROLE_STYLES = {
-    "user": "background-color: #e8f0fe; border-radius: 8px;",
-    "assistant": "background-color: #ffffff; border: 1px solid #e1e4e8; border-radius: 8px;",
-    "error": "background-color: #fdecea; border: 1px solid #f5c2c0; border-radius: 8px;",
-    "notice": "background-color: #fff8e1; border: 1px solid #f0dca0; border-radius: 8px;",
+    "user": "background-color: rgba(66, 133, 244, 0.13); border-radius: 8px;",
+    "assistant": "background-color: palette(base); border: 1px solid palette(midlight); "
+    "border-radius: 8px;",
+    "error": "background-color: rgba(217, 48, 37, 0.12); border: 1px solid rgba(217, 48, 37, "
+    "0.35); border-radius: 8px;",
+    "notice": "background-color: rgba(249, 171, 0, 0.13); border: 1px solid rgba(249, 171, 0, "
+    "0.4); border-radius: 8px;",
 }
+# The buttons a message can show, in order: (action, label, tooltip).
+ACTIONS = (
+    ("older", "‹", "Show the previous version of this answer"),
+    ("newer", "›", "Show the next version of this answer"),
+    ("continue", "Continue", "Continue this answer from where it stopped"),
+    ("regenerate", "Regenerate", "Answer again (the current answer is kept as a version)"),
+    ("edit", "Edit", "Edit this message and ask again from here"),
+    ("delete", "Delete", "Delete this message"),
+)
 
 
 class _FittedBrowser(QTextBrowser):
@@ -68,12 +81,14 @@ class _FittedBrowser(QTextBrowser):
 
 
 class MessageWidget(QFrame):
-    """One message: who said it, its text, its stats, and a Copy button.
+    """One message: who said it, its text, its stats, a Copy button and the message actions.
 
-    Signals: copied(str) when text was put on the clipboard.
+    Signals: copied(str) when text was put on the clipboard; action_requested(action) when
+    one of `ACTIONS` was clicked.
     """
 
     copied = Signal(str)
+    action_requested = Signal(str)
 
     def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +112,21 @@ class MessageWidget(QFrame):
         header.addWidget(self.title)
         header.addStretch(1)
         header.addWidget(self.stats_label)
+        self.version_label = QLabel()
+        self.version_label.setStyleSheet("color: #6a737d;")
+        self.version_label.hide()
+        self.buttons: dict[str, QPushButton] = {}
+        for action, label, tip in ACTIONS:
+            button = QPushButton(label)
+            button.setFlat(True)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.setToolTip(tip)
+            button.hide()
+            button.clicked.connect(lambda _=False, a=action: self.action_requested.emit(a))
+            self.buttons[action] = button
+            header.addWidget(button)
+            if action == "older":
+                header.addWidget(self.version_label)
         header.addWidget(self.copy_button)
         layout.addLayout(header)
         self.body = _FittedBrowser(self)
@@ -120,6 +150,19 @@ class MessageWidget(QFrame):
 
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
+
+    def set_actions(self, actions: set[str], version: int = 0, versions: int = 1) -> None:
+        """Show these action buttons; `version` of `versions` when an answer has several."""
+        if versions > 1:
+            actions = actions | {"older", "newer"}
+            self.version_label.setText(f"{version + 1}/{versions}")
+            self.buttons["older"].setEnabled(version > 0)
+            self.buttons["newer"].setEnabled(version < versions - 1)
+        else:
+            actions = actions - {"older", "newer"}
+        self.version_label.setVisible(versions > 1)
+        for action, button in self.buttons.items():
+            button.setVisible(action in actions)
 
     @property
     def code_blocks(self) -> list[str]:
@@ -145,8 +188,12 @@ class ConversationView(QScrollArea):
     """All messages of the conversation, newest at the bottom.
 
     Follows the newest text while the user is at the bottom; leaves them alone when they
-    have scrolled up to read.
+    have scrolled up to read. Messages drawn above keep what the user sees in place.
+
+    Signals: near_top() when the user scrolls close to the oldest drawn message.
     """
+
+    near_top = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -160,13 +207,19 @@ class ConversationView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(container)
         self._follow = True
+        # While older messages are drawn above: the message the user looks at, and its offset
+        # from the top of the viewport, to keep it in place.
+        self._anchor: tuple[QWidget, int] | None = None
+        self._adjusting = False
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range_changed)
 
     def add_message(self, role: str, text: str = "", at_top: bool = False) -> MessageWidget:
         widget = MessageWidget(role, text)
-        if at_top:  # older history drawn above; the scroll position follows the bottom
+        if at_top:  # older history drawn above: what is on screen stays where it is
+            if not self._follow and self._anchor is None:
+                self._anchor = self._first_visible()
             self._layout.insertWidget(0, widget)
             return widget
         self._layout.insertWidget(self._layout.count() - 1, widget)
@@ -175,12 +228,16 @@ class ConversationView(QScrollArea):
         return widget
 
     def remove_message(self, widget: MessageWidget) -> None:
+        if self._anchor is not None and self._anchor[0] is widget:
+            self._anchor = None
         self._layout.removeWidget(widget)
         widget.deleteLater()
 
     def clear(self) -> None:
         for widget in self.messages():
             self.remove_message(widget)
+        self._follow = True
+        self._anchor = None
 
     def scroll_to(self, widget: QWidget) -> None:
         self._follow = False
@@ -194,10 +251,33 @@ class ConversationView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+    def _first_visible(self) -> tuple[QWidget, int] | None:
+        top = self.verticalScrollBar().value()
+        for widget in self.messages():
+            if widget.geometry().bottom() >= top:
+                return widget, widget.y() - top
+        return None
+
     def _on_scrolled(self, value: int) -> None:
+        if self._adjusting:
+            return
         bar = self.verticalScrollBar()
         self._follow = value >= bar.maximum() - 24
+        self._anchor = None  # the user moved: keep whatever they look at now
+        if value < self.viewport().height() // 2:
+            self.near_top.emit()
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self._follow:
-            self.verticalScrollBar().setValue(maximum)
+        bar = self.verticalScrollBar()
+        self._adjusting = True
+        try:
+            if self._follow:
+                bar.setValue(maximum)
+            elif self._anchor is not None:
+                widget, offset = self._anchor
+                self.widget().layout().activate()
+                bar.setValue(widget.y() - offset)
+        finally:
+            self._adjusting = False
+        if bar.value() < self.viewport().height() // 2:  # not yet a screenful above: more
+            QTimer.singleShot(0, self.near_top.emit)

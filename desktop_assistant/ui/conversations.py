@@ -35,6 +35,8 @@ class Conversations(QObject):
         worker.conversations.connect(self.sidebar.set_conversations)
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
+        worker.answer_saved.connect(window._on_answer_saved)
+        worker.message_changed.connect(window._on_message_changed)
         worker.search_results.connect(self.sidebar.show_results)
         worker.exported.connect(self._on_exported)
         worker.imported.connect(self.open)
@@ -119,9 +121,7 @@ class Conversations(QObject):
             self.open(conversation_id)
 
     def _scroll_to_hit(self) -> None:
-        for widget in self.window.view.messages():
-            if widget.message_id == self._pending_hit:
-                self.window.view.scroll_to(widget)
+        self.window.transcript.reveal(self._pending_hit, self.window.view.scroll_to)
         self._pending_hit = 0
 
     def _on_loaded(self, conversation_id: int, info: dict, messages: list) -> None:
@@ -131,8 +131,9 @@ class Conversations(QObject):
             self._scroll_to_hit()
 
     def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:
-        self.sidebar.select(conversation_id)
-        self.window.user_message_saved(token, conversation_id)
+        if conversation_id:
+            self.sidebar.select(conversation_id)
+        self.window.user_message_saved(token, conversation_id, message_id)
 
     def _on_exported(self, path: str) -> None:
         self.window.statusBar().showMessage(f"Saved {path}", 5000)

@@ -22,13 +22,17 @@ log = logging.getLogger(__name__)
 class HistoryWorker(QObject):
     """Signals: opened(notice), failed(message), conversations(list of summaries),
     conversation_loaded(id, info dict, messages), user_message_saved(token, conversation_id,
-    message_id), search_results(query, hits), exported(path), imported(conversation_id)."""
+    message_id), answer_saved(token, message_id) when a streamed answer has its row,
+    message_changed(StoredMessage) when another version of an answer was chosen,
+    search_results(query, hits), exported(path), imported(conversation_id)."""
 
     opened = Signal(str)
     failed = Signal(str)
     conversations = Signal(object)
     conversation_loaded = Signal(int, object, object)
     user_message_saved = Signal(int, int, int)
+    answer_saved = Signal(int, int)
+    message_changed = Signal(object)
     search_results = Signal(str, object)
     exported = Signal(str)
     imported = Signal(int)
@@ -85,13 +89,15 @@ class HistoryWorker(QObject):
 
         self._run("open the conversation", load)
 
-    @Slot(int, int, str)
-    def save_user_message(self, token: int, conversation_id: int, text: str) -> None:
+    @Slot(int, int, str, str, object)
+    def save_user_message(
+        self, token: int, conversation_id: int, text: str, system_prompt: str, attachments: Any
+    ) -> None:
         """Commit the user's message (creating the conversation if it is new)."""
 
         def save(h: History) -> bool:
-            cid = conversation_id or h.create_conversation()
-            mid = h.add_message(cid, "user", text)
+            cid = conversation_id or h.create_conversation(system_prompt=system_prompt)
+            mid = h.add_message(cid, "user", text, attachments=attachments or ())
             self.user_message_saved.emit(token, cid, mid)
             self.list_conversations()
             return True
@@ -99,14 +105,53 @@ class HistoryWorker(QObject):
         if not self._run("save your message", save):  # answer it anyway; it stays on screen
             self.user_message_saved.emit(token, conversation_id, 0)
 
+    @Slot(int, int, str)
+    def edit_message(self, token: int, message_id: int, text: str) -> None:
+        """An edited question: new text, and what followed it is deleted (it is re-asked)."""
+
+        def edit(h: History) -> bool:
+            h.update_message(message_id, text)
+            h.delete_after(message_id)
+            stored = h.message(message_id)
+            self.user_message_saved.emit(token, stored.conversation_id if stored else 0, message_id)
+            return True
+
+        if not self._run("save the edited message", edit):
+            self.user_message_saved.emit(token, 0, message_id)
+
+    @Slot(int, int, bool)
+    def resume_answer(self, token: int, message_id: int, new_version: bool) -> None:
+        """Stream into an existing answer: a new version of it (regenerate) or more of it
+        (continue)."""
+
+        def resume(h: History) -> None:
+            if new_version:
+                h.new_version(message_id)
+            else:
+                h.update_message(message_id, h.message(message_id).content, state="streaming")
+            self._streams[token] = message_id
+
+        self._run("save the answer", resume)
+
+    @Slot(int, int)
+    def select_version(self, message_id: int, number: int) -> None:
+        stored = self._run("show that version", lambda h: h.select_version(message_id, number))
+        if stored is not None:
+            self.message_changed.emit(stored)
+
+    @Slot(int, str)
+    def set_system_prompt(self, conversation_id: int, text: str) -> None:
+        self._run("save the system prompt", lambda h: h.set_system_prompt(conversation_id, text))
+
     @Slot(int, int, str, str)
     def stream_update(self, token: int, conversation_id: int, text: str, model: str) -> None:
         def update(h: History) -> None:
             mid = self._streams.get(token)
             if mid is None:
-                self._streams[token] = h.add_message(
+                mid = self._streams[token] = h.add_message(
                     conversation_id, "assistant", text, state="streaming", model=model
                 )
+                self.answer_saved.emit(token, mid)
             else:
                 h.update_message(mid, text)
 
@@ -122,7 +167,10 @@ class HistoryWorker(QObject):
                 if not text:
                     return
                 mid = h.add_message(conversation_id, "assistant", text, state=state, model=model)
+                self.answer_saved.emit(token, mid)
             h.update_message(mid, text, state=state, stats=stats)
+            if state == "complete" and h.title_after_first_answer(conversation_id):
+                self.list_conversations()
 
         self._run("save the answer", finish)
 
@@ -187,7 +235,11 @@ class HistoryThread(QObject):
     open_requested = Signal()
     list_requested = Signal()
     load_requested = Signal(int)
-    save_user_message = Signal(int, int, str)
+    save_user_message = Signal(int, int, str, str, object)
+    edit_message = Signal(int, int, str)
+    resume_answer = Signal(int, int, bool)
+    select_version = Signal(int, int)
+    set_system_prompt = Signal(int, str)
     stream_update = Signal(int, int, str, str)
     stream_finished = Signal(int, int, str, str, str, object)
     rename_requested = Signal(int, str)
@@ -210,6 +262,10 @@ class HistoryThread(QObject):
             (self.list_requested, w.list_conversations),
             (self.load_requested, w.load_conversation),
             (self.save_user_message, w.save_user_message),
+            (self.edit_message, w.edit_message),
+            (self.resume_answer, w.resume_answer),
+            (self.select_version, w.select_version),
+            (self.set_system_prompt, w.set_system_prompt),
             (self.stream_update, w.stream_update),
             (self.stream_finished, w.stream_finished),
             (self.rename_requested, w.rename),

@@ -26,22 +26,16 @@ from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
-from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
+from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry, Transcript
 from desktop_assistant.ui.workers import ChatThread
 
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
-SHOW_BATCH = 12  # stored messages drawn per event-loop turn (~25 ms)
-STORED_STATE_TEXT = {
-    "interrupted": "cut off when the app closed",
-    "stopped": "stopped",
-    "failed": "failed",
-    "streaming": "cut off",
-}
 NO_MODEL_TEXT = (
     "No chat model is set up yet. Choose a local Hugging Face model folder "
     "(config.json, *.safetensors and tokenizer files) with File → Open model folder…, "
@@ -54,6 +48,17 @@ STATE_TEXT = {
     "generating": "generating…",
     "error": "error",
 }
+
+
+def entry_from_stored(message: Any) -> Entry:
+    return Entry(
+        role=message.role,
+        text=message.content,
+        id=message.id,
+        state=message.state,
+        version=message.version,
+        versions=message.versions,
+    )
 
 
 def format_stats(reply: Reply) -> str:
@@ -92,16 +97,19 @@ class MainWindow(QMainWindow):
         self.conversation_id = 0  # 0: a new chat, saved with its first message
         self.model_path = model_path
         self.state = "no-model"
-        self.messages: list[Message] = []
+        self.system_prompt = ""
         self._painted = False
         self._request_id = 0
         self._active: int | None = None
         self._waiting = False  # a message is waiting for the model to be ready
-        self._reply_widget: MessageWidget | None = None
+        self._reply: Entry | None = None  # the answer being streamed
         self._reply_text = ""
+        self._reply_prefix = ""  # text of a stopped answer being continued
+        self._editing: Entry | None = None  # a question being edited in the composer
+        self._saving_entry: Entry | None = None
+        self._streaming_entries: dict[int, Entry] = {}  # ended answers awaiting their row id
         self._saved_at = 0.0  # when the streaming answer was last written to the history
         self._saving: int | None = None  # request id of a user message being committed
-        self._shown_batches = 0  # bumps when another conversation is shown
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -125,6 +133,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Desktop Assistant")
         self.resize(900, 700)
         self.view = ConversationView(self)
+        self.transcript = Transcript(self.view, self._on_message_action)
         self.composer = Composer(self)
         chat_area = QWidget(self)
         layout = QVBoxLayout(chat_area)
@@ -133,6 +142,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.composer)
         if self.history is not None:
+            self.transcript.saved = True
             self.conversations = Conversations(self, self.history)
             splitter = QSplitter(self)
             splitter.addWidget(self.conversations.sidebar)
@@ -232,26 +242,51 @@ class MainWindow(QMainWindow):
 
     # ---- sending and streaming ------------------------------------------------------------
 
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation as the model reads it (without the system prompt)."""
+        return self.transcript.prompt("")
+
     def send(self, text: str) -> None:
         """Show the user's message and answer it now, or as soon as the model is ready."""
         if not text.strip() or self._active is not None or self._saving is not None:
             return
-        self.messages.append(Message("user", text))
-        self.view.add_message("user", text)
+        editing, self._editing = self._editing, None
+        if editing is not None and editing in self.transcript.entries:
+            self.transcript.remove_after(editing)
+            self.transcript.update(editing, text=text)
+            entry = editing
+        else:
+            entry = self.transcript.append(Entry("user", text))
         if self.history is not None and self.conversations.available:
             self._request_id += 1
             self._saving = self._request_id
+            self._saving_entry = entry
             self.composer.set_busy(True)
-            self.history.save_user_message.emit(self._saving, self.conversation_id, text)
+            if entry.id:
+                self.history.edit_message.emit(self._saving, entry.id, text)
+            else:
+                self.history.save_user_message.emit(
+                    self._saving, self.conversation_id, text, self.system_prompt, []
+                )
             return  # answered once committed: see user_message_saved
         self._answer_when_ready()
 
-    def user_message_saved(self, token: int, conversation_id: int) -> None:
+    def user_message_saved(self, token: int, conversation_id: int, message_id: int = 0) -> None:
         """The user's message is in the database: now it may be answered."""
         if token != self._saving:
             return
         self._saving = None
-        self.conversation_id = conversation_id
+        if conversation_id:
+            self.conversation_id = conversation_id
+        entry, self._saving_entry = self._saving_entry, None
+        if entry is not None and message_id:
+            entry.id = message_id
+            if entry.widget is not None:
+                entry.widget.message_id = message_id
+        if not message_id:
+            self.transcript.saved = False  # the history failed: the tools work in memory
+        self.transcript.refresh_actions()
         self.composer.set_busy(False)
         self._answer_when_ready()
 
@@ -271,17 +306,35 @@ class MainWindow(QMainWindow):
                     "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT,
                 )
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, into: Entry | None = None, keep_text: bool = False) -> None:
+        """Stream an answer: a new one, a new version of `into`, or more of `into`."""
         self._request_id += 1
         self._active = self._request_id
-        self._reply_text = ""
+        if into is None:
+            into = self.transcript.append(Entry("assistant", ""))
+            upto = into
+        else:
+            upto = into if keep_text else self._before(into)
+            if not keep_text:
+                self.transcript.update(into, text="", versions=into.versions + 1)
+                into.version = into.versions - 1
+            if into.id and self.history is not None:
+                self.history.resume_answer.emit(self._active, into.id, not keep_text)
+        self._reply = into
+        self._reply_prefix = into.text if keep_text else ""
+        self._reply_text = self._reply_prefix
         self._saved_at = 0.0
-        self._reply_widget = self.view.add_message("assistant")
-        self._reply_widget.set_stats("thinking…")
+        self.transcript.update(into, state="streaming", stats="thinking…")
+        self.transcript.set_busy(True)
         self.composer.set_busy(True)
         self._set_state("generating")
         options = GenerationOptions.from_settings(self.settings)
-        self.chat.generate_requested.emit(self._active, list(self.messages), options)
+        messages = self.transcript.prompt(self.system_prompt, upto=upto)
+        self.chat.generate_requested.emit(self._active, messages, options)
+
+    def _before(self, entry: Entry) -> Entry | None:
+        index = self.transcript.entries.index(entry)
+        return self.transcript.entries[index - 1] if index else None
 
     def _on_chunk(self, request_id: int, text: str) -> None:
         if request_id != self._active:
@@ -292,10 +345,9 @@ class MainWindow(QMainWindow):
 
     def _flush(self) -> None:
         self._flush_timer.stop()
-        if self._reply_widget is not None and self._reply_widget.text != self._reply_text:
-            self._reply_widget.set_text(self._reply_text)
-            if self._reply_widget.stats_label.text() == "thinking…":
-                self._reply_widget.set_stats("")
+        reply = self._reply
+        if reply is not None and reply.text != self._reply_text:
+            self.transcript.update(reply, text=self._reply_text, stats="")
             now = time.monotonic()
             if self._active is not None and now - self._saved_at >= SAVE_EVERY_S:
                 self._saved_at = now
@@ -315,6 +367,16 @@ class MainWindow(QMainWindow):
                 self._active, self.conversation_id, self._reply_text, state, model, stats
             )
 
+    def _on_answer_saved(self, token: int, message_id: int) -> None:
+        entry = self._streaming_entries.pop(token, None)
+        if entry is None and token == self._active:
+            entry = self._reply
+        if entry is not None:
+            entry.id = message_id
+            if entry.widget is not None:
+                entry.widget.message_id = message_id
+            self.transcript.refresh_actions()
+
     def _on_finished(self, request_id: int, reply: Reply) -> None:
         if request_id != self._active:
             return
@@ -326,8 +388,9 @@ class MainWindow(QMainWindow):
                 f"The model could not read the whole conversation: the {left_out} oldest "
                 "messages were left out of this answer (they are still saved here).",
             )
-        self._save_reply("stopped" if reply.stats.stopped else "complete", asdict(reply.stats))
-        self._end_reply(format_stats(reply))
+        state = "stopped" if reply.stats.stopped else "complete"
+        self._save_reply(state, asdict(reply.stats))
+        self._end_reply(state, format_stats(reply))
         self.stats_label.setText(format_stats(reply))
         self.reply_finished.emit(reply)
 
@@ -336,19 +399,23 @@ class MainWindow(QMainWindow):
             return
         self._flush()
         self._save_reply("failed")
-        self._end_reply("failed")
+        self._end_reply("failed", "failed")
         self.show_problem(message)
 
-    def _end_reply(self, stats: str) -> None:
+    def _end_reply(self, state: str, stats: str) -> None:
         """Close the active reply, keeping whatever text it streamed."""
-        widget, text = self._reply_widget, self._reply_text
-        self._active, self._reply_widget, self._reply_text = None, None, ""
-        if widget is not None:
+        entry, text = self._reply, self._reply_text
+        if entry is not None and self._active is not None and not entry.id:
+            self._streaming_entries[self._active] = entry  # its row id may still come
+        self._active, self._reply, self._reply_text = None, None, ""
+        if entry is not None:
             if text:
-                self.messages.append(Message("assistant", text))
-                widget.set_stats(stats)
+                self.transcript.update(entry, text=text, state=state, stats=stats)
+            elif entry.versions > 1 or self._reply_prefix:
+                self.transcript.update(entry, state=state, stats=stats)
             else:
-                self.view.remove_message(widget)
+                self.transcript.remove(entry)
+        self.transcript.set_busy(False)
         self.composer.set_busy(False)
         self._set_state("ready")
 
@@ -358,54 +425,93 @@ class MainWindow(QMainWindow):
             self.chat.worker.cancel(self._active)
             self._flush()
             self._save_reply("stopped")
-            self._end_reply("stopped")
+            self._end_reply("stopped", "stopped")
             self.stats_label.setText("stopped")
         elif self._waiting or self._saving is not None:
             self._waiting = False
             self._saving = None
             self.composer.set_busy(False)
             self.state_label.setText(STATE_TEXT[self.state] + " (your message was not sent)")
+        elif self._editing is not None:
+            self._editing = None
+            self.composer.end_edit()
+
+    # ---- message actions ------------------------------------------------------------------
+
+    def _on_message_action(self, entry: Entry, action: str) -> None:
+        if self._active is not None or self._saving is not None:
+            return  # the buttons are hidden while busy; a click may still be queued
+        if action == "edit":
+            self._editing = entry
+            self.composer.begin_edit(entry.text)
+        elif action == "delete":
+            self.delete_message(entry)
+        elif action == "regenerate":
+            self._answer_again(entry, keep_text=False)
+        elif action == "continue":
+            self._answer_again(entry, keep_text=True)
+        elif action in ("older", "newer") and entry.id and self.history is not None:
+            step = -1 if action == "older" else 1
+            self.history.select_version.emit(entry.id, entry.version + step)
+
+    def _answer_again(self, entry: Entry, keep_text: bool) -> None:
+        if self.state != "ready":
+            self.state_label.setText("The model is not ready yet; try again once it is loaded")
+            return
+        self._dispatch(into=entry, keep_text=keep_text)
+
+    def delete_message(self, entry: Entry, confirm: bool = True) -> None:
+        if confirm and not self._confirm_delete():
+            return
+        if self._editing is entry:
+            self.stop()
+        self.transcript.remove(entry)
+        if entry.id and self.history is not None:
+            self.history.delete_message_requested.emit(entry.id)
+
+    def _confirm_delete(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Delete message",
+            "Delete this message from the conversation? This cannot be undone.",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _on_message_changed(self, stored: Any) -> None:
+        entry = self.transcript.by_id(stored.id)
+        if entry is not None:
+            stats = STORED_STATE_TEXT.get(stored.state, "")
+            self.transcript.update(
+                entry,
+                text=stored.content,
+                state=stored.state,
+                version=stored.version,
+                versions=stored.versions,
+                stats=stats,
+            )
 
     # ---- conversations --------------------------------------------------------------------
 
     def new_chat(self) -> None:
         self.stop()
         self.conversation_id = 0
-        self.messages = []
-        self.view.clear()
+        self.system_prompt = self._default_system_prompt()
+        self.transcript.clear()
         self.composer.edit.setFocus()
 
     def show_conversation(self, conversation_id: int, info: dict, stored: list) -> None:
         """Replace the view with a stored conversation (answers cut off by a crash included).
 
-        The newest messages are drawn at once and older ones above them a batch per event
-        loop turn, so a 500-message chat never freezes the window (each widget costs ~2 ms).
+        Only the newest messages are drawn now; older ones as the user scrolls up.
         """
         self.stop()
         self.conversation_id = conversation_id
-        self.view.clear()
-        self._shown_batches += 1
-        self.messages = [Message("system", info["system_prompt"])] if info["system_prompt"] else []
-        visible = [m for m in stored if m.role != "system"]
-        self.messages += [Message(m.role, m.content) for m in visible if m.content]
-        for message in visible[-SHOW_BATCH:]:
-            self._message_widget(message)
-        self._show_older(visible[:-SHOW_BATCH], self._shown_batches)
+        self.system_prompt = info["system_prompt"]
+        self.transcript.show([entry_from_stored(m) for m in stored if m.role != "system"])
         self.composer.edit.setFocus()
 
-    def _message_widget(self, message: Any, at_top: bool = False) -> MessageWidget:
-        widget = self.view.add_message(message.role, message.content, at_top=at_top)
-        widget.message_id = message.id
-        if message.state != "complete":
-            widget.set_stats(STORED_STATE_TEXT.get(message.state, message.state))
-        return widget
-
-    def _show_older(self, older: list, batch: int) -> None:
-        if not older or batch != self._shown_batches:
-            return  # done, or another conversation was opened meanwhile
-        for message in reversed(older[-SHOW_BATCH:]):
-            self._message_widget(message, at_top=True)
-        QTimer.singleShot(0, lambda: self._show_older(older[:-SHOW_BATCH], batch))
+    def _default_system_prompt(self) -> str:
+        return ""
 
     # ---- status and lifecycle -------------------------------------------------------------
 

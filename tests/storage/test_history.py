@@ -173,3 +173,91 @@ def test_migrations_are_each_a_transaction(tmp_path, monkeypatch):
         migrate(db, upto=2)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
     assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchall()
+
+
+def test_regenerated_answers_keep_their_earlier_versions(history):
+    cid = history.create_conversation()
+    history.add_message(cid, "user", "name a colour")
+    mid = history.add_message(cid, "assistant", "red", model="m1")
+    assert history.new_version(mid) == 1
+    streaming = history.message(mid)
+    assert (streaming.content, streaming.state, streaming.versions) == ("", "streaming", 2)
+    history.update_message(mid, "blue", state="complete")
+    assert history.new_version(mid) == 2
+    history.update_message(mid, "green", state="stopped")
+    [_, answer] = history.messages(cid)
+    assert (answer.content, answer.version, answer.versions) == ("green", 2, 3)
+
+    first = history.select_version(mid, 0)
+    assert (first.content, first.state, first.model, first.version) == ("red", "complete", "m1", 0)
+    assert history.select_version(mid, 2).content == "green"
+    assert history.select_version(mid, 1).content == "blue"
+    assert history.message(mid).versions == 3
+    assert history.select_version(mid, 7).content == "blue"  # no such version: unchanged
+    # Search finds the shown version only; deleting the message drops its versions too.
+    assert [h.message_id for h in history.search("blue")] == [mid]
+    assert history.search("green") == []
+    history.delete_message(mid)
+    assert history.db.execute("SELECT COUNT(*) FROM message_versions").fetchone()[0] == 0
+
+
+def test_editing_a_question_deletes_what_followed_it(history):
+    cid = history.create_conversation()
+    other = history.create_conversation()
+    ids = [
+        history.add_message(cid, role, text)
+        for role, text in (("user", "one"), ("assistant", "1"), ("user", "two"), ("assistant", "2"))
+    ]
+    history.add_message(other, "user", "elsewhere")
+    assert history.delete_after(ids[0]) == 3
+    assert [m.content for m in history.messages(cid)] == ["one"]
+    assert [m.content for m in history.messages(other)] == ["elsewhere"]
+
+
+def test_attachments_are_kept_in_order_with_their_message(history):
+    from desktop_assistant.storage.history import StoredAttachment
+
+    cid = history.create_conversation()
+    files = (
+        StoredAttachment("image", "a" * 64, "cat.png", ".png"),
+        StoredAttachment("image", "b" * 64, "dog.jpg", ".jpg"),
+    )
+    mid = history.add_message(cid, "user", "which is cuter?", attachments=files)
+    history.add_message(cid, "assistant", "both")
+    stored = history.messages(cid)
+    assert stored[0].attachments == files and stored[1].attachments == ()
+    assert history.message(mid).attachments == files
+    assert history.attachment_hashes() == {"a" * 64, "b" * 64}
+    history.delete_message(mid)
+    assert history.attachment_hashes() == set()
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "title"),
+    [
+        (
+            "Can you please explain how rainbows form?",
+            "Light refracts...",
+            "Explain how rainbows form?",
+        ),
+        ("hi", "Hello! How can I help you today?", "Hello! How can I help you today?"),
+        ("hi", "Hello!", "Hi"),
+        ("# not a heading\nsecond line", "x", "# not a heading"),
+    ],
+)
+def test_titles_from_the_first_exchange(question, answer, title):
+    from desktop_assistant.storage.history import title_from_exchange
+
+    assert title_from_exchange(question, answer) == title
+
+
+def test_the_first_answer_retitles_unless_the_user_named_the_chat(history):
+    cid = history.create_conversation()
+    history.add_message(cid, "user", "could you list three fruits")
+    assert history.title_after_first_answer(cid) is None  # no answer yet
+    history.add_message(cid, "assistant", "apple, pear, plum")
+    assert history.title_after_first_answer(cid) == "List three fruits"
+    assert history.conversation(cid)["title"] == "List three fruits"
+    history.rename(cid, "Fruit")
+    assert history.title_after_first_answer(cid) is None
+    assert history.conversation(cid)["title"] == "Fruit"

@@ -209,15 +209,17 @@ def test_a_message_sent_before_loading_starts_waits_for_the_model(qtbot, make_wi
 def test_a_conversation_longer_than_the_context_says_what_was_left_out(
     qtbot, make_window, tiny_chat_dir
 ):
-    from desktop_assistant.core.conversation import Message
     from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.transcript import Entry
     from desktop_assistant.ui.workers import engine_factory_for
 
     window, _ = make_window(model_path=str(tiny_chat_dir), factory=engine_factory_for(Settings()))
     _wait_ready(qtbot, window)
     window.settings.set("max_new_tokens", 8)
+    earlier = []
     for i in range(40):
-        window.messages += [Message("user", f"question {i} " * 4), Message("assistant", "ok " * 8)]
+        earlier += [Entry("user", f"question {i} " * 4), Entry("assistant", "ok " * 8)]
+    window.transcript.show(earlier)
     with qtbot.waitSignal(window.reply_finished, timeout=30_000) as finished:
         _type_and_send(qtbot, window, "and the last one?")
     dropped = finished.args[0].stats.dropped_messages

@@ -1,0 +1,192 @@
+"""The messages of the open conversation, and which of them are drawn.
+
+A stored conversation can have hundreds of messages, and each drawn message costs a couple of
+milliseconds of UI-thread time. The newest `SHOW_BATCH` are drawn when the conversation opens;
+older ones a batch at a time as the user scrolls up (or all the way to a search hit), so the
+window never stalls. The prompt is built from every entry, drawn or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
+
+SHOW_BATCH = 12  # messages drawn per event-loop turn (~2 ms each)
+STORED_STATE_TEXT = {
+    "interrupted": "cut off when the app closed",
+    "stopped": "stopped",
+    "failed": "failed",
+    "streaming": "cut off",
+}
+UNFINISHED = ("stopped", "interrupted", "failed", "streaming")
+
+
+@dataclass(eq=False)
+class Entry:
+    """One user or assistant message of the open conversation."""
+
+    role: str
+    text: str
+    id: int = 0  # row in the history database, once saved
+    state: str = "complete"
+    version: int = 0  # which answer of a regenerated message is shown
+    versions: int = 1
+    images: tuple[Path, ...] = ()
+    stats: str = ""
+    widget: MessageWidget | None = field(default=None, repr=False)
+
+
+class Transcript(QObject):
+    """The entries of the open conversation and their widgets in the view.
+
+    `on_action(entry, action)` is called when a message's action button is clicked.
+    """
+
+    def __init__(
+        self, view: ConversationView, on_action: Callable[[Entry, str], None]
+    ) -> None:
+        super().__init__(view)
+        self.view = view
+        self.entries: list[Entry] = []
+        self._on_action = on_action
+        self._drawn_from = 0  # entries[_drawn_from:] have widgets
+        self._busy = False
+        self.saved = False  # True when messages are stored: their tools wait for a row id
+        self._generation = 0  # bumps when another conversation is shown
+        view.near_top.connect(self.draw_older)
+
+    # ---- filling ----------------------------------------------------------------------------
+
+    def show(self, entries: list[Entry]) -> None:
+        """Replace everything with these entries; draw the newest ones now."""
+        self.view.clear()
+        self._generation += 1
+        self.entries = list(entries)
+        self._drawn_from = len(self.entries)
+        self._draw_batch()
+        self.refresh_actions()
+
+    def clear(self) -> None:
+        self.show([])
+
+    def append(self, entry: Entry) -> Entry:
+        self.entries.append(entry)
+        self._widget_for(entry, at_top=False)
+        self.refresh_actions()
+        return entry
+
+    def draw_older(self) -> None:
+        """Draw one more batch of older messages above the drawn ones."""
+        if self._drawn_from > 0:
+            self._draw_batch()
+            self.refresh_actions()
+
+    def reveal(self, message_id: int, then: Callable[[MessageWidget], None]) -> None:
+        """Draw older batches (one per event-loop turn) until a message is drawn."""
+        generation = self._generation
+
+        def step() -> None:
+            if generation != self._generation:
+                return
+            entry = self.by_id(message_id)
+            if entry is None:
+                return
+            if entry.widget is not None:
+                then(entry.widget)
+                return
+            self.draw_older()
+            QTimer.singleShot(0, step)
+
+        step()
+
+    def _draw_batch(self) -> None:
+        start = max(0, self._drawn_from - SHOW_BATCH)
+        for entry in reversed(self.entries[start : self._drawn_from]):
+            self._widget_for(entry, at_top=True)
+        self._drawn_from = start
+
+    def _widget_for(self, entry: Entry, at_top: bool) -> MessageWidget:
+        widget = self.view.add_message(entry.role, entry.text, at_top=at_top)
+        widget.message_id = entry.id
+        widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
+        widget.action_requested.connect(lambda action, e=entry: self._on_action(e, action))
+        entry.widget = widget
+        return widget
+
+    # ---- changing ---------------------------------------------------------------------------
+
+    def remove(self, entry: Entry) -> None:
+        index = self.entries.index(entry)
+        del self.entries[index]
+        if index < self._drawn_from:
+            self._drawn_from -= 1
+        if entry.widget is not None:
+            self.view.remove_message(entry.widget)
+            entry.widget = None
+        self.refresh_actions()
+
+    def remove_after(self, entry: Entry) -> None:
+        """Editing a question asks it again from there: what followed goes."""
+        for later in self.entries[self.entries.index(entry) + 1 :]:
+            self.remove(later)
+
+    def update(self, entry: Entry, **changes: Any) -> None:
+        """Change an entry and redraw its widget."""
+        for name, value in changes.items():
+            setattr(entry, name, value)
+        if entry.widget is not None:
+            if "text" in changes and entry.widget.text != entry.text:
+                entry.widget.set_text(entry.text)
+            if "stats" in changes or "state" in changes:
+                entry.widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
+        self.refresh_actions()
+
+    def by_id(self, message_id: int) -> Entry | None:
+        return next((e for e in self.entries if e.id == message_id and message_id), None)
+
+    def last_answer(self) -> Entry | None:
+        if self.entries and self.entries[-1].role == "assistant":
+            return self.entries[-1]
+        return None
+
+    def set_busy(self, busy: bool) -> None:
+        """While an answer streams, messages cannot be edited, regenerated or deleted."""
+        self._busy = busy
+        self.refresh_actions()
+
+    def refresh_actions(self) -> None:
+        last = self.last_answer()
+        for entry in self.entries[self._drawn_from :]:
+            if entry.widget is None:
+                continue
+            actions: set[str] = set()
+            if not self._busy and (entry.id or not self.saved):
+                actions.add("delete")
+                if entry.role == "user":
+                    actions.add("edit")
+                elif entry is last:
+                    actions.add("regenerate")
+                    if entry.state in UNFINISHED and entry.text:
+                        actions.add("continue")
+            versions = entry.versions if not self._busy else 1
+            entry.widget.set_actions(actions, entry.version, versions)
+
+    # ---- the prompt -------------------------------------------------------------------------
+
+    def prompt(self, system_prompt: str, upto: Entry | None = None) -> list[Message]:
+        """The conversation as the model reads it, up to and including `upto`."""
+        messages = [Message("system", system_prompt)] if system_prompt else []
+        for entry in self.entries:
+            if entry.role in ("user", "assistant") and (entry.text or entry.images):
+                role = "user" if entry.role == "user" else "assistant"
+                messages.append(Message(role, entry.text, entry.images))
+            if entry is upto:
+                break
+        return messages

@@ -2,6 +2,8 @@
 
 Models with a chat template use it. Models without one (GPT-2 and other base models) get a plain
 "User: / Assistant:" transcript, and generation stops when the model starts the next "User:" turn.
+A conversation that ends with an assistant message (a stopped answer) is continued: the prompt
+ends inside that answer instead of opening a new one.
 Everything here works on a tokenizer object and plain lists: no torch import.
 """
 
@@ -22,6 +24,11 @@ def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+def continues(messages: Sequence[Message]) -> bool:
+    """True when the last message is an unfinished answer to continue."""
+    return bool(messages) and messages[-1].role == "assistant"
+
+
 def plain_transcript(messages: Sequence[Message]) -> str:
     """The fallback prompt for models with no chat template."""
     lines = []
@@ -31,21 +38,28 @@ def plain_transcript(messages: Sequence[Message]) -> str:
         else:
             speaker = "User" if message.role == "user" else "Assistant"
             lines.append(f"{speaker}: {message.content.strip()}")
+    if continues(messages):
+        return "\n".join(lines[:-1] + [f"Assistant: {messages[-1].content.lstrip()}"])
     lines.append("Assistant:")
     return "\n".join(lines)
 
 
+def _apply_template(tokenizer: Any, dicts: list[dict[str, str]], cont: bool) -> Any:
+    return tokenizer.apply_chat_template(
+        dicts, add_generation_prompt=not cont, continue_final_message=cont, tokenize=True
+    )
+
+
 def _templated_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
     dicts = [m.as_dict() for m in messages]
+    cont = continues(messages)
     try:
-        ids = tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=True)
+        ids = _apply_template(tokenizer, dicts, cont)
     except Exception as err:  # jinja2 TemplateError: e.g. a template that forbids "system"
         if not messages or messages[0].role != "system":
             raise UserError(f"the model's chat template rejected the conversation: {err}") from err
         merged = _merge_system(messages)
-        ids = tokenizer.apply_chat_template(
-            [m.as_dict() for m in merged], add_generation_prompt=True, tokenize=True
-        )
+        ids = _apply_template(tokenizer, [m.as_dict() for m in merged], cont)
     if hasattr(ids, "keys"):  # a BatchEncoding in some transformers versions
         ids = ids["input_ids"]
     return list(ids)

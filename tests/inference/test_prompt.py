@@ -29,6 +29,15 @@ def test_chat_template_is_used(tiny_chat_dir):
     assert tok.convert_tokens_to_ids("<|im_end|>") in prompts.stop_token_ids(tok, None)
 
 
+def test_a_stopped_answer_is_continued_not_answered_again(tiny_chat_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    messages = [Message("user", "Count"), Message("assistant", "one two")]
+    text = tok.decode(prompts.prompt_ids(tok, messages))
+    assert text.endswith("<|im_start|>assistant\none two")
+    plain = prompts.plain_transcript(messages)
+    assert plain == "User: Count\nAssistant: one two"
+
+
 def test_oldest_turns_are_dropped_to_fit(tiny_chat_dir):
     tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
     history = [Message("system", "sys")]

@@ -67,6 +67,26 @@ SCHEMA: tuple[Setting, ...] = (
         maximum=2,
     ),
     Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time.", minimum=-1),
+    Setting(
+        "system_prompts",
+        dict,
+        {
+            "None": "",
+            "Concise": "You are a helpful assistant. Answer briefly and plainly.",
+            "Teacher": "You are a patient teacher. Explain step by step, with a small example.",
+            "Programmer": "You are an expert programmer. Answer with working code and explain "
+            "only what is not obvious.",
+        },
+        "Named system prompts; each conversation can use one.",
+    ),
+    Setting("system_prompt", str, "None", "The named system prompt new conversations start with."),
+    Setting(
+        "theme",
+        str,
+        "system",
+        "Light or dark colours, or follow the system.",
+        choices=("system", "light", "dark"),
+    ),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
 
@@ -98,7 +118,7 @@ class Settings:
             value = float(value)
         if not isinstance(value, spec.type) or isinstance(value, bool) != (spec.type is bool):
             return spec.default
-        return value
+        return dict(value) if isinstance(value, dict) else value
 
     def set(self, name: str, value: Any) -> None:
         spec = _BY_NAME[name]

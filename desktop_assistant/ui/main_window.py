@@ -29,6 +29,8 @@ from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.system_prompt import SystemPromptPicker
+from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry, Transcript
 from desktop_assistant.ui.workers import ChatThread
 
@@ -115,6 +117,8 @@ class MainWindow(QMainWindow):
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush)
         self._build()
+        apply_theme(settings.get("theme"))
+        settings.on_change(self._on_setting_changed)
         if model_path:  # loading starts once the window is painted; say so from the start
             self.model_label.setText(Path(model_path).name or model_path)
             self._set_state("loading")
@@ -134,11 +138,16 @@ class MainWindow(QMainWindow):
         self.resize(900, 700)
         self.view = ConversationView(self)
         self.transcript = Transcript(self.view, self._on_message_action)
+        self.system_picker = SystemPromptPicker(self.settings, self)
+        self.system_picker.changed.connect(self._on_system_prompt_changed)
+        self.system_prompt = self.system_picker.default_text()
+        self.system_picker.set_text(self.system_prompt)
         self.composer = Composer(self)
         chat_area = QWidget(self)
         layout = QVBoxLayout(chat_area)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.system_picker)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.composer)
         if self.history is not None:
@@ -495,7 +504,8 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         self.stop()
         self.conversation_id = 0
-        self.system_prompt = self._default_system_prompt()
+        self.system_prompt = self.system_picker.default_text()
+        self.system_picker.set_text(self.system_prompt)
         self.transcript.clear()
         self.composer.edit.setFocus()
 
@@ -507,11 +517,15 @@ class MainWindow(QMainWindow):
         self.stop()
         self.conversation_id = conversation_id
         self.system_prompt = info["system_prompt"]
+        self.system_picker.set_text(self.system_prompt)
         self.transcript.show([entry_from_stored(m) for m in stored if m.role != "system"])
         self.composer.edit.setFocus()
 
-    def _default_system_prompt(self) -> str:
-        return ""
+    def _on_system_prompt_changed(self, text: str) -> None:
+        """Applies from the next answer; a saved conversation keeps it."""
+        self.system_prompt = text
+        if self.conversation_id and self.history is not None:
+            self.history.set_system_prompt.emit(self.conversation_id, text)
 
     # ---- status and lifecycle -------------------------------------------------------------
 
@@ -520,6 +534,13 @@ class MainWindow(QMainWindow):
         text = STATE_TEXT[state]
         self.state_label.setText(f"{text}: {detail}" if detail else text)
         self.state_label.setToolTip(detail)
+
+    def _on_setting_changed(self, name: str, value: Any) -> None:
+        if name == "theme":
+            apply_theme(value)
+            for widget in self.view.messages():  # code blocks in the new colours
+                if widget.role == "assistant" and widget.text:
+                    widget.set_text(widget.text)
 
     def open_settings(self) -> None:
         """Generation options apply to the next answer; a new precision on the next load."""

@@ -21,8 +21,18 @@ from pygments.lexers import TextLexer, get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
 COPY_CODE_SCHEME = "copy-code"
-CODE_BACKGROUND = "#f6f8fa"
-CODE_BORDER = "#d0d7de"
+# Code block colours and pygments style, for light and dark themes.
+CODE_COLOURS = {
+    False: {"background": "#f6f8fa", "border": "#d0d7de", "label": "#57606a", "style": "default"},
+    True: {"background": "#161b22", "border": "#30363d", "label": "#8b949e", "style": "monokai"},
+}
+_dark = False
+
+
+def set_dark(dark: bool) -> None:
+    """Draw code blocks for a dark background from now on."""
+    global _dark
+    _dark = dark
 
 
 @dataclass
@@ -31,9 +41,9 @@ class Rendered:
     code_blocks: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=1)
-def _formatter() -> HtmlFormatter:
-    return HtmlFormatter(nowrap=True, noclasses=True, style="default")
+@lru_cache(maxsize=2)
+def _formatter(style: str) -> HtmlFormatter:
+    return HtmlFormatter(nowrap=True, noclasses=True, style=style)
 
 
 def _lexer(language: str, code: str) -> Any:
@@ -51,12 +61,14 @@ def _lexer(language: str, code: str) -> Any:
 
 
 def _code_block_html(code: str, language: str, index: int) -> str:
-    body = highlight(code, _lexer(language, code), _formatter()).rstrip("\n")
+    colours = CODE_COLOURS[_dark]
+    body = highlight(code, _lexer(language, code), _formatter(colours["style"])).rstrip("\n")
     label = html.escape(language) if language else "code"
     return (
         f'<table width="100%" cellspacing="0" cellpadding="6" '
-        f'style="background-color:{CODE_BACKGROUND}; border: 1px solid {CODE_BORDER};">'
-        f'<tr><td><span style="color:#57606a;">{label}</span>&nbsp;&nbsp;'
+        f'style="background-color:{colours["background"]}; '
+        f'border: 1px solid {colours["border"]};">'
+        f'<tr><td><span style="color:{colours["label"]};">{label}</span>&nbsp;&nbsp;'
         f'<a href="{COPY_CODE_SCHEME}:{index}">Copy</a></td></tr>'
         f'<tr><td><pre style="white-space: pre-wrap; margin: 0;">{body}</pre></td></tr>'
         "</table>"

@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -21,7 +26,68 @@ from desktop_assistant.core import paths
 from desktop_assistant.core.settings import SCHEMA, Setting, Settings
 
 
+class PresetsEditor(QWidget):
+    """Named texts (system prompts): pick a name, edit its text, add or remove names."""
+
+    def __init__(self, presets: dict[str, str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.presets = dict(presets)
+        self.names = QComboBox()
+        self.names.addItems(list(self.presets))
+        self.text = QPlainTextEdit()
+        self.text.setFixedHeight(80)
+        add, remove = QPushButton("Add…"), QPushButton("Remove")
+        add.clicked.connect(self._add)
+        remove.clicked.connect(self._remove)
+        row = QHBoxLayout()
+        row.addWidget(self.names, 1)
+        row.addWidget(add)
+        row.addWidget(remove)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.text)
+        self._shown = ""
+        self.names.currentTextChanged.connect(self._show)
+        self._show(self.names.currentText())
+
+    def _show(self, name: str) -> None:
+        if self._shown in self.presets:
+            self.presets[self._shown] = self.text.toPlainText()
+        self._shown = name
+        self.text.setPlainText(self.presets.get(name, ""))
+
+    def value(self) -> dict[str, str]:
+        self._show(self.names.currentText())
+        return dict(self.presets)
+
+    def add(self, name: str, text: str = "") -> None:
+        name = name.strip()
+        if name and name not in self.presets:
+            self.presets[name] = text
+            self.names.addItem(name)
+        self.names.setCurrentText(name)
+
+    def _add(self) -> None:
+        name, ok = QInputDialog.getText(self, "New system prompt", "Name:")
+        if ok:
+            self.add(name)
+
+    def _remove(self) -> None:
+        name = self.names.currentText()
+        if name and len(self.presets) > 1:
+            self._shown = ""
+            del self.presets[name]
+            self.names.removeItem(self.names.currentIndex())
+
+
 def _editor(spec: Setting, value: Any) -> QWidget:
+    if spec.type is dict:
+        return PresetsEditor(value)
+    if spec.type is bool:
+        check = QCheckBox()
+        check.setChecked(bool(value))
+        return check
     if spec.choices:
         box = QComboBox()
         box.addItems(list(spec.choices))
@@ -44,6 +110,10 @@ def _editor(spec: Setting, value: Any) -> QWidget:
 
 
 def _value(spec: Setting, editor: QWidget) -> Any:
+    if isinstance(editor, PresetsEditor):
+        return editor.value()
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
     if isinstance(editor, QComboBox):
         return editor.currentText()
     if isinstance(editor, QSpinBox):
@@ -67,6 +137,19 @@ class SettingsDialog(QDialog):
             editor.setObjectName(spec.name)
             self.editors[spec.name] = editor
             form.addRow(spec.name.replace("_", " ").capitalize(), editor)
+        # The default system prompt is one of the named ones.
+        default = QComboBox()
+        default.addItems(list(settings.get("system_prompts")))
+        default.setCurrentText(settings.get("system_prompt"))
+        default.setObjectName("system_prompt")
+        default.setToolTip(self.editors["system_prompt"].toolTip())
+        form.replaceWidget(self.editors["system_prompt"], default)
+        self.editors["system_prompt"].deleteLater()
+        self.editors["system_prompt"] = default
+        presets = self.editors["system_prompts"]
+        assert isinstance(presets, PresetsEditor)
+        presets.names.model().rowsInserted.connect(lambda *_: self._sync_defaults())
+        presets.names.model().rowsRemoved.connect(lambda *_: self._sync_defaults())
         where = QLabel(
             f"Conversations: {paths.history_file()}\nSettings: {paths.settings_file()}\n"
             f"Quantized models: {paths.cache_dir() / 'quantized'}"
@@ -81,6 +164,14 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(where)
         layout.addWidget(buttons)
+
+    def _sync_defaults(self) -> None:
+        default, presets = self.editors["system_prompt"], self.editors["system_prompts"]
+        assert isinstance(default, QComboBox) and isinstance(presets, PresetsEditor)
+        current = default.currentText()
+        default.clear()
+        default.addItems(list(presets.presets))
+        default.setCurrentText(current if current in presets.presets else "")
 
     def accept(self) -> None:
         for spec in SCHEMA:

@@ -49,9 +49,7 @@ class Transcript(QObject):
     `on_action(entry, action)` is called when a message's action button is clicked.
     """
 
-    def __init__(
-        self, view: ConversationView, on_action: Callable[[Entry, str], None]
-    ) -> None:
+    def __init__(self, view: ConversationView, on_action: Callable[[Entry, str], None]) -> None:
         super().__init__(view)
         self.view = view
         self.entries: list[Entry] = []

@@ -205,3 +205,46 @@ def test_a_long_conversation_is_drawn_newest_first_and_older_on_scroll(
     qtbot.waitUntil(lambda: window.view.messages()[0].text == "message 0", timeout=5_000)
     texts = [w.text for w in window.view.messages()]
     assert texts == [f"message {i}" for i in range(200)]
+
+
+def test_system_prompt_per_conversation_from_presets(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    window, engine = make_window(FakeChatEngine(tokens=["ok"]), history=db)
+    _ready(qtbot, window)
+    presets = window.settings.get("system_prompts")
+    window.system_picker.choose(presets["Teacher"])
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "why is the sky blue")
+    assert engine.calls[-1][0].role == "system"
+    assert engine.calls[-1][0].content == presets["Teacher"]
+    assert window.system_picker.box.currentText() == "Teacher"
+    cid = window.conversation_id
+    window.system_picker.choose("Only answer in French.")
+    assert window.system_picker.box.currentText().startswith("Custom")
+    window.conversations.new_chat()
+    assert window.system_prompt == "" and window.system_picker.box.currentText() == "None"
+    window.conversations.open(cid)
+    qtbot.waitUntil(lambda: window.system_prompt == "Only answer in French.")
+    window.close()
+    stored = History(db)
+    assert stored.conversation(cid)["system_prompt"] == "Only answer in French."
+    stored.close()
+
+
+def test_theme_setting_switches_colours_and_code_blocks(qtbot, make_window):
+    from PySide6.QtGui import QGuiApplication
+
+    window, _ = make_window(FakeChatEngine(tokens=["```python\nprint(1)\n```"]))
+    _ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "code please")
+    try:
+        window.settings.set("theme", "dark")
+        palette = QGuiApplication.palette()
+        assert palette.window().color().lightness() < 128
+        assert "#161b22" in window.view.messages()[-1].body.toHtml().lower()
+        window.settings.set("theme", "light")
+        assert QGuiApplication.palette().window().color().lightness() > 128
+        assert "#f6f8fa" in window.view.messages()[-1].body.toHtml().lower()
+    finally:
+        window.settings.set("theme", "system")

@@ -25,3 +25,23 @@ def test_every_setting_has_an_editor_and_changes_are_saved(qtbot, tmp_path):
     again = Settings(tmp_path / "s.json")
     assert again.get("precision") == "int4" and again.get("max_new_tokens") == 99
     assert sorted(seen) == ["max_new_tokens", "precision"]  # unchanged ones are not rewritten
+
+
+def test_system_prompt_presets_are_edited_added_and_chosen(qtbot, tmp_path):
+    settings = Settings(tmp_path / "s.json")
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    presets = dialog.editors["system_prompts"]
+    presets.names.setCurrentText("Concise")
+    presets.text.setPlainText("Be very brief.")
+    presets.add("Pirate", "")
+    presets.text.setPlainText("Talk like a pirate.")
+    default = dialog.editors["system_prompt"]
+    assert "Pirate" in [default.itemText(i) for i in range(default.count())]
+    default.setCurrentText("Pirate")
+    dialog.editors["theme"].setCurrentText("dark")
+    dialog.accept()
+    again = Settings(tmp_path / "s.json")
+    saved = again.get("system_prompts")
+    assert saved["Concise"] == "Be very brief." and saved["Pirate"] == "Talk like a pirate."
+    assert again.get("system_prompt") == "Pirate" and again.get("theme") == "dark"

@@ -36,7 +36,7 @@ class Conversations(QObject):
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
         worker.answer_saved.connect(window._on_answer_saved)
-        worker.message_changed.connect(window._on_message_changed)
+        worker.message_changed.connect(window.tools.on_message_changed)
         worker.search_results.connect(self.sidebar.show_results)
         worker.exported.connect(self._on_exported)
         worker.imported.connect(self.open)

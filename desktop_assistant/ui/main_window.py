@@ -29,9 +29,10 @@ from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.message_tools import MessageTools, entry_from_stored, format_stats
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
-from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry, Transcript
+from desktop_assistant.ui.transcript import Entry, Transcript
 from desktop_assistant.ui.workers import ChatThread
 
 log = logging.getLogger(__name__)
@@ -50,33 +51,6 @@ STATE_TEXT = {
     "generating": "generating…",
     "error": "error",
 }
-
-
-def entry_from_stored(message: Any) -> Entry:
-    return Entry(
-        role=message.role,
-        text=message.content,
-        id=message.id,
-        state=message.state,
-        version=message.version,
-        versions=message.versions,
-    )
-
-
-def format_stats(reply: Reply) -> str:
-    s = reply.stats
-    parts = [
-        f"first token {s.ttft_s:.2f} s",
-        f"{s.decode_tok_s:.1f} tok/s",
-        f"{s.new_tokens} tokens",
-    ]
-    if s.precision:
-        parts.append(s.precision)
-    if s.dropped_messages:
-        parts.append(f"{s.dropped_messages} oldest messages left out to fit")
-    if s.stopped:
-        parts.append("stopped")
-    return " · ".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -107,7 +81,7 @@ class MainWindow(QMainWindow):
         self._reply: Entry | None = None  # the answer being streamed
         self._reply_text = ""
         self._reply_prefix = ""  # text of a stopped answer being continued
-        self._editing: Entry | None = None  # a question being edited in the composer
+        self.editing: Entry | None = None  # a question being edited in the composer
         self._saving_entry: Entry | None = None
         self._streaming_entries: dict[int, Entry] = {}  # ended answers awaiting their row id
         self._saved_at = 0.0  # when the streaming answer was last written to the history
@@ -137,7 +111,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Desktop Assistant")
         self.resize(900, 700)
         self.view = ConversationView(self)
-        self.transcript = Transcript(self.view, self._on_message_action)
+        self.tools = MessageTools(self)
+        self.transcript = Transcript(self.view, self.tools.on_action)
         self.system_picker = SystemPromptPicker(self.settings, self)
         self.system_picker.changed.connect(self._on_system_prompt_changed)
         self.system_prompt = self.system_picker.default_text()
@@ -243,7 +218,7 @@ class MainWindow(QMainWindow):
         self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
         if self._waiting:
             self._waiting = False
-            self._dispatch()
+            self.stream_answer()
 
     def _on_load_failed(self, message: str) -> None:
         self.show_problem(f"{message}\n\nChoose another folder with File → Open model folder….")
@@ -260,7 +235,7 @@ class MainWindow(QMainWindow):
         """Show the user's message and answer it now, or as soon as the model is ready."""
         if not text.strip() or self._active is not None or self._saving is not None:
             return
-        editing, self._editing = self._editing, None
+        editing, self.editing = self.editing, None
         if editing is not None and editing in self.transcript.entries:
             self.transcript.remove_after(editing)
             self.transcript.update(editing, text=text)
@@ -301,7 +276,7 @@ class MainWindow(QMainWindow):
 
     def _answer_when_ready(self) -> None:
         if self.state == "ready":
-            self._dispatch()
+            self.stream_answer()
         else:
             self._waiting = True
             if self.state == "loading":
@@ -315,7 +290,7 @@ class MainWindow(QMainWindow):
                     "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT,
                 )
 
-    def _dispatch(self, into: Entry | None = None, keep_text: bool = False) -> None:
+    def stream_answer(self, into: Entry | None = None, keep_text: bool = False) -> None:
         """Stream an answer: a new one, a new version of `into`, or more of `into`."""
         self._request_id += 1
         self._active = self._request_id
@@ -441,63 +416,9 @@ class MainWindow(QMainWindow):
             self._saving = None
             self.composer.set_busy(False)
             self.state_label.setText(STATE_TEXT[self.state] + " (your message was not sent)")
-        elif self._editing is not None:
-            self._editing = None
+        elif self.editing is not None:
+            self.editing = None
             self.composer.end_edit()
-
-    # ---- message actions ------------------------------------------------------------------
-
-    def _on_message_action(self, entry: Entry, action: str) -> None:
-        if self._active is not None or self._saving is not None:
-            return  # the buttons are hidden while busy; a click may still be queued
-        if action == "edit":
-            self._editing = entry
-            self.composer.begin_edit(entry.text)
-        elif action == "delete":
-            self.delete_message(entry)
-        elif action == "regenerate":
-            self._answer_again(entry, keep_text=False)
-        elif action == "continue":
-            self._answer_again(entry, keep_text=True)
-        elif action in ("older", "newer") and entry.id and self.history is not None:
-            step = -1 if action == "older" else 1
-            self.history.select_version.emit(entry.id, entry.version + step)
-
-    def _answer_again(self, entry: Entry, keep_text: bool) -> None:
-        if self.state != "ready":
-            self.state_label.setText("The model is not ready yet; try again once it is loaded")
-            return
-        self._dispatch(into=entry, keep_text=keep_text)
-
-    def delete_message(self, entry: Entry, confirm: bool = True) -> None:
-        if confirm and not self._confirm_delete():
-            return
-        if self._editing is entry:
-            self.stop()
-        self.transcript.remove(entry)
-        if entry.id and self.history is not None:
-            self.history.delete_message_requested.emit(entry.id)
-
-    def _confirm_delete(self) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Delete message",
-            "Delete this message from the conversation? This cannot be undone.",
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    def _on_message_changed(self, stored: Any) -> None:
-        entry = self.transcript.by_id(stored.id)
-        if entry is not None:
-            stats = STORED_STATE_TEXT.get(stored.state, "")
-            self.transcript.update(
-                entry,
-                text=stored.content,
-                state=stored.state,
-                version=stored.version,
-                versions=stored.versions,
-                stats=stats,
-            )
 
     # ---- conversations --------------------------------------------------------------------
 

@@ -163,7 +163,7 @@ def test_delete_a_message_after_confirming(qtbot, make_window, tmp_path, monkeyp
         _send(qtbot, window, "hello")
     qtbot.waitUntil(lambda: "delete" in _visible_actions(window.view.messages()[1]))
     answers = iter([False, True])
-    monkeypatch.setattr(window, "_confirm_delete", lambda: next(answers))
+    monkeypatch.setattr(window.tools, "confirm_delete", lambda: next(answers))
     _click(qtbot, window.view.messages()[1], "delete")
     assert len(window.view.messages()) == 2  # said no
     _click(qtbot, window.view.messages()[1], "delete")

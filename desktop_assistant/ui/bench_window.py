@@ -130,16 +130,22 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
     started = time.perf_counter()
     heartbeat.start()
     window.conversations.open(conversation_id)
-    wait_until(lambda: window.conversation_id == conversation_id)
+    wait_until(lambda: window.conversation_id == conversation_id and window.view.messages())
     shown.append(time.perf_counter())
+    # The user scrolls to the top again and again until every message has been drawn.
+    bar = window.view.verticalScrollBar()
+    scroller = QTimer()
+    scroller.timeout.connect(lambda: bar.setValue(0))
+    scroller.start(20)
     wait_until(lambda: len(window.view.messages()) >= expected)
+    scroller.stop()
     all_shown = time.perf_counter()
     heartbeat.stop()
     widgets = len(window.view.messages())
     window.close()
     return {
         "open_conversation_ms": round((shown[0] - started) * 1000, 1) if shown else None,
-        "all_drawn_ms": round((all_shown - started) * 1000, 1),
+        "all_drawn_scrolling_up_ms": round((all_shown - started) * 1000, 1),
         "widgets": widgets,
         "ui_max_stall_ms": heartbeat.max_stall_ms(),
     }

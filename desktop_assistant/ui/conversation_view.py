@@ -6,7 +6,7 @@ the whole conversation. Assistant text is Markdown; user text is shown as typed.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -33,6 +33,14 @@ ROLE_STYLES = {
     "notice": "background-color: rgba(249, 171, 0, 0.13); border: 1px solid rgba(249, 171, 0, "
     "0.4); border-radius: 8px;",
 }
+# One style sheet for every message: a sheet per widget costs ~1 ms each to parse and apply.
+VIEW_STYLE = "\n".join(
+    [f'QFrame#message[role="{role}"] {{ {style} }}' for role, style in ROLE_STYLES.items()]
+    + [
+        "QLabel#faint { color: #6a737d; }",
+        "QTextBrowser { background: transparent; }",
+    ]
+)
 # The buttons a message can show, in order: (action, label, tooltip).
 ACTIONS = (
     ("older", "‹", "Show the previous version of this answer"),
@@ -54,7 +62,6 @@ class _FittedBrowser(QTextBrowser):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setOpenLinks(False)
-        self.setStyleSheet("background: transparent;")
         self.document().setDocumentMargin(2)
         # Queued: the document lays itself out lazily, sometimes while being painted, and a
         # resize from inside a paint is a recursive repaint (seen to crash under load).
@@ -97,13 +104,13 @@ class MessageWidget(QFrame):
         self._text = ""
         self._code_blocks: list[str] = []
         self.setObjectName("message")
-        self.setStyleSheet(f"QFrame#message {{ {ROLE_STYLES[role]} }}")
+        self.setProperty("role", role)  # styled by the view's one style sheet
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         header = QHBoxLayout()
         self.title = QLabel(f"<b>{ROLE_TITLES[role]}</b>")
         self.stats_label = QLabel()
-        self.stats_label.setStyleSheet("color: #6a737d;")
+        self.stats_label.setObjectName("faint")
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
         self.copy_button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -113,7 +120,7 @@ class MessageWidget(QFrame):
         header.addStretch(1)
         header.addWidget(self.stats_label)
         self.version_label = QLabel()
-        self.version_label.setStyleSheet("color: #6a737d;")
+        self.version_label.setObjectName("faint")
         self.version_label.hide()
         self.buttons: dict[str, QPushButton] = {}
         for action, label, tip in ACTIONS:
@@ -201,6 +208,7 @@ class ConversationView(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         container = QWidget()
+        container.setStyleSheet(VIEW_STYLE)
         self._layout = QVBoxLayout(container)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(10)
@@ -215,13 +223,30 @@ class ConversationView(QScrollArea):
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range_changed)
 
+    def add_older(self, messages: list[tuple[str, str]]) -> list[MessageWidget]:
+        """Draw older messages (oldest first) above the others, as one page.
+
+        A page is laid out once: with every message straight in the column, each insert
+        re-laid out all of them (a 500-message chat stalled the window for 90 ms a batch).
+        What is on screen stays where it is.
+        """
+        if not self._follow and self._anchor is None:
+            self._anchor = self._first_visible()
+        page = QWidget()
+        page.setObjectName("page")
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(self._layout.spacing())
+        widgets = [MessageWidget(role, text) for role, text in messages]
+        for widget in widgets:
+            layout.addWidget(widget)
+        self._layout.insertWidget(0, page)
+        return widgets
+
     def add_message(self, role: str, text: str = "", at_top: bool = False) -> MessageWidget:
+        if at_top:
+            return self.add_older([(role, text)])[0]
         widget = MessageWidget(role, text)
-        if at_top:  # older history drawn above: what is on screen stays where it is
-            if not self._follow and self._anchor is None:
-                self._anchor = self._first_visible()
-            self._layout.insertWidget(0, widget)
-            return widget
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._follow = True
         QTimer.singleShot(0, self.scroll_to_bottom)
@@ -230,7 +255,14 @@ class ConversationView(QScrollArea):
     def remove_message(self, widget: MessageWidget) -> None:
         if self._anchor is not None and self._anchor[0] is widget:
             self._anchor = None
-        self._layout.removeWidget(widget)
+        parent = widget.parentWidget()
+        if parent is not None and parent.objectName() == "page":
+            parent.layout().removeWidget(widget)
+            if parent.layout().count() == 0:
+                self._layout.removeWidget(parent)
+                parent.deleteLater()
+        else:
+            self._layout.removeWidget(widget)
         widget.deleteLater()
 
     def clear(self) -> None:
@@ -244,8 +276,20 @@ class ConversationView(QScrollArea):
         QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
 
     def messages(self) -> list[MessageWidget]:
-        items = (self._layout.itemAt(i).widget() for i in range(self._layout.count()))
-        return [w for w in items if isinstance(w, MessageWidget)]
+        found: list[MessageWidget] = []
+        for i in range(self._layout.count()):
+            item = self._layout.itemAt(i).widget()
+            if isinstance(item, MessageWidget):
+                found.append(item)
+            elif item is not None and item.objectName() == "page":
+                inner = item.layout()
+                widgets = (inner.itemAt(j).widget() for j in range(inner.count()))
+                found += [w for w in widgets if isinstance(w, MessageWidget)]
+        return found
+
+    def y_of(self, widget: QWidget) -> int:
+        """Where a message is in the scrolled column (pages have their own coordinates)."""
+        return widget.mapTo(self.widget(), QPoint(0, 0)).y()
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()
@@ -254,8 +298,9 @@ class ConversationView(QScrollArea):
     def _first_visible(self) -> tuple[QWidget, int] | None:
         top = self.verticalScrollBar().value()
         for widget in self.messages():
-            if widget.geometry().bottom() >= top:
-                return widget, widget.y() - top
+            y = self.y_of(widget)
+            if y + widget.height() >= top:
+                return widget, y - top
         return None
 
     def _on_scrolled(self, value: int) -> None:
@@ -276,7 +321,7 @@ class ConversationView(QScrollArea):
             elif self._anchor is not None:
                 widget, offset = self._anchor
                 self.widget().layout().activate()
-                bar.setValue(widget.y() - offset)
+                bar.setValue(self.y_of(widget) - offset)
         finally:
             self._adjusting = False
         if bar.value() < self.viewport().height() // 2:  # not yet a screenful above: more

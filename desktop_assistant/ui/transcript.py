@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
 
-SHOW_BATCH = 12  # messages drawn per event-loop turn (~2 ms each)
+SHOW_BATCH = 8  # messages drawn per event-loop turn (~3 ms each)
 STORED_STATE_TEXT = {
     "interrupted": "cut off when the app closed",
     "stopped": "stopped",
@@ -106,12 +106,16 @@ class Transcript(QObject):
 
     def _draw_batch(self) -> None:
         start = max(0, self._drawn_from - SHOW_BATCH)
-        for entry in reversed(self.entries[start : self._drawn_from]):
-            self._widget_for(entry, at_top=True)
+        batch = self.entries[start : self._drawn_from]
+        widgets = self.view.add_older([(e.role, e.text) for e in batch])
+        for entry, widget in zip(batch, widgets, strict=True):
+            self._attach(entry, widget)
         self._drawn_from = start
 
     def _widget_for(self, entry: Entry, at_top: bool) -> MessageWidget:
-        widget = self.view.add_message(entry.role, entry.text, at_top=at_top)
+        return self._attach(entry, self.view.add_message(entry.role, entry.text, at_top=at_top))
+
+    def _attach(self, entry: Entry, widget: MessageWidget) -> MessageWidget:
         widget.message_id = entry.id
         widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
         widget.action_requested.connect(lambda action, e=entry: self._on_action(e, action))

@@ -199,7 +199,7 @@ def test_a_long_conversation_is_drawn_newest_first_and_older_on_scroll(
     bar.setValue(0)  # the user scrolls to the top: older messages appear above
     qtbot.waitUntil(lambda: len(window.view.messages()) > drawn)
     qtbot.waitUntil(lambda: bar.value() > 0)
-    assert top.y() - bar.value() < window.view.viewport().height()  # still in view
+    assert window.view.y_of(top) - bar.value() < window.view.viewport().height()  # still in view
     # a search hit far up draws what is needed to show it
     window.conversations._open_hit(cid, ids[3])
     qtbot.waitUntil(lambda: window.view.messages()[0].text == "message 0", timeout=5_000)

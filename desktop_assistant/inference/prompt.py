@@ -85,21 +85,43 @@ def fit_to_context(
 
     Keeps a leading system message and the newest message. Returns the ids, the number of
     reply tokens that still fit (at most `reply_tokens`) and how many messages were left out.
+    The fewest messages to leave out are found by bisection (the prompt only shrinks as more
+    are left out), so a 500-message chat is tokenized about ten times, not 500.
     Raises `UserError` when the newest message alone does not fit.
     """
     msgs = list(messages)
     min_reply = min(reply_tokens, 16)
-    while True:
-        ids = prompt_ids(tokenizer, msgs)
-        if len(ids) + min_reply <= context_tokens:
-            return ids, min(reply_tokens, context_tokens - len(ids)), len(messages) - len(msgs)
-        first = 1 if msgs and msgs[0].role == "system" else 0
-        if len(msgs) - first <= 1:
-            raise UserError(
-                f"the message is too long for this model: {len(ids)} tokens, and the model reads "
-                f"at most {context_tokens} tokens including its answer; shorten it"
-            )
-        del msgs[first]
+    first = 1 if msgs and msgs[0].role == "system" else 0
+
+    def ids_without(dropped: int) -> list[int]:
+        return prompt_ids(tokenizer, msgs[:first] + msgs[first + dropped :])
+
+    def fits(ids: list[int]) -> bool:
+        return len(ids) + min_reply <= context_tokens
+
+    ids = ids_without(0)
+    if fits(ids):
+        return ids, min(reply_tokens, context_tokens - len(ids)), 0
+    # Whole turns go: what is kept starts with a user message (templates such as Llama's
+    # and Mistral's refuse a conversation that starts with an answer). The newest stays.
+    last = len(msgs) - first - 1
+    cuts = [k for k in range(1, last) if msgs[first + k].role == "user"] + [last]
+    ids = ids_without(cuts[-1])
+    if not fits(ids):
+        raise UserError(
+            f"the message is too long for this model: {len(ids)} tokens, and the model reads "
+            f"at most {context_tokens} tokens including its answer; shorten it"
+        )
+    low, high = -1, len(cuts) - 1  # cuts[high] fits; cuts[low] (or no cut) does not
+    best = ids
+    while high - low > 1:
+        middle = (low + high) // 2
+        candidate = ids_without(cuts[middle])
+        if fits(candidate):
+            high, best = middle, candidate
+        else:
+            low = middle
+    return best, min(reply_tokens, context_tokens - len(best)), cuts[high]
 
 
 def stop_token_ids(tokenizer: Any, eos: int | list[int] | None) -> list[int]:

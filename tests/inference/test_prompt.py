@@ -52,6 +52,17 @@ def test_oldest_turns_are_dropped_to_fit(tiny_chat_dir):
     text = tok.decode(ids)
     assert text.startswith("<|im_start|>system\nsys") and "the newest question" in text
     assert "question 0 " not in text
+    # the fewest whole turns are left out: keeping one more turn would not fit
+    one_more = history[:1] + history[1 + dropped - 2 :]
+    assert len(prompts.prompt_ids(tok, one_more)) + 16 > 300
+
+
+def test_a_kept_conversation_starts_with_a_question(tiny_chat_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    history = [Message("user", "q " * 3), Message("assistant", "long answer " * 40)]
+    history += [Message("user", "short"), Message("assistant", "ok"), Message("user", "next")]
+    ids, _, dropped = prompts.fit_to_context(tok, history, context_tokens=60, reply_tokens=8)
+    assert dropped == 2 and tok.decode(ids).startswith("<|im_start|>user\nshort")
 
 
 def test_a_single_message_too_long_is_a_user_error(tiny_chat_dir):

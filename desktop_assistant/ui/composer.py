@@ -6,9 +6,12 @@ not sent. The row leaves room on the left for attachments and on the right for t
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -17,12 +20,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.ui.image_tray import ImageTray
+
+PLACEHOLDER = "Ask anything. Enter sends, Shift+Enter adds a line. Drop or paste images."
+
+
+def local_files(mime: QMimeData) -> list[Path]:
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
 
 class PromptEdit(QPlainTextEdit):
-    """Signals: submitted() on Enter, stop_requested() on Esc."""
+    """Signals: submitted() on Enter, stop_requested() on Esc; files_given(paths) and
+    image_given(QImage) when files or image data are pasted or dropped into the box."""
 
     submitted = Signal()
     stop_requested = Signal()
+    files_given = Signal(list)
+    image_given = Signal(QImage)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt API)
+        return (
+            bool(local_files(source)) or source.hasImage() or super().canInsertFromMimeData(source)
+        )
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 (Qt API)
+        """Copied files and image data become attachments, not text."""
+        files = local_files(source)
+        if files:
+            self.files_given.emit(files)
+        elif source.hasImage():
+            image = source.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.image_given.emit(image)
+        else:
+            super().insertFromMimeData(source)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key, mods = event.key(), event.modifiers()
@@ -38,15 +69,17 @@ class PromptEdit(QPlainTextEdit):
 
 
 class Composer(QWidget):
-    """Signals: send_requested(str) with the prompt text, stop_requested()."""
+    """Signals: send_requested(str) with the prompt text, stop_requested(), files_given(paths)
+    when files were pasted, dropped or picked (the window sorts images from audio)."""
 
     send_requested = Signal(str)
     stop_requested = Signal()
+    files_given = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = PromptEdit(self)
-        self.edit.setPlaceholderText("Ask anything. Enter sends, Shift+Enter adds a line.")
+        self.edit.setPlaceholderText(PLACEHOLDER)
         self.edit.setTabChangesFocus(True)
         self.edit.setFixedHeight(84)
         self.button = QPushButton("Send", self)
@@ -60,9 +93,13 @@ class Composer(QWidget):
         self.edit_banner.setStyleSheet("color: #6a737d;")
         self.edit_banner.hide()
         self._draft = ""  # what was in the box before an edit began
-        self.attachments = QHBoxLayout()  # image thumbnails go here (images issue)
-        self.tools = QVBoxLayout()  # the microphone button goes here (voice issue)
+        self.tray = ImageTray(self)
+        self.attach_button = QPushButton("Image…", self)
+        self.attach_button.setToolTip("Attach pictures to ask about (or drop or paste them)")
+        self.attach_button.clicked.connect(self.pick_images)
+        self.tools = QVBoxLayout()  # the microphone button goes here too
         self.tools.addWidget(self.button)
+        self.tools.addWidget(self.attach_button)
         self.tools.addStretch(1)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
@@ -71,11 +108,14 @@ class Composer(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(12, 6, 12, 6)
         outer.addWidget(self.edit_banner)
-        outer.addLayout(self.attachments)
+        outer.addWidget(self.tray)
         outer.addLayout(row)
         self._busy = False
         self.edit.submitted.connect(self._on_submitted)
         self.edit.stop_requested.connect(self.stop_requested)
+        self.edit.files_given.connect(self.files_given)
+        self.edit.image_given.connect(self.tray.add_pasted)
+        self.setObjectName("composer")
         self.button.clicked.connect(self._on_button)
 
     @property
@@ -117,11 +157,38 @@ class Composer(QWidget):
         else:
             self._on_submitted()
 
+    def pick_images(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Attach images",
+            str(Path.home()),
+            "Images (*.png *.jpg *.jpeg *.webp *.avif *.gif *.bmp *.tif *.tiff *.heic *.heif);;"
+            "All files (*)",
+        )
+        if files:
+            self.tray.add_files([Path(f) for f in files])
+
+    def set_drop_highlight(self, on: bool) -> None:
+        """Light up while something is dragged over the window."""
+        self.setStyleSheet(
+            "QWidget#composer { border: 2px dashed palette(highlight); border-radius: 8px; }"
+            if on
+            else ""
+        )
+        self.edit.setPlaceholderText(
+            "Drop images to ask about them, or an audio file to transcribe it."
+            if on
+            else PLACEHOLDER
+        )
+
     def _on_submitted(self) -> None:
         if self._busy:
             return
         text = self.edit.toPlainText()
-        if not text.strip():
+        if self.tray.busy:
+            self.tray.problem.emit("Still reading the images; send again in a moment.")
+            return
+        if not text.strip() and not self.tray.images():
             return
         if not self.edit_banner.isHidden():
             self.edit_banner.hide()

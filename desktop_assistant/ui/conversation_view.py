@@ -6,6 +6,8 @@ the whole conversation. Assistant text is Markdown; user text is shown as typed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -103,6 +106,7 @@ class MessageWidget(QFrame):
         self.message_id = 0  # row in the history database, once known
         self._text = ""
         self._code_blocks: list[str] = []
+        self.image_buttons: list[QToolButton] = []
         self.setObjectName("message")
         self.setProperty("role", role)  # styled by the view's one style sheet
         layout = QVBoxLayout(self)
@@ -157,6 +161,30 @@ class MessageWidget(QFrame):
 
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
+
+    def set_images(self, images: tuple[Path, ...]) -> None:
+        """Thumbnails of the pictures sent with this message; a click opens the full one."""
+        from desktop_assistant.ui.image_tray import THUMB_SIDE, load_thumbnail
+
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        for path in images:
+            button = QToolButton(self)
+            button.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
+            button.setMinimumSize(THUMB_SIDE + 8, THUMB_SIDE + 8)
+            button.setAutoRaise(True)
+            button.setToolTip(f"Open {path.name}")
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.clicked.connect(
+                lambda _=False, p=path: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p)))
+            )
+            load_thumbnail(path, button)
+            row.addWidget(button)
+            self.image_buttons.append(button)
+        row.addStretch(1)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertLayout(1, row)
 
     def set_actions(self, actions: set[str], version: int = 0, versions: int = 1) -> None:
         """Show these action buttons; `version` of `versions` when an answer has several."""

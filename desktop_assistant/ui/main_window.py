@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.message_tools import MessageTools, entry_from_stored, format_stats
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self._reply_text = ""
         self._reply_prefix = ""  # text of a stopped answer being continued
         self.editing: Entry | None = None  # a question being edited in the composer
+        self._high_detail = False  # the last message asked for images in high detail
         self._saving_entry: Entry | None = None
         self._streaming_entries: dict[int, Entry] = {}  # ended answers awaiting their row id
         self._saved_at = 0.0  # when the streaming answer was last written to the history
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self.system_prompt = self.system_picker.default_text()
         self.system_picker.set_text(self.system_prompt)
         self.composer = Composer(self)
+        self.intake = Intake(self)
         chat_area = QWidget(self)
         layout = QVBoxLayout(chat_area)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -165,6 +168,15 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
         self._set_state("no-model")
         self.composer.edit.setFocus()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.intake.drag_enter(event)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.intake.drag_leave()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.intake.drop(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().paintEvent(event)
@@ -232,16 +244,29 @@ class MainWindow(QMainWindow):
         return self.transcript.prompt("")
 
     def send(self, text: str) -> None:
-        """Show the user's message and answer it now, or as soon as the model is ready."""
-        if not text.strip() or self._active is not None or self._saving is not None:
+        """Show the user's message and answer it now, or as soon as the model is ready.
+
+        Images waiting in the composer go with it; a text-only model refuses them before
+        anything is sent (the message and images stay in the composer).
+        """
+        if self._active is not None or self._saving is not None:
             return
+        pending = self.composer.tray.images()
+        if not text.strip() and not pending:
+            return
+        if pending and not self.intake.model_reads_images():
+            self.composer.edit.setPlainText(text)
+            return
+        self._high_detail = self.composer.tray.high_detail.isChecked()
+        self.composer.tray.clear()
         editing, self.editing = self.editing, None
         if editing is not None and editing in self.transcript.entries:
             self.transcript.remove_after(editing)
             self.transcript.update(editing, text=text)
             entry = editing
         else:
-            entry = self.transcript.append(Entry("user", text))
+            images = tuple(p.path for p in pending)
+            entry = self.transcript.append(Entry("user", text, images=images))
         if self.history is not None and self.conversations.available:
             self._request_id += 1
             self._saving = self._request_id
@@ -250,8 +275,9 @@ class MainWindow(QMainWindow):
             if entry.id:
                 self.history.edit_message.emit(self._saving, entry.id, text)
             else:
+                files = [(p.path, p.name) for p in pending]
                 self.history.save_user_message.emit(
-                    self._saving, self.conversation_id, text, self.system_prompt, []
+                    self._saving, self.conversation_id, text, self.system_prompt, files
                 )
             return  # answered once committed: see user_message_saved
         self._answer_when_ready()
@@ -308,12 +334,16 @@ class MainWindow(QMainWindow):
         self._reply_prefix = into.text if keep_text else ""
         self._reply_text = self._reply_prefix
         self._saved_at = 0.0
-        self.transcript.update(into, state="streaming", stats="thinking…")
+        messages = self.transcript.prompt(self.system_prompt, upto=upto)
+        reading = any(m.images for m in messages) and self.intake.model_reads_images(quiet=True)
+        first_status = "Reading image…" if reading else "thinking…"
+        self.transcript.update(into, state="streaming", stats=first_status)
         self.transcript.set_busy(True)
         self.composer.set_busy(True)
         self._set_state("generating")
-        options = GenerationOptions.from_settings(self.settings)
-        messages = self.transcript.prompt(self.system_prompt, upto=upto)
+        options = replace(
+            GenerationOptions.from_settings(self.settings), high_detail=self._high_detail
+        )
         self.chat.generate_requested.emit(self._active, messages, options)
 
     def _before(self, entry: Entry) -> Entry | None:

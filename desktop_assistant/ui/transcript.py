@@ -117,6 +117,8 @@ class Transcript(QObject):
 
     def _attach(self, entry: Entry, widget: MessageWidget) -> MessageWidget:
         widget.message_id = entry.id
+        if entry.images:
+            widget.set_images(entry.images)
         widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
         widget.action_requested.connect(lambda action, e=entry: self._on_action(e, action))
         entry.widget = widget

@@ -34,13 +34,14 @@ class ChatWorker(QObject):
     """Owns the chat engine; every slot runs on the worker thread.
 
     Signals: loading(name), progress(status line), loaded(name, precision), load_failed(message),
-    chunk(request_id, text),
+    images_supported(bool) just before loaded, chunk(request_id, text),
     finished(request_id, Reply), failed(request_id, message).
     """
 
     loading = Signal(str)
     progress = Signal(str)
     loaded = Signal(str, str)
+    images_supported = Signal(bool)
     load_failed = Signal(str)
     chunk = Signal(int, str)
     finished = Signal(int, object)
@@ -70,6 +71,7 @@ class ChatWorker(QObject):
             self.load_failed.emit(f"could not load the model in {path}: {err}")
             return
         self._engine = engine
+        self.images_supported.emit(bool(getattr(engine, "reads_images", False)))
         self.loaded.emit(engine.name, engine.precision)
 
     @Slot(int, object, object)

@@ -1,0 +1,90 @@
+"""What comes into the window from outside: files and pictures dropped anywhere on it, pasted
+into the prompt box or picked with a button. Pictures go to the composer's tray; audio files
+are transcribed into the prompt box (voice issue).
+
+Also says clearly when a picture cannot be used: not an image, too big, too many, or a model
+that reads text only (with a button to choose a vision model; nothing is dropped silently).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QPushButton
+
+from desktop_assistant.ui.composer import local_files
+
+TEXT_ONLY = (
+    "The model in use ({name}) reads text only, so it cannot see the attached "
+    "image{s}. Your message and images are still in the box: choose a vision model "
+    "(such as SmolVLM) to ask about them, or remove the images to send the text alone."
+)
+
+
+class Intake(QObject):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.reads_images: bool | None = None  # None until a model has loaded
+        window.setAcceptDrops(True)
+        composer = window.composer
+        composer.files_given.connect(self.take_files)
+        composer.tray.problem.connect(self.tell)
+        window.chat.worker.images_supported.connect(self._on_images_supported)
+
+    def _on_images_supported(self, supported: bool) -> None:
+        self.reads_images = supported
+
+    # ---- drag and drop ---------------------------------------------------------------------
+
+    def drag_enter(self, event: Any) -> None:
+        mime = event.mimeData()
+        if local_files(mime) or mime.hasImage():
+            event.acceptProposedAction()
+            self.window.composer.set_drop_highlight(True)
+
+    def drag_leave(self) -> None:
+        self.window.composer.set_drop_highlight(False)
+
+    def drop(self, event: Any) -> None:
+        self.window.composer.set_drop_highlight(False)
+        mime = event.mimeData()
+        files = local_files(mime)
+        if files:
+            self.take_files(files)
+        elif mime.hasImage() and isinstance(mime.imageData(), QImage):
+            self.window.composer.tray.add_pasted(mime.imageData())
+        else:
+            return
+        event.acceptProposedAction()
+
+    def take_files(self, files: list[Path]) -> None:
+        missing = [f for f in files if not f.exists()]
+        for path in missing:
+            self.tell(f"{path.name} is gone: it was moved or deleted before it could be read.")
+        self.window.composer.tray.add_files([f for f in files if f.exists()])
+
+    # ---- telling the user ------------------------------------------------------------------
+
+    def tell(self, message: str) -> None:
+        """A problem with something the user gave: a note in the conversation and the bar."""
+        self.window.view.add_message("notice", message)
+        self.window.statusBar().showMessage(message, 8000)
+
+    def model_reads_images(self, quiet: bool = False) -> bool:
+        """False (and, unless quiet, say so with a way out) when the model is text-only."""
+        if self.reads_images is not False:
+            return True
+        if not quiet:
+            count = len(self.window.composer.tray.images())
+            name = self.window.model_label.text() or "this model"
+            notice = self.window.view.add_message(
+                "notice", TEXT_ONLY.format(name=name, s="s" if count != 1 else "")
+            )
+            button = QPushButton("Choose a vision model…", notice)
+            button.clicked.connect(self.window.choose_model_folder)
+            notice.layout().addWidget(button)
+        return False

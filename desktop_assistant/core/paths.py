@@ -51,5 +51,10 @@ def history_file() -> Path:
     return data_dir() / "history.sqlite3"
 
 
+def attachments_dir() -> Path:
+    """Where attached files are kept, named by content (see storage/attachments.py)."""
+    return data_dir() / "attachments"
+
+
 def log_file() -> Path:
     return data_dir() / "logs" / "desktop-assistant.log"

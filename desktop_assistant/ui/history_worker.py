@@ -14,7 +14,9 @@ from typing import Any
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
-from desktop_assistant.storage.history import History
+from desktop_assistant.storage import transfer
+from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.history import History, StoredAttachment
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class HistoryWorker(QObject):
         super().__init__()
         self.path = path
         self.history: History | None = None
+        self.store = AttachmentStore()
         self._streams: dict[int, int] = {}  # request id -> message row id
 
     def _run(self, what: str, action: Any) -> Any:
@@ -69,6 +72,10 @@ class HistoryWorker(QObject):
                 f"{self.history.moved_aside} and a new one was started."
             )
         interrupted = self.history.mark_interrupted()
+        self._run(  # files of deleted messages (an hour's grace for ones being attached)
+            "tidy the attachments",
+            lambda h: self.store.remove_unreferenced(h.attachment_hashes()),
+        )
         if interrupted:
             log.info("%d answers were cut off by the last exit", interrupted)
         self.opened.emit(notice)
@@ -96,14 +103,23 @@ class HistoryWorker(QObject):
         """Commit the user's message (creating the conversation if it is new)."""
 
         def save(h: History) -> bool:
+            stored = [self._store_file(Path(path), name) for path, name in attachments or ()]
             cid = conversation_id or h.create_conversation(system_prompt=system_prompt)
-            mid = h.add_message(cid, "user", text, attachments=attachments or ())
+            mid = h.add_message(cid, "user", text, attachments=stored)
             self.user_message_saved.emit(token, cid, mid)
             self.list_conversations()
             return True
 
         if not self._run("save your message", save):  # answer it anyway; it stays on screen
             self.user_message_saved.emit(token, conversation_id, 0)
+
+    def _store_file(self, path: Path, name: str) -> StoredAttachment:
+        """Copy an attached picture into the store (named by content)."""
+        suffix = path.suffix.lower()
+        if not (1 < len(suffix) <= 11 and suffix[1:].isalnum() and suffix.isascii()):
+            suffix = ""
+        stored = self.store.put(path, suffix)
+        return StoredAttachment("image", stored.sha256, name, stored.suffix)
 
     @Slot(int, int, str)
     def edit_message(self, token: int, message_id: int, text: str) -> None:
@@ -204,9 +220,10 @@ class HistoryWorker(QObject):
         def write(h: History) -> None:
             target = Path(path)
             if target.suffix.lower() == ".json":
-                text = json.dumps(h.export_json(conversation_id), indent=2, ensure_ascii=False)
+                data = transfer.export_json(h, conversation_id, self.store)
+                text = json.dumps(data, indent=2, ensure_ascii=False)
             else:
-                text = h.export_markdown(conversation_id)
+                text = transfer.export_markdown(h, conversation_id)
             target.write_text(text, encoding="utf-8")
             self.exported.emit(str(target))
 
@@ -216,7 +233,7 @@ class HistoryWorker(QObject):
     def import_file(self, path: str) -> None:
         def read(h: History) -> None:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            cid = h.import_json(data)
+            cid = transfer.import_json(h, data, self.store)
             self.imported.emit(cid)
             self.list_conversations()
 

@@ -8,6 +8,7 @@ to a file in the cache folder first, by the same worker, so every attachment is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -98,31 +99,45 @@ class _CheckImage(QRunnable):
 
 
 class _Thumbnail(QRunnable):
-    """Make one thumbnail on a pool thread. Signals: done(QImage) (nothing on failure)."""
+    """Make one thumbnail on a pool thread. Signals: done(QImage), failed()."""
 
     class Signals(QObject):
         done = Signal(QImage)
+        failed = Signal()
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
         self.signals = _Thumbnail.Signals()
+        self.setAutoDelete(False)  # Python keeps it (in _thumbnails) until it reports
 
     def run(self) -> None:
         try:
-            self.signals.done.emit(thumbnail_qimage(self.path))
-        except Exception as err:  # a file deleted since: the button says so
+            image = thumbnail_qimage(self.path)
+        except Exception as err:  # a file deleted since: the button keeps its text
             log.warning("no thumbnail for %s: %s", self.path, err)
+            self.signals.failed.emit()
+            return
+        self.signals.done.emit(image)
+
+
+_thumbnails: set[_Thumbnail] = set()  # running thumbnail jobs, kept alive until they report
 
 
 def load_thumbnail(path: Path, button: QToolButton) -> None:
     """Give a button its picture once a pool thread has made it."""
     job = _Thumbnail(path)
-    button.setProperty("job", job)  # kept alive with the button  # type: ignore[arg-type]
-    job.signals.done.connect(
-        lambda image: button.setIcon(QIcon(QPixmap.fromImage(image))),
-        Qt.ConnectionType.QueuedConnection,
-    )
+    _thumbnails.add(job)
+
+    def done(image: QImage) -> None:
+        _thumbnails.discard(job)
+        with contextlib.suppress(RuntimeError):  # the button was deleted meanwhile
+            button.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    job.signals.done.connect(done, Qt.ConnectionType.QueuedConnection)
+    job.signals.failed.connect(lambda: _thumbnails.discard(job))
+    button.setText(path.name[:12])
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     QThreadPool.globalInstance().start(job)
 
 

@@ -25,6 +25,7 @@ from desktop_assistant import __version__
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
+from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
@@ -469,7 +470,8 @@ class MainWindow(QMainWindow):
         self.conversation_id = conversation_id
         self.system_prompt = info["system_prompt"]
         self.system_picker.set_text(self.system_prompt)
-        self.transcript.show([entry_from_stored(m) for m in stored if m.role != "system"])
+        store = AttachmentStore()
+        self.transcript.show([entry_from_stored(m, store) for m in stored if m.role != "system"])
         self.composer.edit.setFocus()
 
     def _on_system_prompt_changed(self, text: str) -> None:

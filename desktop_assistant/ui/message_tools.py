@@ -9,11 +9,17 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_assistant.inference.options import Reply
+from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry
 
 
-def entry_from_stored(message: Any) -> Entry:
+def entry_from_stored(message: Any, store: AttachmentStore | None = None) -> Entry:
+    store = store or AttachmentStore()
+    images = tuple(
+        store.path_for(a.sha256, a.suffix) for a in message.attachments if a.kind == "image"
+    )
     return Entry(
+        images=images,
         role=message.role,
         text=message.content,
         id=message.id,

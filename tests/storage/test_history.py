@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 
 import pytest
@@ -139,22 +141,43 @@ def test_search_highlights_and_tolerates_syntax(history):
     assert fts_query('say "hi"') == '"say" """hi"""*'
 
 
-def test_export_and_import_round_trip(history):
+def test_export_and_import_round_trip(history, tmp_path):
+    from desktop_assistant.storage import transfer
+    from desktop_assistant.storage.attachments import AttachmentStore
+    from desktop_assistant.storage.history import StoredAttachment
+
+    store = AttachmentStore(tmp_path / "files")
+    picture = store.put(b"\x89PNG pretend picture", ".png")
     cid = history.create_conversation("Trip", system_prompt="Be brief.")
-    history.add_message(cid, "user", "Plan a day in Rome")
+    files = (StoredAttachment("image", picture.sha256, "rome.png", ".png"),)
+    history.add_message(cid, "user", "Plan a day in Rome", attachments=files)
     mid = history.add_message(cid, "assistant", "Colosseum, then pasta.", model="qwen")
     history.update_message(mid, "Colosseum, then pasta.", state="stopped", stats={"new_tokens": 5})
-    data = history.export_json(cid)
-    markdown = history.export_markdown(cid)
-    assert markdown.startswith("# Trip") and "## Assistant (stopped)" in markdown
-    copy = history.import_json(data)
+    history.new_version(mid)
+    history.update_message(mid, "Vatican.", state="complete")
+    data = json.loads(json.dumps(transfer.export_json(history, cid, store)))  # via a file
+    markdown = transfer.export_markdown(history, cid)
+    assert markdown.startswith("# Trip") and "## Assistant" in markdown
+    assert "*Attached image: rome.png*" in markdown
+
+    other = AttachmentStore(tmp_path / "elsewhere")  # another machine
+    copy = transfer.import_json(history, data, other)
     assert copy != cid
-    again = history.export_json(copy)
+    assert other.find(picture.sha256).path.read_bytes() == b"\x89PNG pretend picture"
+    [question, answer] = history.messages(copy)
+    assert question.attachments == files
+    assert (answer.content, answer.versions, answer.version) == ("Vatican.", 2, 1)
+    assert history.select_version(answer.id, 0).content == "Colosseum, then pasta."
+    again = transfer.export_json(history, cid, store)
     assert {k: v for k, v in again.items() if k != "created_at"} == {
         k: v for k, v in data.items() if k != "created_at"
     }
     with pytest.raises(ValueError):
-        history.import_json({"format": "something else"})
+        transfer.import_json(history, {"format": "something else"}, other)
+    data["messages"][0]["attachments"][0]["data"] = base64.b64encode(b"tampered").decode()
+    with pytest.raises(ValueError, match="damaged"):
+        transfer.import_json(history, data, other)
+    assert len(history.list_conversations()) == 2  # the damaged import added nothing
 
 
 def test_titles():

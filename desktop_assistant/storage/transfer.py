@@ -1,0 +1,186 @@
+"""A conversation as a file: Markdown to read, JSON to import again (with its attachments).
+
+The JSON carries each message's attachments inline (base64 of the original bytes, with their
+SHA-256 so an import can check them) and the earlier versions of regenerated answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+
+from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.history import STATES, History, StoredAttachment
+
+FORMAT = "desktop-assistant-conversation"
+VERSION = 2  # 1: no attachments or versions
+
+
+def export_json(history: History, conversation_id: int, store: AttachmentStore) -> dict[str, Any]:
+    info = history.conversation(conversation_id)
+    if info is None:
+        raise KeyError(conversation_id)
+    messages = []
+    for m in history.messages(conversation_id):
+        item: dict[str, Any] = {
+            "role": m.role,
+            "content": m.content,
+            "state": m.state,
+            "created_at": m.created_at,
+            "model": m.model,
+            "stats": m.stats,
+        }
+        if m.attachments:
+            item["attachments"] = [_attachment(store, a) for a in m.attachments]
+        if m.versions > 1:
+            item["versions"] = _versions(history, m.id)
+            item["version"] = m.version
+        messages.append(item)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "title": info["title"],
+        "system_prompt": info["system_prompt"],
+        "created_at": info["created_at"],
+        "messages": messages,
+    }
+
+
+def _attachment(store: AttachmentStore, a: StoredAttachment) -> dict[str, Any]:
+    found = store.find(a.sha256)
+    data = found.path.read_bytes() if found is not None else None
+    return {
+        "kind": a.kind,
+        "name": a.name,
+        "suffix": a.suffix,
+        "sha256": a.sha256,
+        # None when the file was lost: the import keeps the reference and says nothing more
+        "data": base64.b64encode(data).decode("ascii") if data is not None else None,
+    }
+
+
+def _versions(history: History, message_id: int) -> list[dict[str, Any]]:
+    rows = history.db.execute(
+        "SELECT position, content, state, model, stats, created_at FROM message_versions "
+        "WHERE message_id = ? ORDER BY position",
+        (message_id,),
+    )
+    return [
+        {
+            "position": r[0],
+            "content": r[1],
+            "state": r[2],
+            "model": r[3],
+            "stats": json.loads(r[4]) if r[4] else None,
+            "created_at": r[5],
+        }
+        for r in rows
+    ]
+
+
+def export_markdown(history: History, conversation_id: int) -> str:
+    info = history.conversation(conversation_id)
+    if info is None:
+        raise KeyError(conversation_id)
+    lines = [f"# {info['title'] or 'Conversation'}", ""]
+    if info["system_prompt"]:
+        lines += [f"*System prompt:* {info['system_prompt']}", ""]
+    names = {"user": "You", "assistant": "Assistant", "system": "System"}
+    for m in history.messages(conversation_id):
+        suffix = "" if m.state == "complete" else f" ({m.state})"
+        lines += [f"## {names[m.role]}{suffix}", ""]
+        lines += [f"*Attached {a.kind}: {a.name or a.sha256[:12]}*" for a in m.attachments]
+        if m.attachments:
+            lines.append("")
+        lines += [m.content, ""]
+    return "\n".join(lines)
+
+
+def import_json(history: History, data: dict[str, Any], store: AttachmentStore) -> int:
+    """Add the exported conversation as a new one; returns its id. Raises ValueError for a
+    file that is not such an export or is damaged (nothing is added then)."""
+    if data.get("format") != FORMAT:
+        raise ValueError("not a Desktop Assistant conversation export")
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        raise ValueError("the export has no message list")
+    prepared = [_checked(m, store) for m in messages]  # files stored before the transaction
+    db = history.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        now = time.time()
+        cur = db.execute(
+            "INSERT INTO conversations (title, system_prompt, created_at, updated_at, "
+            "title_from_user) VALUES (?, ?, ?, ?, 1)",
+            (
+                str(data.get("title", "")),
+                str(data.get("system_prompt", "")),
+                float(data.get("created_at") or now),
+                now,
+            ),
+        )
+        conversation_id = int(cur.lastrowid or 0)
+        for m, attachments in prepared:
+            created = float(m.get("created_at") or now)
+            cur = db.execute(
+                "INSERT INTO messages (conversation_id, role, content, state, model, stats, "
+                "version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    m["role"],
+                    str(m["content"]),
+                    m.get("state", "complete"),
+                    str(m.get("model", "")),
+                    json.dumps(m["stats"]) if m.get("stats") else None,
+                    int(m.get("version", 0)),
+                    created,
+                    created,
+                ),
+            )
+            message_id = int(cur.lastrowid or 0)
+            history._insert_attachments(message_id, attachments)
+            for v in m.get("versions") or []:
+                db.execute(
+                    "INSERT INTO message_versions (message_id, position, content, state, model, "
+                    "stats, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message_id,
+                        int(v["position"]),
+                        str(v["content"]),
+                        str(v.get("state", "complete")),
+                        str(v.get("model", "")),
+                        json.dumps(v["stats"]) if v.get("stats") else None,
+                        float(v.get("created_at") or created),
+                    ),
+                )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return conversation_id
+
+
+def _checked(
+    m: dict[str, Any], store: AttachmentStore
+) -> tuple[dict[str, Any], list[StoredAttachment]]:
+    role, state = str(m.get("role")), str(m.get("state", "complete"))
+    if role not in ("system", "user", "assistant") or state not in STATES or "content" not in m:
+        raise ValueError(f"bad message in the export: role {role!r}, state {state!r}")
+    attachments = []
+    for a in m.get("attachments") or []:
+        sha = str(a.get("sha256", "")).lower()
+        suffix = str(a.get("suffix", ""))
+        if a.get("data") is not None:
+            raw = base64.b64decode(a["data"], validate=True)
+            if hashlib.sha256(raw).hexdigest() != sha:
+                raise ValueError(f"attachment {a.get('name', '')!r} is damaged (checksum)")
+            stored = store.put(raw, suffix)
+            sha, suffix = stored.sha256, stored.suffix
+        kind = str(a.get("kind", "image"))
+        if kind not in ("image", "audio") or len(sha) != 64:
+            raise ValueError(f"bad attachment in the export: {a.get('name', '')!r}")
+        attachments.append(StoredAttachment(kind, sha, str(a.get("name", "")), suffix))
+    return m, attachments

@@ -1,0 +1,141 @@
+"""Pictures into the window: drop, paste, pick; the tray; sending them; text-only models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from desktop_assistant.storage.history import History
+from tests.fakes import FakeChatEngine
+
+
+class FakeVisionEngine(FakeChatEngine):
+    reads_images = True
+
+
+def _picture(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def _ready(qtbot, window):
+    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+
+
+def _drop(window, mime: QMimeData) -> None:
+    target = window.view.viewport()
+    event = QDropEvent(
+        QPoint(10, 10).toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dragEnterEvent(event)  # what Qt does first: the composer lights up
+    assert window.composer.styleSheet()
+    window.dropEvent(event)
+    assert target is not None and not window.composer.styleSheet()
+
+
+def _file_mime(*files: Path) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+    return mime
+
+
+def test_drop_paste_and_pick_fill_the_tray(qtbot, make_window, tmp_path, monkeypatch):
+    window, _ = make_window(FakeVisionEngine())
+    tray = window.composer.tray
+    _drop(window, _file_mime(_picture(tmp_path / "a.png"), _picture(tmp_path / "b.jpg")))
+    qtbot.waitUntil(lambda: len(tray.images()) == 2)
+    assert tray.isVisibleTo(window) and {i.name for i in tray.images()} == {"a.png", "b.jpg"}
+    assert tray.images()[0].thumbnail.width() <= 72
+
+    pasted = QMimeData()
+    pasted.setImageData(QImage(40, 30, QImage.Format.Format_RGB32))
+    window.composer.edit.insertFromMimeData(pasted)  # what Ctrl+V does
+    qtbot.waitUntil(lambda: len(tray.images()) == 3)
+    assert window.composer.text() == ""  # no text was pasted
+
+    picked = _picture(tmp_path / "c.webp")
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(picked)], ""))
+    )
+    window.composer.attach_button.click()
+    qtbot.waitUntil(lambda: len(tray.images()) == 4)
+
+    window.composer.edit.insertFromMimeData(_file_mime(_picture(tmp_path / "d.png")))
+    qtbot.waitUntil(lambda: any("at most 4 images" in w.text for w in window.view.messages()))
+    assert len(tray.images()) == 4
+
+    first = tray.images()[0].key
+    tray.remove(first)
+    assert len(tray.images()) == 3 and first not in [i.key for i in tray.images()]
+
+
+def test_a_broken_file_is_refused_with_a_message(qtbot, make_window, tmp_path):
+    window, _ = make_window(FakeVisionEngine())
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture at all")
+    _drop(window, _file_mime(fake, tmp_path / "gone.png"))
+    qtbot.waitUntil(lambda: len([w for w in window.view.messages() if w.role == "notice"]) == 2)
+    notes = " ".join(w.text for w in window.view.messages())
+    assert "holiday.png" in notes and "gone.png" in notes
+    assert window.composer.tray.images() == []
+
+
+def test_images_go_with_the_message_and_are_saved(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    engine = FakeVisionEngine(tokens=["A ", "red ", "square."])
+    window, _ = make_window(engine, history=db)
+    _ready(qtbot, window)
+    picture = _picture(tmp_path / "red.png")
+    window.composer.tray.add_files([picture])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    window.composer.tray.high_detail.setChecked(True)
+    window.composer.edit.setPlainText("What colour is this?")
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.composer.button.click()
+    question = engine.calls[-1][-1]
+    assert question.images == (picture,) and question.content == "What colour is this?"
+    assert window.composer.tray.images() == [] and not window.composer.tray.high_detail.isChecked()
+    sent = window.view.messages()[0]
+    assert len(sent.image_buttons) == 1
+    qtbot.waitUntil(lambda: not sent.image_buttons[0].icon().isNull())
+    window.close()
+
+    stored = History(db)
+    [conversation] = stored.list_conversations()
+    [attachment] = stored.messages(conversation.id)[0].attachments
+    assert (attachment.kind, attachment.name, attachment.suffix) == ("image", "red.png", ".png")
+    stored.close()
+    again, engine2 = make_window(FakeVisionEngine(), history=db)
+    _ready(qtbot, again)
+    qtbot.waitUntil(lambda: again.conversations.sidebar.model.rowCount() > 0)
+    again.conversations.open(conversation.id)
+    qtbot.waitUntil(lambda: len(again.view.messages()) == 2)
+    [kept] = again.messages[0].images
+    assert kept.read_bytes() == picture.read_bytes() and kept != picture  # the stored copy
+
+
+def test_a_text_only_model_says_so_and_keeps_message_and_images(qtbot, make_window, tmp_path):
+    window, engine = make_window(FakeChatEngine())  # no reads_images: text only
+    _ready(qtbot, window)
+    window.composer.tray.add_files([_picture(tmp_path / "cat.png")])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    window.composer.edit.setPlainText("Is this a cat?")
+    window.composer.button.click()
+    assert engine.calls == []
+    notice = window.view.messages()[-1]
+    assert notice.role == "notice" and "reads text only" in notice.text
+    assert window.composer.text() == "Is this a cat?"
+    assert len(window.composer.tray.images()) == 1
+    assert any(
+        b.text() == "Choose a vision model…"
+        for b in notice.findChildren(type(window.composer.button))
+    )
+    QApplication.processEvents()

@@ -33,10 +33,29 @@ class Intake(QObject):
         composer = window.composer
         composer.files_given.connect(self.take_files)
         composer.tray.problem.connect(self.tell)
+        composer.tray.changed.connect(self.update_estimate)
+        composer.tray.high_detail.toggled.connect(self.update_estimate)
         window.chat.worker.images_supported.connect(self._on_images_supported)
 
     def _on_images_supported(self, supported: bool) -> None:
         self.reads_images = supported
+        self.update_estimate()
+
+    def update_estimate(self) -> None:
+        """Before sending: how much longer high detail takes for the pictures in the tray."""
+        tray = self.window.composer.tray
+        sizes = [(i.width, i.height) for i in tray.images()]
+        worker = self.window.chat.worker
+        standard = worker.estimate_image_seconds(sizes, False)
+        high = worker.estimate_image_seconds(sizes, True)
+        if not sizes or high <= 0:
+            tray.estimate.setText("")
+        elif tray.high_detail.isChecked():
+            tray.estimate.setText(
+                f"high detail: about {high:.0f} s to read (+{high - standard:.0f} s)"
+            )
+        else:
+            tray.estimate.setText(f"about {standard:.1f} s to read")
 
     # ---- drag and drop ---------------------------------------------------------------------
 

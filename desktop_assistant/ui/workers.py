@@ -111,6 +111,20 @@ class ChatWorker(QObject):
         if engine is not None:
             engine.cancel()
 
+    def estimate_image_seconds(self, sizes: list[tuple[int, int]], high_detail: bool) -> float:
+        """Seconds the model needs to read pictures of these sizes; 0 when it cannot say.
+
+        Called directly from the UI thread: the vision engine's estimate is arithmetic on its
+        processor settings and a timing measured at load, safe from any thread."""
+        estimate = getattr(self._engine, "estimate_image_seconds", None)
+        if estimate is None or not sizes:
+            return 0.0
+        try:
+            return float(estimate(sizes, high_detail))
+        except Exception:  # an estimate is a nicety; never let it break sending
+            log.exception("estimating image time failed")
+            return 0.0
+
     def _is_cancelled(self, request_id: int) -> bool:
         with self._lock:
             return request_id <= self._cancelled_upto

@@ -16,6 +16,9 @@ from tests.fakes import FakeChatEngine
 class FakeVisionEngine(FakeChatEngine):
     reads_images = True
 
+    def estimate_image_seconds(self, sizes, high_detail):
+        return len(sizes) * (13.0 if high_detail else 1.0)
+
 
 def _picture(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
     Image.new("RGB", size, colour).save(path)
@@ -139,3 +142,14 @@ def test_a_text_only_model_says_so_and_keeps_message_and_images(qtbot, make_wind
         for b in notice.findChildren(type(window.composer.button))
     )
     QApplication.processEvents()
+
+
+def test_high_detail_shows_its_estimate_before_sending(qtbot, make_window, tmp_path):
+    window, _ = make_window(FakeVisionEngine())
+    _ready(qtbot, window)
+    tray = window.composer.tray
+    tray.add_files([_picture(tmp_path / "a.png")])
+    qtbot.waitUntil(lambda: len(tray.images()) == 1)
+    assert tray.estimate.text() == "about 1.0 s to read"
+    tray.high_detail.setChecked(True)
+    assert tray.estimate.text() == "high detail: about 13 s to read (+12 s)"

@@ -23,6 +23,12 @@ def run_gui(args: Any) -> int:
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
+    from desktop_assistant.ui.voice import (
+        Microphone,
+        SpeechThread,
+        speech_factory_for,
+        stream_factory_for,
+    )
     from desktop_assistant.ui.workers import ChatThread, engine_factory_for
 
     _set_up_logging()
@@ -33,12 +39,15 @@ def run_gui(args: Any) -> int:
     model_path = args.model or settings.get("model_path")
     chat = ChatThread(engine_factory_for(settings))
     history = HistoryThread(paths.history_file())
-    window = MainWindow(settings, chat, model_path, history)
+    speech = SpeechThread(speech_factory_for(settings))
+    microphone = Microphone(stream_factory_for(settings), settings)
+    window = MainWindow(settings, chat, model_path, history, voice=(speech, microphone))
 
     if args.quit_after_paint:
         window.first_painted.connect(lambda: _report_paint_and_quit(window))
     else:
         window.first_painted.connect(window.start)
+        window.first_painted.connect(window.voice.start)
     if args.send:
         QTimer.singleShot(0, lambda: window.send(args.send))
     if args.screenshot:

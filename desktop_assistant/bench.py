@@ -39,10 +39,25 @@ def run(args: Any) -> int:
             args.quant,
             args.turns,
         )
+    elif args.bench_command == "image":
+        result = bench_image(
+            args.bench_model,
+            args.bench_image,
+            args.detail == "high",
+            args.new_tokens,
+            args.runs,
+            args.quant,
+        )
     elif args.bench_command == "quality":
         result = bench_quality(args.bench_model, args.quant, args.tokens)
     elif args.bench_command == "history":
         result = bench_history()
+    elif args.bench_command == "stt":
+        from desktop_assistant.speech_eval import bench_stt
+
+        result = bench_stt(
+            args.stt_model, args.audio, args.runs, args.language, args.command_audio
+        )
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming
 
@@ -211,6 +226,68 @@ def _conversation_ttfts(engine: Any, first: list, turns: int, new_tokens: int) -
             Message("user", f"Thank you. Now, for part {turn + 2}, go on with the next decade."),
         ]
     return ttfts
+
+
+def bench_image(
+    model: str, image: str, high_detail: bool, new_tokens: int, runs: int, quant: str = "auto"
+) -> dict[str, Any]:
+    """A question about a picture, cold each run (pictures and KV cache forgotten: a new
+    picture sent), then a follow-up that reuses the picture's KV cache, and the same follow-up
+    cold (what the reuse saves)."""
+    from pathlib import Path
+
+    import psutil
+    import torch
+
+    from desktop_assistant.core.conversation import Message
+    from desktop_assistant.inference.options import GenerationOptions
+    from desktop_assistant.inference.vision import VisionChatEngine
+
+    engine = VisionChatEngine(model, precision=quant)
+    started = time.perf_counter()
+    engine.load()
+    load_s = time.perf_counter() - started
+    options = GenerationOptions(
+        max_new_tokens=new_tokens, temperature=0, repetition_penalty=1.0, high_detail=high_detail
+    )
+    question = [Message("user", "Describe this picture in detail.", (Path(image),))]
+    results = []
+    for _ in range(max(1, runs)):
+        engine.reset_cache()
+        reply = engine.generate(question, options, lambda t: None)
+        results.append(reply.stats)
+    follow = question + [
+        Message("assistant", reply.text),
+        Message("user", "What colours are in the top left corner of the picture?"),
+    ]
+    warm = engine.generate(follow, options, lambda t: None).stats
+    engine.reset_cache()
+    cold = engine.generate(follow, options, lambda t: None).stats
+
+    def median(field: str) -> float:
+        return round(statistics.median(getattr(s, field) for s in results), 3)
+
+    return {
+        "model": engine.name,
+        "precision": engine.precision,
+        "vision_precision": engine.vision_precision,
+        "threads": torch.get_num_threads(),
+        "load_s": round(load_s, 2),
+        "high_detail": high_detail,
+        "image_tokens": results[0].image_tokens,
+        "prompt_tokens": results[0].prompt_tokens,
+        "preprocess_s": median("preprocess_s"),
+        "vision_s": median("vision_s"),
+        "ttft_s": median("ttft_s"),
+        "ttft_s_best": round(min(s.ttft_s for s in results), 3),
+        "decode_tok_s": median("decode_tok_s"),
+        "followup_ttft_s": round(warm.ttft_s, 3),
+        "followup_cached_tokens": warm.cached_tokens,
+        "followup_vision_s": round(warm.vision_s, 3),
+        "followup_cold_ttft_s": round(cold.ttft_s, 3),
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "rss_mb": round(psutil.Process().memory_info().rss / 2**20),  # after the runs
+    }
 
 
 def quality_text() -> tuple[str, str]:

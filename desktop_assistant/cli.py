@@ -17,6 +17,7 @@ from desktop_assistant.inference.loading import PRECISIONS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+DETAILS = ("normal", "high")  # --detail: high splits pictures into tiles
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="An offline AI assistant: chat with a local model, in a window or here.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--model", metavar="PATH", help="local Hugging Face model folder")
+    parser.add_argument(
+        "--model", metavar="PATH", help="local Hugging Face model folder, or an installed id"
+    )
     # For our own checks and screenshots; not shown in --help.
     parser.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--send", metavar="PROMPT", help=argparse.SUPPRESS)
@@ -39,13 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer one prompt on stdout, no window")
     ask.add_argument("prompt", metavar="PROMPT", help="the question; - reads it from stdin")
-    ask.add_argument("--model", dest="ask_model", metavar="PATH", help="local model folder")
+    ask.add_argument("--model", dest="ask_model", metavar="PATH", help="model folder or id")
     ask.add_argument("--max-new-tokens", type=int, metavar="N", help="longest answer in tokens")
     ask.add_argument("--temperature", type=float, metavar="T", help="0 for greedy answers")
     ask.add_argument("--seed", type=int, metavar="N", help="seed for reproducible sampling")
     ask.add_argument("--system", metavar="TEXT", help="a system prompt")
     ask.add_argument("--precision", choices=PRECISIONS, help="weights precision (default auto)")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ask.add_argument(
+        "--image", action="append", default=[], metavar="FILE", help="a picture to ask about"
+    )
+    ask.add_argument("--detail", choices=DETAILS, default="normal", help="high: tiles (slower)")
 
     bench = sub.add_parser("bench", help="measure speed (prints figures)")
     bench_sub = bench.add_subparsers(dest="bench_command", parser_class=_Parser, required=True)
@@ -67,20 +74,67 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--quant", default="auto", choices=PRECISIONS)
     quality.add_argument("--tokens", type=int, default=2000, metavar="N")
     quality.add_argument("--json", action="store_true")
+    image = bench_sub.add_parser("image", help="a question about a picture, and a follow-up")
+    image.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
+    image.add_argument("--image", dest="bench_image", metavar="FILE", required=True)
+    image.add_argument("--detail", choices=DETAILS, default="normal")
+    image.add_argument("--new-tokens", type=int, default=32, metavar="N")
+    image.add_argument("--runs", type=int, default=3, metavar="N")
+    image.add_argument("--quant", default="auto", choices=PRECISIONS, help="weights precision")
+    image.add_argument("--json", action="store_true")
     history = bench_sub.add_parser("history", help="list, search and open over a big history")
     history.add_argument("--json", action="store_true")
     window = bench_sub.add_parser("window", help="how long the window stalls while streaming")
     window.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
     window.add_argument("--new-tokens", type=int, default=128, metavar="N")
     window.add_argument("--json", action="store_true")
+    _add_voice_parsers(sub, bench_sub)
+    from desktop_assistant import models_cli
+
+    models_cli.add_parser(sub, _Parser)
     return parser
+
+
+def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
+    """transcribe, eval speech and bench stt (run in speech_eval.py)."""
+    transcribe = sub.add_parser("transcribe", help="print the text spoken in an audio file")
+    transcribe.add_argument("file", metavar="FILE", help="WAV, FLAC, OGG/Opus, MP3 (M4A: PyAV)")
+    transcribe.add_argument("--model", dest="stt_model", metavar="PATH", help="Whisper folder")
+    transcribe.add_argument("--language", metavar="CODE", help="auto (default) or en, fr, …")
+    transcribe.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate = sub.add_parser("eval", help="measure accuracy")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", parser_class=_Parser, required=True)
+    speech = eval_sub.add_parser("speech", help="word error rate and intent accuracy")
+    speech.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
+    speech.add_argument("--manifest", metavar="FILE", required=True, help="JSON lines of clips")
+    speech.add_argument("--language", default="en", metavar="CODE")
+    speech.add_argument("--full-window", action="store_true", help="encode 30 s windows")
+    speech.add_argument("--json", action="store_true")
+    stt = bench_sub.add_parser("stt", help="speech to text: load, real-time factor, latency")
+    stt.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
+    stt.add_argument("--audio", metavar="FILE", required=True)
+    stt.add_argument(
+        "--command", dest="command_audio", metavar="FILE", help="a short command (latency)"
+    )
+    stt.add_argument("--language", default="en", metavar="CODE")
+    stt.add_argument("--runs", type=int, default=3, metavar="N")
+    stt.add_argument("--json", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _resolve_model_ids(args)
+        if args.command == "models":
+            from desktop_assistant import models_cli
+
+            return models_cli.run(args)
         if args.command == "ask":
             return run_ask(args)
+        if args.command in ("transcribe", "eval"):
+            from desktop_assistant import speech_eval
+
+            return speech_eval.run(args)
         if args.command == "bench":
             from desktop_assistant import bench
 
@@ -112,6 +166,16 @@ def _debug() -> bool:
     import os
 
     return bool(os.environ.get("DESKTOP_ASSISTANT_DEBUG"))
+
+
+def _resolve_model_ids(args: Any) -> None:
+    """Every --model option also accepts an installed model's id (`models list`)."""
+    from desktop_assistant.inference.models import resolve_model_arg
+
+    for name in ("model", "ask_model", "stt_model", "bench_model"):
+        value = getattr(args, name, None)
+        if value:
+            setattr(args, name, resolve_model_arg(value))
 
 
 def resolve_model(explicit: str | None) -> str:
@@ -147,17 +211,19 @@ def run_ask(args: Any) -> int:
             top_k=base.top_k,
             repetition_penalty=base.repetition_penalty,
             seed=base.seed if args.seed is None else args.seed,
+            high_detail=args.detail == "high",
         )
     except ValueError as err:
         raise UserError(str(err)) from err
     model = resolve_model(args.ask_model or args.model)
-    from desktop_assistant.inference.causal_lm import CausalLMEngine
+    images = _checked_images(model, args.image)
+    from desktop_assistant.inference.engines import open_engine
 
     precision = args.precision or settings.get("precision")
-    engine = CausalLMEngine(model, precision, settings.get("threads"))
+    engine = open_engine(model, precision, settings.get("threads"))
     engine.load()
     messages = [Message("system", args.system)] if args.system else []
-    messages.append(Message("user", prompt))
+    messages.append(Message("user", prompt, images))
 
     def on_text(text: str) -> None:
         if not args.json:
@@ -178,7 +244,31 @@ def run_ask(args: Any) -> int:
             "ttft_s": round(s.ttft_s, 4),
             "decode_tok_s": round(s.decode_tok_s, 2),
         }
+        if images:
+            out["image_tokens"] = s.image_tokens
+            out["preprocess_s"] = round(s.preprocess_s, 4)
+            out["vision_s"] = round(s.vision_s, 4)
         print(json.dumps(out, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
     return 0
+
+
+def _checked_images(model: str, files: list[str]) -> tuple[Any, ...]:
+    """The --image files, checked before the model loads: a bad picture or a text-only model
+    is reported in a moment rather than after the load."""
+    if not files:
+        return ()
+    from pathlib import Path
+
+    from desktop_assistant.core.images import open_image
+    from desktop_assistant.inference.causal_lm import TEXT_ONLY
+    from desktop_assistant.inference.engines import is_vision_model
+    from desktop_assistant.inference.model_folder import check_model_folder
+
+    check_model_folder(model)  # its own message when the folder is unusable
+    if not is_vision_model(model):
+        raise UserError(TEXT_ONLY)
+    for name in files:
+        open_image(Path(name))
+    return tuple(Path(name) for name in files)

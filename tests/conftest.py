@@ -42,3 +42,17 @@ def real_models_dir() -> Path:
     if not value or not Path(value).is_dir():
         pytest.skip(f"{REAL_MODELS_ENV} does not point at the dev models folder")
     return Path(value)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory) -> Path:
+    from tests.tiny_models import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory) -> Path:
+    from tests.tiny_models import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))

@@ -97,3 +97,49 @@ class FakeChatEngine:
 
     def unload(self) -> None:
         self._loaded = False
+
+
+class FakeSpeechEngine:
+    """A `SpeechToText` that "hears" scripted texts, one per transcribe call.
+
+    `partial` returns the next text's first word; `load_error` is raised by load."""
+
+    def __init__(self, texts: Sequence[str] = ("hello there",), load_error=None) -> None:
+        self.texts = list(texts)
+        self.load_error = load_error
+        self.heard: list[int] = []  # samples given to each transcribe
+        self._loaded = False
+
+    @property
+    def name(self) -> str:
+        return "fake-whisper"
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    def load(self, progress=None) -> None:
+        if self.load_error is not None:
+            raise self.load_error
+        self._loaded = True
+
+    def transcribe(self, audio, progress=None):
+        from desktop_assistant.inference.speech import Transcript
+
+        self.heard.append(len(audio))
+        if progress is not None:
+            progress(len(audio) / 16_000, len(audio) / 16_000)
+        text = self.texts.pop(0) if self.texts else ""
+        return Transcript(text, "en", len(audio) / 16_000, 0.01)
+
+    def partial(self, audio):
+        from desktop_assistant.inference.speech import Transcript
+
+        first = self.texts[0].split()[0] if self.texts and self.texts[0] else ""
+        return Transcript(first, "en", len(audio) / 16_000, 0.01)
+
+    def cancel(self) -> None:
+        pass
+
+    def unload(self) -> None:
+        self._loaded = False

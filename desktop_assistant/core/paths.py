@@ -51,6 +51,11 @@ def history_file() -> Path:
     return data_dir() / "history.sqlite3"
 
 
+def models_dir() -> Path:
+    """Where installed models live, one folder each (see inference/models.py)."""
+    return data_dir() / "models"
+
+
 def attachments_dir() -> Path:
     """Where attached files are kept, named by content (see storage/attachments.py)."""
     return data_dir() / "attachments"

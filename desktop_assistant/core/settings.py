@@ -87,6 +87,19 @@ SCHEMA: tuple[Setting, ...] = (
         "Light or dark colours, or follow the system.",
         choices=("system", "light", "dark"),
     ),
+    Setting("stt_model_path", str, "", "Folder of the Whisper speech-to-text model."),
+    Setting("stt_language", str, "auto", "Language you speak: auto, or a code such as en or fr."),
+    Setting("input_device", str, "", "Microphone (its name); empty: the system's default."),
+    Setting(
+        "vad_silence_s",
+        float,
+        0.8,
+        "Seconds of silence after which recording stops by itself.",
+        minimum=0.3,
+        maximum=5,
+    ),
+    Setting("auto_read", bool, False, "Read answers aloud as they arrive."),
+    Setting("hands_free", bool, False, "After an answer is read aloud, listen again."),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.decode import PromptCache, generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
@@ -28,6 +28,7 @@ from desktop_assistant.inference.streaming import TextStream
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048  # when a config names no context length
+TEXT_ONLY = "This model reads text only; pick a vision model (e.g. SmolVLM) to ask about images."
 
 
 def go_offline() -> None:
@@ -125,6 +126,8 @@ class CausalLMEngine:
     ) -> Reply:
         if self._model is None:
             raise ModelError("the model is not loaded")
+        if any(m.images for m in messages):
+            raise UserError(TEXT_ONLY)
         import torch
 
         self._cancel.clear()

@@ -50,6 +50,7 @@ ACTIONS = (
     ("newer", "›", "Show the next version of this answer"),
     ("continue", "Continue", "Continue this answer from where it stopped"),
     ("regenerate", "Regenerate", "Answer again (the current answer is kept as a version)"),
+    ("speak", "Read aloud", "Read this answer aloud"),
     ("edit", "Edit", "Edit this message and ask again from here"),
     ("delete", "Delete", "Delete this message"),
 )
@@ -314,6 +315,14 @@ class ConversationView(QScrollArea):
                 widgets = (inner.itemAt(j).widget() for j in range(inner.count()))
                 found += [w for w in widgets if isinstance(w, MessageWidget)]
         return found
+
+    def wants_older(self) -> bool:
+        """Less than half a screen is drawn above what is shown: draw older messages.
+
+        Checked after each batch too: a few short messages that do not fill the view give
+        the user nothing to scroll, so scrolling alone would never ask for more."""
+        self.widget().layout().activate()  # the scroll range of what is drawn now
+        return self.verticalScrollBar().value() < self.viewport().height() // 2
 
     def y_of(self, widget: QWidget) -> int:
         """Where a message is in the scrolled column (pages have their own coordinates)."""

@@ -24,6 +24,26 @@ TEXT_ONLY = (
 )
 
 
+IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
+
+
+def _is_audio(path: Path) -> bool:
+    """Sound, judged from the first bytes (an MP3 named .png is still audio)."""
+    from desktop_assistant.audio.decode import sniff_format
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    found = sniff_format(head)
+    if found == "WAV":
+        return head[8:12] == b"WAVE"  # RIFF is also WebP's container
+    if found == "MP4/M4A":
+        return head[8:12] not in IMAGE_BRANDS  # HEIC and AVIF are ISO media files too
+    return found is not None
+
+
 class Intake(QObject):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
@@ -84,7 +104,18 @@ class Intake(QObject):
         missing = [f for f in files if not f.exists()]
         for path in missing:
             self.tell(f"{path.name} is gone: it was moved or deleted before it could be read.")
-        self.window.composer.tray.add_files([f for f in files if f.exists()])
+        pictures = []
+        for path in files:
+            if not path.exists():
+                continue
+            if _is_audio(path):
+                if self.window.voice is not None:
+                    self.window.voice.transcribe_file(path)
+                else:
+                    self.tell(f"{path.name} is audio; voice input is not set up here.")
+            else:
+                pictures.append(path)
+        self.window.composer.tray.add_files(pictures)
 
     # ---- telling the user ------------------------------------------------------------------
 

@@ -9,19 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_assistant import __version__
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
@@ -31,10 +29,12 @@ from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.intake import Intake
+from desktop_assistant.ui.menus import add_menus
 from desktop_assistant.ui.message_tools import MessageTools, entry_from_stored, format_stats
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import Entry, Transcript
+from desktop_assistant.ui.voice_control import Voice
 from desktop_assistant.ui.workers import ChatThread
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,10 @@ class MainWindow(QMainWindow):
         chat: ChatThread,
         model_path: str = "",
         history: HistoryThread | None = None,
+        voice: tuple[Any, Any] | None = None,
+        tts_engine: str = "",
     ) -> None:
+        """`voice`: a `SpeechThread` and a `Microphone` (no voice input without them)."""
         super().__init__()
         self.settings = settings
         self.chat = chat
@@ -94,6 +97,10 @@ class MainWindow(QMainWindow):
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush)
         self._build()
+        self.voice: Voice | None = None
+        if voice is not None:
+            self.voice = Voice(self, voice[0], voice[1], tts_engine)
+            self.transcript.voice = True
         apply_theme(settings.get("theme"))
         settings.on_change(self._on_setting_changed)
         if model_path:  # loading starts once the window is painted; say so from the start
@@ -149,24 +156,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.state_label)
         bar.addPermanentWidget(self.stats_label)
         self.composer.send_requested.connect(self.send)
-        self.composer.stop_requested.connect(self.stop)
-        QShortcut(QKeySequence("Esc"), self, activated=self.stop)
-        file_menu = self.menuBar().addMenu("&File")
-        if self.history is not None:
-            self.conversations.add_actions(file_menu)
-        open_action = QAction("&Open model folder…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self.choose_model_folder)
-        file_menu.addAction(open_action)
-        settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        settings_action.triggered.connect(self.open_settings)
-        file_menu.addAction(settings_action)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About", self)
-        about.triggered.connect(self._about)
-        help_menu.addAction(about)
+        self.composer.stop_requested.connect(self.escape)
+        QShortcut(QKeySequence("Esc"), self, activated=self.escape)
+        add_menus(self)
         self._set_state("no-model")
         self.composer.edit.setFocus()
 
@@ -367,6 +359,8 @@ class MainWindow(QMainWindow):
             if self._active is not None and now - self._saved_at >= SAVE_EVERY_S:
                 self._saved_at = now
                 self._save_reply("streaming")
+            if self.voice is not None:
+                self.voice.follow_answer(self._reply_text[len(self._reply_prefix) :], False)
 
     def _save_reply(self, state: str, stats: dict | None = None) -> None:
         """Write the streamed text to the history (the row is created at the first text)."""
@@ -404,6 +398,8 @@ class MainWindow(QMainWindow):
                 "messages were left out of this answer (they are still saved here).",
             )
         state = "stopped" if reply.stats.stopped else "complete"
+        if self.voice is not None:
+            self.voice.follow_answer(self._reply_text[len(self._reply_prefix) :], True)
         self._save_reply(state, asdict(reply.stats))
         self._end_reply(state, format_stats(reply))
         self.stats_label.setText(format_stats(reply))
@@ -434,8 +430,16 @@ class MainWindow(QMainWindow):
         self.composer.set_busy(False)
         self._set_state("ready")
 
+    def escape(self) -> None:
+        """Esc: cancel a recording, else stop reading aloud and the answer."""
+        if self.voice is not None:
+            if self.voice.cancel():
+                return
+            self.voice.read_aloud.stop()
+        self.stop()
+
     def stop(self) -> None:
-        """Esc / Stop: end the reply now; nothing streamed after this point is shown."""
+        """Stop: end the reply now; nothing streamed after this point is shown."""
         if self._active is not None:
             self.chat.worker.cancel(self._active)
             self._flush()
@@ -506,16 +510,18 @@ class MainWindow(QMainWindow):
         self.view.add_message("error", message)
         self._set_state("error", message)
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Desktop Assistant",
-            f"Desktop Assistant {__version__}\nAn offline assistant that runs on this computer.",
-        )
+    def zoom(self, step: int) -> None:
+        """Bigger or smaller text in the conversation and the prompt box."""
+        for widget in (self.view, self.composer.edit):
+            font = widget.font()
+            font.setPointSize(max(6, min(40, font.pointSize() + step)))
+            widget.setFont(font)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.stop()
         self.hide()
+        if self.voice is not None:
+            self.voice.shutdown()
         if not self.chat.shutdown():
             log.warning("the chat thread did not end in time")
         if self.history is not None and not self.history.shutdown():

@@ -53,6 +53,9 @@ class MessageTools(QObject):
         self.window = window
 
     def on_action(self, entry: Entry, action: str) -> None:
+        if action == "speak" and self.window.voice is not None:
+            self.window.voice.speak(entry.text)
+            return
         if self.window._active is not None or self.window._saving is not None:
             return  # the buttons are hidden while busy; a click may still be queued
         if action == "edit":

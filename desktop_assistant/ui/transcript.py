@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
 
-SHOW_BATCH = 8  # messages drawn per event-loop turn (~3 ms each)
+SHOW_BATCH = 5  # messages drawn per event-loop turn (~3 ms each)
 STORED_STATE_TEXT = {
     "interrupted": "cut off when the app closed",
     "stopped": "stopped",
@@ -57,6 +57,8 @@ class Transcript(QObject):
         self._drawn_from = 0  # entries[_drawn_from:] have widgets
         self._busy = False
         self.saved = False  # True when messages are stored: their tools wait for a row id
+        self.can_speak = ""  # "" when answers can be read aloud, else why not (a tooltip)
+        self.voice = False  # the window has voice features
         self._generation = 0  # bumps when another conversation is shown
         view.near_top.connect(self.draw_older)
 
@@ -70,6 +72,7 @@ class Transcript(QObject):
         self._drawn_from = len(self.entries)
         self._draw_batch()
         self.refresh_actions()
+        QTimer.singleShot(0, self._fill)
 
     def clear(self) -> None:
         self.show([])
@@ -85,6 +88,11 @@ class Transcript(QObject):
         if self._drawn_from > 0:
             self._draw_batch()
             self.refresh_actions()
+            QTimer.singleShot(0, self._fill)
+
+    def _fill(self) -> None:
+        if self._drawn_from > 0 and self.view.wants_older():
+            self.draw_older()
 
     def reveal(self, message_id: int, then: Callable[[MessageWidget], None]) -> None:
         """Draw older batches (one per event-loop turn) until a message is drawn."""
@@ -179,8 +187,13 @@ class Transcript(QObject):
                     actions.add("regenerate")
                     if entry.state in UNFINISHED and entry.text:
                         actions.add("continue")
+            if self.voice and entry.role == "assistant" and entry.text:
+                actions.add("speak")
             versions = entry.versions if not self._busy else 1
             entry.widget.set_actions(actions, entry.version, versions)
+            speak = entry.widget.buttons["speak"]
+            speak.setEnabled(not self.can_speak)
+            speak.setToolTip(self.can_speak or "Read this answer aloud")
 
     # ---- the prompt -------------------------------------------------------------------------
 

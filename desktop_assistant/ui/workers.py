@@ -23,9 +23,9 @@ def engine_factory_for(settings: Settings) -> EngineFactory:
     """Engines in the precision and thread count the settings ask for."""
 
     def make(path: str) -> ChatEngine:
-        from desktop_assistant.inference.causal_lm import CausalLMEngine
+        from desktop_assistant.inference.engines import open_engine
 
-        return CausalLMEngine(path, settings.get("precision"), settings.get("threads"))
+        return open_engine(path, settings.get("precision"), settings.get("threads"))
 
     return make
 

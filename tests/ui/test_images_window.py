@@ -153,3 +153,26 @@ def test_high_detail_shows_its_estimate_before_sending(qtbot, make_window, tmp_p
     assert tray.estimate.text() == "about 1.0 s to read"
     tray.high_detail.setChecked(True)
     assert tray.estimate.text() == "high detail: about 13 s to read (+12 s)"
+
+
+def test_the_real_vision_engine_answers_about_a_picture_in_the_window(
+    qtbot, make_window, tiny_vlm_dir, tmp_path
+):
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.workers import engine_factory_for
+
+    settings = Settings(tmp_path / "s.json")
+    settings.set("max_new_tokens", 6)
+    window, _ = make_window(model_path=str(tiny_vlm_dir), factory=engine_factory_for(settings))
+    qtbot.waitUntil(lambda: window.state == "ready", timeout=60_000)
+    assert window.intake.reads_images is True
+    window.composer.tray.add_files([_picture(tmp_path / "p.png")])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    assert window.composer.tray.estimate.text().startswith("about")
+    window.composer.edit.setPlainText("What is this?")
+    window.composer.button.click()
+    answer = window.view.messages()[-1]
+    assert answer.stats_label.text() == "Reading image…"
+    with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
+        pass
+    assert done.args[0].stats.image_tokens > 0

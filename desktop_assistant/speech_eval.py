@@ -1,0 +1,310 @@
+"""Speech measurements: `eval speech` (word error rate, intent accuracy over a manifest) and
+`bench stt` (load time, real-time factor, end-of-speech-to-text time, peak RSS).
+
+The manifest is JSON lines like ../shared/speech-dev/manifest.jsonl: {"file", "text", "kind":
+"command" | "dictation" | "negative", "intent", "slots"?}; files are relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_assistant.core.errors import UserError
+
+_SMALL = [
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
+    *("eighteen", "nineteen"),
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _number_words(match: re.Match[str]) -> str:
+    n = int(match.group())
+    if n < 20:
+        return _SMALL[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens - 2] + ("" if ones == 0 else " " + _SMALL[ones])
+    return match.group()
+
+
+def normalize(text: str) -> list[str]:
+    """Words for WER: lower case, no punctuation, hyphens split, 0-99 spelled out."""
+    text = text.lower().replace("\u2019", "'").replace("-", " ")
+    text = re.sub(r"\b\d{1,2}\b", _number_words, text)
+    text = re.sub(r"[^\w\s']", " ", text)
+    return [w.strip("'") for w in text.split() if w.strip("'")]
+
+
+def word_errors(reference: list[str], hypothesis: list[str]) -> int:
+    """Substitutions + deletions + insertions (Levenshtein distance over words)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(hypothesis, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]
+
+
+def read_manifest(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise UserError(f"cannot read the manifest {path}: {err.strerror or err}") from err
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            entry["path"] = str(path.parent / entry["file"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"{path} line {number} is not a manifest entry ({err})") from err
+        entries.append(entry)
+    if not entries:
+        raise UserError(f"{path} lists no audio files")
+    return entries
+
+
+def _same_slots(expected: dict[str, Any], got: dict[str, Any]) -> bool:
+    def fold(v: Any) -> Any:
+        return v.casefold() if isinstance(v, str) else v
+
+    return {k: fold(v) for k, v in expected.items()} == {k: fold(v) for k, v in got.items()}
+
+
+def make_engine(model: str, language: str, full_window: bool = False) -> Any:
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.inference.speech import ENCODER_PAD_S, WhisperEngine
+
+    return WhisperEngine(
+        model,
+        language=language,
+        threads=Settings().get("threads"),
+        encoder_s=None if full_window else ENCODER_PAD_S,
+    )
+
+
+def eval_speech(
+    model: str, manifest: str, language: str = "en", full_window: bool = False
+) -> dict[str, Any]:
+    """WER over clips with text, intent accuracy over command clips, false commands on the
+    others (dictation must stay dictation; silence and noise must give nothing)."""
+    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.core.commands import parse_command
+
+    entries = read_manifest(manifest)
+    engine = make_engine(model, language, full_window)
+    engine.load()
+    errors = words = commands = intents_right = slots_right = false_commands = 0
+    noise_texts = 0
+    audio_total = processing_total = 0.0
+    clips = []
+    for entry in entries:
+        audio = decode_file(entry["path"])
+        transcript = engine.transcribe(audio)
+        audio_total += transcript.audio_s
+        processing_total += transcript.processing_s
+        command = parse_command(transcript.text)
+        reference = normalize(entry.get("text") or "")
+        clip_errors = word_errors(reference, normalize(transcript.text))
+        if reference:
+            errors += clip_errors
+            words += len(reference)
+        expected = entry.get("intent")
+        if expected:
+            commands += 1
+            if command is not None and command.intent == expected:
+                intents_right += 1
+                slots_right += _same_slots(entry.get("slots") or {}, command.slots)
+        elif command is not None:
+            false_commands += 1
+        if entry.get("kind") == "negative" and not expected and transcript.text:
+            noise_texts += 1
+        clips.append(
+            {
+                "file": entry["file"],
+                "text": transcript.text,
+                "reference": entry.get("text") or "",
+                "word_errors": clip_errors,
+                "expected": expected,
+                "command": None if command is None else command.intent,
+                "slots": None if command is None else command.slots,
+                "snapped_from": transcript.snapped_from,
+                "processing_s": round(transcript.processing_s, 3),
+            }
+        )
+    return {
+        "model": engine.name,
+        "precision": engine.precision,
+        "language": language,
+        "encoder": "30 s windows" if full_window else f"speech + {engine.encoder_s:g} s",
+        "clips": len(entries),
+        "wer": round(errors / words, 4) if words else 0.0,
+        "word_errors": errors,
+        "words": words,
+        "intent_accuracy": round(intents_right / commands, 4) if commands else 0.0,
+        "slot_accuracy": round(slots_right / intents_right, 4) if intents_right else 0.0,
+        "command_clips": commands,
+        "false_commands": false_commands,
+        "text_on_silence_or_noise": noise_texts,
+        "rtf": round(processing_total / audio_total, 4) if audio_total else 0.0,
+        "per_clip": clips,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def voiced_end_s(audio: np.ndarray, floor_dbfs: float = -45.0) -> float:
+    """End of the last 10 ms with sound above `floor_dbfs` (the true end of speech, measured
+    on the signal, independent of the VAD)."""
+    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
+    loud = np.nonzero(10 * np.log10(np.square(frames).mean(axis=1) + 1e-12) > floor_dbfs)[0]
+    return float(loud[-1] + 1) * 0.01 if len(loud) else 0.0
+
+
+def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03) -> dict:
+    """Replay `audio` as a microphone would deliver it (blocks of `block_s`) through the VAD;
+    at the first pause, decode what has arrived (the window decodes ahead instead of waiting
+    for the whole trailing silence). Text-ready time = when the pause was detected + how long
+    detection and decoding took, measured from the end of the voiced signal."""
+    from desktop_assistant.audio.decode import SAMPLE_RATE
+    from desktop_assistant.audio.vad import SpeechDetector, VadOptions
+
+    detector = SpeechDetector(VadOptions(), engine._vad_model)
+    block = int(block_s * SAMPLE_RATE)
+    vad_s = 0.0
+    paused_at = ended_at = None
+    for start in range(0, len(audio), block):
+        began = time.perf_counter()
+        detector.feed(audio[start : start + block])
+        vad_s += time.perf_counter() - began
+        if detector.paused and paused_at is None:
+            paused_at = min(len(audio), start + block)
+        if detector.ended and ended_at is None:
+            ended_at = min(len(audio), start + block) / SAMPLE_RATE
+    if paused_at is None:
+        raise UserError("no end of speech found in the command audio (no pause after speech)")
+    began = time.perf_counter()
+    transcript = engine.transcribe(audio[:paused_at])
+    decode_s = time.perf_counter() - began
+    speech_end = voiced_end_s(audio)
+    pause_wait = paused_at / SAMPLE_RATE - speech_end
+    return {
+        "command_text": transcript.text,
+        "pause_detected_after_s": round(pause_wait, 3),
+        "decode_s": round(decode_s, 3),
+        "eos_to_text_s": round(pause_wait + decode_s + vad_s / max(1, len(audio) // block), 3),
+        "auto_stop_after_s": None if ended_at is None else round(ended_at - speech_end, 3),
+    }
+
+
+def bench_stt(
+    model: str, audio_path: str, runs: int = 3, language: str = "en", command: str | None = None
+) -> dict[str, Any]:
+    import torch
+
+    from desktop_assistant.audio.decode import decode_file
+
+    audio = decode_file(audio_path)
+    engine = make_engine(model, language)
+    started = time.perf_counter()
+    engine.load()
+    load_s = time.perf_counter() - started
+    engine.transcribe(audio[: 16_000 * 2])  # warm-up
+    times, transcript = [], None
+    for _ in range(max(1, runs)):
+        transcript = engine.transcribe(audio)
+        times.append(transcript.processing_s)
+    assert transcript is not None
+    processing = statistics.median(times)
+    out: dict[str, Any] = {
+        "model": engine.name,
+        "precision": engine.precision,
+        "threads": torch.get_num_threads(),
+        "load_s": round(load_s, 2),
+        "audio_s": round(transcript.audio_s, 2),
+        "processing_s": round(processing, 3),
+        "rtf": round(processing / transcript.audio_s, 4),
+        "rtf_runs": [round(t / transcript.audio_s, 4) for t in times],
+        "text": transcript.text,
+    }
+    command_audio = decode_file(command) if command else audio
+    if len(command_audio) <= 16_000 * 6:
+        runs_eos = [end_of_speech_to_text(engine, command_audio) for _ in range(max(1, runs))]
+        best = sorted(runs_eos, key=lambda r: r["eos_to_text_s"])[len(runs_eos) // 2]
+        out.update(best)
+        out["eos_to_text_runs"] = [r["eos_to_text_s"] for r in runs_eos]
+    out["peak_rss_mb"] = round(_peak_rss_mb())
+    return out
+
+
+def resolve_stt_model(explicit: str | None) -> str:
+    """--model, else the speech model remembered in settings; UserError when neither."""
+    if explicit:
+        return explicit
+    from desktop_assistant.core.settings import Settings
+
+    remembered = Settings().get("stt_model_path")
+    if remembered:
+        return str(remembered)
+    raise UserError(
+        "no speech model configured; pass --model PATH to a local Whisper model folder "
+        "(config.json, model.safetensors, preprocessor_config.json, tokenizer files)"
+    )
+
+
+def run(args: Any) -> int:
+    """`transcribe` and `eval speech` from the command line."""
+    if args.command == "eval":
+        result = eval_speech(args.stt_model, args.manifest, args.language, args.full_window)
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            for key, value in result.items():
+                if key != "per_clip":
+                    print(f"{key}: {value}")
+            for clip in result["per_clip"]:
+                print(f"  {clip['file']}: {clip['text']!r} -> {clip['command']}")
+        return 0
+    return run_transcribe(args)
+
+
+def run_transcribe(args: Any) -> int:
+    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.core.commands import parse_command
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.inference.speech import WhisperEngine
+
+    audio = decode_file(args.file)  # a bad file is reported before the model loads
+    settings = Settings()
+    language = args.language or settings.get("stt_language")
+    engine = WhisperEngine(resolve_stt_model(args.stt_model), language, settings.get("threads"))
+    engine.load()
+    transcript = engine.transcribe(audio)
+    if not args.json:
+        print(transcript.text)
+        return 0
+    command = parse_command(transcript.text)
+    out = {
+        "text": transcript.text,
+        "language": transcript.language,
+        "command": None if command is None else {"intent": command.intent, "slots": command.slots},
+        "audio_s": round(transcript.audio_s, 3),
+        "processing_s": round(transcript.processing_s, 3),
+    }
+    print(json.dumps(out, ensure_ascii=False))
+    return 0

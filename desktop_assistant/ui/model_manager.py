@@ -1,0 +1,326 @@
+"""The model manager: installed and downloadable models per role, with what each needs.
+
+For each model: its size, the RAM it needs against this machine's free RAM and the disk it
+needs against the free disk (fits / tight / will not fit). Download (one at a time, with
+speed and ETA, cancellable, resumed later if cut short), import a folder or a GGUF file,
+remove, and set the default per role. Nothing here touches the network unless the user
+presses Download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_assistant.core import paths
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.inference import models
+from desktop_assistant.inference.catalog import (
+    ROLE_NAMES,
+    ROLES,
+    CatalogEntry,
+    human_size,
+    load_catalog,
+)
+from desktop_assistant.ui.model_tasks import DownloadTask, ImportTask, progress_text, task_pool
+
+COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
+VERDICT_MARK = {models.FITS: "✓", models.TIGHT: "⚠", models.WONT_FIT: "✗"}
+
+
+def fit_text(fit: models.Fit) -> str:
+    return f"{VERDICT_MARK[fit.verdict]} {fit.verdict} ({fit.describe()})"
+
+
+class ModelManagerDialog(QDialog):
+    """Lists models per role and runs downloads and imports on the thread pool.
+
+    Signals: model_installed(InstalledModel), model_removed(id), default_changed(role, path).
+    """
+
+    model_installed = Signal(object)
+    model_removed = Signal(str)
+    default_changed = Signal(str, str)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(900, 520)
+        self.settings = settings
+        self.task: DownloadTask | ImportTask | None = None
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.machine = QLabel()
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.cancel_button = QPushButton("Cancel")
+        self.remove_button = QPushButton("Remove")
+        self.default_button = QPushButton("Set as default")
+        self.import_folder_button = QPushButton("Import folder…")
+        self.import_gguf_button = QPushButton("Import GGUF…")
+        self.close_button = QPushButton("Close")
+        self.download_button.clicked.connect(self.download_selected)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.default_button.clicked.connect(self.set_selected_default)
+        self.import_folder_button.clicked.connect(self._pick_folder)
+        self.import_gguf_button.clicked.connect(self._pick_gguf)
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        for button in (
+            self.download_button,
+            self.cancel_button,
+            self.remove_button,
+            self.default_button,
+        ):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        for button in (self.import_folder_button, self.import_gguf_button, self.close_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.machine)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.details)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    # What is shown
+
+    def refresh(self) -> None:
+        """Rebuild the list from the models folder, the catalog and this machine's free RAM
+        and disk (cheap: no torch, no network)."""
+        import psutil
+
+        selected = self.selected_id()
+        free_ram = int(psutil.virtual_memory().available)
+        free_disk = models.free_disk(paths.models_dir())
+        self.machine.setText(
+            f"This computer: {human_size(free_ram)} of RAM free, {human_size(free_disk)} free "
+            f"on the disk holding {paths.models_dir()}"
+        )
+        self.tree.clear()
+        catalog = load_catalog()
+        installed = models.list_installed()
+        defaults = {
+            role: m.path for role in ROLES if (m := models.default_model(role, self.settings))
+        }
+        for role in ROLES:
+            parent = QTreeWidgetItem([ROLE_NAMES[role]])
+            parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.tree.addTopLevelItem(parent)
+            for model in (m for m in installed if m.role == role):
+                default = defaults.get(model.role) == model.path
+                status = "Installed, default" if default else "Installed"
+                ram = models.ram_fit(models.ram_needed(model), free_ram)
+                item = QTreeWidgetItem(
+                    [model.id, status, human_size(model.size), fit_text(ram), "on disk"]
+                )
+                item.setData(0, Qt.ItemDataRole.UserRole, ("installed", model))
+                parent.addChild(item)
+            for entry in catalog.for_role(role):
+                if any(m.id == entry.id for m in installed):
+                    continue
+                ram = models.ram_fit(entry.min_ram, free_ram)
+                disk = models.disk_fit(entry.download_bytes, free=free_disk)
+                status = "Available" + (" (gated)" if entry.gated else "")
+                if catalog.defaults.get(role) == entry.id:
+                    status += ", recommended"
+                size = "≈ " + human_size(entry.download_bytes)
+                item = QTreeWidgetItem([entry.id, status, size, fit_text(ram), fit_text(disk)])
+                item.setToolTip(0, entry.description)
+                item.setData(0, Qt.ItemDataRole.UserRole, ("available", entry))
+                parent.addChild(item)
+            parent.setExpanded(True)
+        for column in range(len(COLUMNS)):
+            self.tree.resizeColumnToContents(column)
+        if selected:
+            self.select(selected)
+        self._update_buttons()
+
+    def selected(self) -> tuple[str, Any] | None:
+        item = self.tree.currentItem()
+        data = item.data(0, Qt.ItemDataRole.UserRole) if item else None
+        return data if isinstance(data, tuple) else None
+
+    def selected_id(self) -> str:
+        data = self.selected()
+        return data[1].id if data else ""
+
+    def select(self, model_id: str) -> bool:
+        for i in range(self.tree.topLevelItemCount()):
+            parent = self.tree.topLevelItem(i)
+            for j in range(parent.childCount()):
+                child = parent.child(j)
+                if child.text(0) == model_id:
+                    self.tree.setCurrentItem(child)
+                    return True
+        return False
+
+    def _update_buttons(self) -> None:
+        data = self.selected()
+        busy = self.task is not None
+        kind, thing = data if data else ("", None)
+        self.download_button.setEnabled(kind == "available" and not busy)
+        self.remove_button.setEnabled(kind == "installed" and not busy)
+        self.default_button.setEnabled(kind == "installed")
+        self.cancel_button.setEnabled(busy)
+        self.import_folder_button.setEnabled(not busy)
+        self.import_gguf_button.setEnabled(not busy)
+        self.details.setText(self._describe(kind, thing))
+
+    @staticmethod
+    def _describe(kind: str, thing: Any) -> str:
+        if isinstance(thing, CatalogEntry):
+            reads = (
+                "30 s of audio at a time"
+                if thing.role == "speech"
+                else (f"{thing.context:,} tokens at once")
+            )
+            text = (
+                f"{thing.description} {thing.parameters / 1e9:.2f}B parameters, reads {reads}, "
+                f"licence: {thing.licence}."
+            )
+            return text + (f" {thing.access}" if thing.gated else "")
+        if isinstance(thing, models.InstalledModel):
+            how = "downloaded" if thing.source == "download" else f"imported from {thing.origin}"
+            return f"{thing.architecture or 'model'}, {how}; in {thing.path}"
+        return "Choose a model."
+
+    # Actions
+
+    def download_selected(self) -> None:
+        data = self.selected()
+        if data and data[0] == "available":
+            self.start_download(data[1].id)
+
+    def start_download(self, model_id: str, **options: object) -> DownloadTask:
+        task = DownloadTask(model_id, **options)
+        task.signals.progress.connect(self._download_progress)
+        task.signals.finished.connect(self._installed)
+        task.signals.failed.connect(self._failed)
+        self._start(task, f"Downloading {model_id}…")
+        return task
+
+    def import_path(self, path: str) -> ImportTask:
+        task = ImportTask(path)
+        task.signals.progress.connect(self._import_progress)
+        task.signals.finished.connect(self._installed)
+        task.signals.failed.connect(self._failed)
+        self._start(task, f"Importing {Path(path).name}…")
+        return task
+
+    def _start(self, task: DownloadTask | ImportTask, text: str) -> None:
+        self.task = task
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(text)
+        self._update_buttons()
+        task_pool().start(task)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.status.setText("Cancelling…")
+
+    def _download_progress(self, progress: Any) -> None:
+        if progress.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * progress.done / progress.total))
+        self.status.setText(progress_text(progress))
+
+    def _import_progress(self, text: str, fraction: float) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * fraction))
+        self.status.setText(text)
+
+    def _installed(self, model: models.InstalledModel) -> None:
+        self.task = None
+        self.progress.hide()
+        made_default = models.default_if_unset(model, self.settings)
+        also = f" and is now the {model.role} model" if made_default else ""
+        self.status.setText(f"{model.id} is installed{also}.")
+        self.refresh()
+        self.select(model.id)
+        self.model_installed.emit(model)
+        if made_default:
+            self.default_changed.emit(model.role, str(model.path))
+
+    def _failed(self, message: str, kind: str) -> None:
+        self.task = None
+        self.progress.hide()
+        self.status.setText(message)
+        self.refresh()
+
+    def remove_selected(self) -> None:
+        data = self.selected()
+        if not data or data[0] != "installed":
+            return
+        model = data[1]
+        if not self.confirm(f"Remove {model.id}? This deletes {human_size(model.size)}."):
+            return
+        freed = models.remove(model.id, self.settings)
+        self.status.setText(f"Removed {model.id}; {human_size(freed)} freed.")
+        self.refresh()
+        self.model_removed.emit(model.id)
+
+    def set_selected_default(self) -> None:
+        data = self.selected()
+        if not data or data[0] != "installed":
+            return
+        model = data[1]
+        models.set_default(model.role, model.id, self.settings)
+        self.status.setText(f"{model.id} is now the {model.role} model.")
+        self.refresh()
+        self.default_changed.emit(model.role, str(model.path))
+
+    def confirm(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "Models", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
+        if folder:
+            self.import_path(folder)
+
+    def _pick_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF file", "", "GGUF models (*.gguf)"
+        )
+        if path:
+            self.import_path(path)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        """Closing cancels a running task (a download resumes next time)."""
+        if self.task is not None:
+            self.task.cancel()
+            task_pool().waitForDone(5000)
+        super().closeEvent(event)

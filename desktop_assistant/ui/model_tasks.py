@@ -1,0 +1,122 @@
+"""Downloads and imports of models on a worker thread, reported back by queued signals.
+
+Each task is a `QRunnable` (run by a `QThreadPool`) with a nested `Signals` object created on
+the UI thread, so its signals are delivered there; `cancel()` may be called from the UI thread
+at any time (as Buzz does for its model downloads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from desktop_assistant.core.errors import UserError
+from desktop_assistant.inference.downloads import Download, DownloadError, DownloadProgress
+
+log = logging.getLogger(__name__)
+
+
+class DownloadTask(QRunnable):
+    """Downloads one model (see inference/downloads.py).
+
+    Signals: progress(DownloadProgress), finished(InstalledModel),
+    failed(message, kind) with kind as `DownloadError.kind` ("cancelled" after cancel()).
+    """
+
+    class Signals(QObject):
+        progress = Signal(object)
+        finished = Signal(object)
+        failed = Signal(str, str)
+
+    def __init__(self, model_id: str, **download_options: object) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the owner keeps it; Qt must not delete it under Python
+        self.model_id = model_id
+        self.signals = self.Signals()
+        self.download = Download(model_id, self._progress, **download_options)  # type: ignore[arg-type]
+
+    def _progress(self, progress: DownloadProgress) -> None:
+        self.signals.progress.emit(progress)
+
+    def cancel(self) -> None:
+        self.download.cancel()
+
+    def run(self) -> None:
+        try:
+            model = self.download.run()
+        except DownloadError as err:
+            self.signals.failed.emit(str(err), err.kind)
+            return
+        except Exception as err:  # a bug: say it, log it, keep the app running
+            log.exception("download of %s failed", self.model_id)
+            self.signals.failed.emit(f"download failed: {type(err).__name__}: {err}", "failed")
+            return
+        self.signals.finished.emit(model)
+
+
+class ImportTask(QRunnable):
+    """Imports a model folder or a GGUF file (see inference/model_import.py).
+
+    Signals: progress(text, fraction; -1 when unknown), finished(InstalledModel),
+    failed(message, kind) with kind "refused", "cancelled" or "failed".
+    """
+
+    class Signals(QObject):
+        progress = Signal(str, float)
+        finished = Signal(object)
+        failed = Signal(str, str)
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.path = path
+        self.signals = self.Signals()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        from desktop_assistant.inference.model_import import ImportCancelled, import_model
+
+        try:
+            model = import_model(self.path, self.signals.progress.emit, self._cancel)
+        except ImportCancelled as err:
+            self.signals.failed.emit(str(err), "cancelled")
+            return
+        except UserError as err:
+            self.signals.failed.emit(str(err), "refused")
+            return
+        except Exception as err:
+            log.exception("import of %s failed", self.path)
+            self.signals.failed.emit(f"import failed: {type(err).__name__}: {err}", "failed")
+            return
+        self.signals.finished.emit(model)
+
+
+_pool: QThreadPool | None = None
+
+
+def task_pool() -> QThreadPool:
+    """The pool model tasks run on (its own, so that waiting for it waits for nothing else)."""
+    global _pool
+    if _pool is None:
+        _pool = QThreadPool()
+        _pool.setMaxThreadCount(2)
+    return _pool
+
+
+def progress_text(progress: DownloadProgress) -> str:
+    """ "120 MB of 1.0 GB · 8.5 MB/s · 2 min left" for a progress bar's label."""
+    from desktop_assistant.inference.catalog import human_duration, human_size
+
+    if not progress.total:
+        return f"{progress.model_id}: asking the hub…"
+    parts = [f"{human_size(progress.done)} of {human_size(progress.total)}"]
+    if progress.speed:
+        parts.append(f"{human_size(progress.speed)}/s")
+    if progress.eta_s is not None and progress.done < progress.total:
+        parts.append(f"{human_duration(progress.eta_s)} left")
+    return f"{progress.model_id}: " + " · ".join(parts)

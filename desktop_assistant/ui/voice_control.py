@@ -1,0 +1,398 @@
+"""The voice loop in the window: the microphone button, what is heard, and answers read aloud.
+
+Click the button to start and again to stop, or hold it (or Space outside the prompt box) to
+talk; Esc cancels. While recording: a level meter and the time. Partial transcripts appear in
+the prompt box about once a second and the final one replaces them. A whole-utterance command
+("new chat") is carried out; anything else is dictation, left in the box to send (sent at once
+in hands-free mode, which listens again after the answer has been read aloud).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTextEdit,
+    QWidget,
+)
+
+from desktop_assistant.core.commands import parse_command
+from desktop_assistant.core.errors import UserError
+from desktop_assistant.ui.read_aloud import ReadAloud
+from desktop_assistant.ui.voice import Microphone, SpeechThread
+from desktop_assistant.ui.voice_commands import VoiceCommands
+
+log = logging.getLogger(__name__)
+
+PARTIAL_EVERY_MS = 1000  # re-decode the growing recording this often
+AHEAD_MAX_S = 6.0  # decode ahead at pauses while the recording is this short (commands)
+HOLD_MS = 400  # a press longer than this is hold-to-talk: releasing stops
+NO_SPEECH_MODEL = (
+    "Voice input needs a speech model: choose a Whisper folder (for example whisper-base) in "
+    "Settings → Stt model path."
+)
+
+
+class MicButton(QPushButton):
+    """Click to start/stop; hold to talk. Signals: released_after(ms held)."""
+
+    released_after = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Mic", parent)
+        self.setCheckable(False)
+        self.setToolTip("Speak (click, or hold to talk; Space when the prompt is not focused)")
+        self._down_at = 0.0
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        self._down_at = time.monotonic()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        super().mouseReleaseEvent(event)
+        self.released_after.emit(int((time.monotonic() - self._down_at) * 1000))
+
+
+class Voice(QObject):
+    """Signals: heard(text) with each final transcript (commands included)."""
+
+    heard = Signal(str)
+
+    def __init__(
+        self, window: Any, speech: SpeechThread, microphone: Microphone, tts_engine: str = ""
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.speech = speech
+        self.microphone = microphone
+        self.read_aloud = ReadAloud(tts_engine, self)
+        self.commands = VoiceCommands(window, self.read_last_answer)
+        self.model_name = ""
+        self._request = 0
+        self._draft = ""  # what was in the prompt box when recording began
+        self._file_request = 0  # a dropped audio file being transcribed
+        # Decoding ahead: at a pause in speech the audio so far is transcribed; if the
+        # recording then ends with no more speech, that text is used at once.
+        self._ahead_request = 0
+        self._ahead_speech_end: float | None = None
+        self._ahead_result: Any = None
+        self._waiting_for_ahead = False
+        self._partial = QTimer(self)
+        self._partial.setInterval(PARTIAL_EVERY_MS)
+        self._partial.timeout.connect(self._ask_partial)
+        self._build(window.composer)
+        worker = speech.worker
+        worker.loaded.connect(self._on_loaded)
+        worker.load_failed.connect(self._on_load_failed)
+        worker.partial.connect(self._on_partial)
+        worker.transcribed.connect(self._on_transcribed)
+        worker.failed.connect(self._on_failed)
+        worker.progress.connect(self._on_progress)
+        microphone.level.connect(self._on_level)
+        microphone.elapsed.connect(self._on_elapsed)
+        microphone.stopped.connect(self._on_stopped)
+        microphone.paused.connect(self._on_paused)
+        self.read_aloud.finished.connect(self._on_read_finished)
+        QApplication.instance().installEventFilter(self)  # Space reaches the focused child
+        self._set_unavailable(
+            "Loading the speech model…" if self._model_path() else NO_SPEECH_MODEL
+        )
+
+    def _build(self, composer: Any) -> None:
+        self.button = MicButton(composer)
+        self.button.pressed.connect(self._on_pressed)
+        self.button.released_after.connect(self._on_released)
+        self._press_started = False  # this press began the recording
+        composer.tools.insertWidget(1, self.button)
+        self.meter = QProgressBar(composer)
+        self.meter.setRange(-60, 0)
+        self.meter.setTextVisible(False)
+        self.meter.setFixedHeight(8)
+        self.meter.setAccessibleName("Microphone level")
+        self.clock = QLabel("0:00", composer)
+        self.status = QLabel(composer)
+        self.status.setObjectName("faint")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Listening…"))
+        row.addWidget(self.meter, 1)
+        row.addWidget(self.clock)
+        self.recording_row = QWidget(composer)
+        self.recording_row.setLayout(row)
+        self.recording_row.hide()
+        composer.layout().insertWidget(0, self.recording_row)
+        composer.layout().insertWidget(0, self.status)
+        self.status.hide()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt API)
+        """Space outside the prompt box: hold to talk."""
+        kind = event.type()
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            return False
+        if not isinstance(watched, QWidget) or watched.window() is not self.window:
+            return False
+        if self._space_to_talk(event):
+            if not event.isAutoRepeat():
+                self.listen() if kind == QEvent.Type.KeyPress else self.stop()
+            return True
+        return False
+
+    @staticmethod
+    def _space_to_talk(event: Any) -> bool:
+        focus = QApplication.focusWidget()
+        typing = (
+            isinstance(focus, QLineEdit | QPlainTextEdit | QTextEdit)
+            and not getattr(focus, "isReadOnly", lambda: False)()
+        )
+        return event.key() == Qt.Key.Key_Space and not typing
+
+    def _model_path(self) -> str:
+        return str(self.window.settings.get("stt_model_path"))
+
+    # ---- the speech model ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the speech model named in the settings (on its thread)."""
+        path = self._model_path()
+        if path:
+            self.speech.load_requested.emit(path)
+        self.read_aloud.open()
+        self.window.transcript.can_speak = self.read_aloud.why_not
+        self.window.transcript.refresh_actions()
+
+    def _on_loaded(self, name: str, detector_model: Any) -> None:
+        self.model_name = name
+        self.microphone.detector_model = detector_model
+        self.button.setEnabled(True)
+        self.button.setToolTip(f"Speak ({name}); click, or hold to talk")
+
+    def _on_load_failed(self, message: str) -> None:
+        self._set_unavailable(f"Voice input is off: {message}")
+
+    def _set_unavailable(self, why: str) -> None:
+        self.button.setEnabled(False)
+        self.button.setToolTip(why)
+
+    # ---- recording ----------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        return self.microphone.recording
+
+    def toggle(self) -> None:
+        if self.recording:
+            self.stop()
+        else:
+            self.listen()
+
+    def listen(self) -> None:
+        if not self.button.isEnabled() or self.recording:
+            return
+        self.read_aloud.stop()  # the user starts speaking: stop talking over them
+        try:
+            self.microphone.start()
+        except UserError as err:
+            self._set_unavailable(str(err))
+            self.window.intake.tell(f"The microphone cannot be used: {err}")
+            return
+        self._request += 1
+        self._ahead_request, self._ahead_result, self._waiting_for_ahead = 0, None, False
+        self._draft = self.window.composer.text()
+        self.button.setText("Stop")
+        self.recording_row.show()
+        self._partial.start()
+
+    def stop(self) -> None:
+        self.microphone.stop()
+
+    def cancel(self) -> bool:
+        """Esc: throw the recording away. True when there was one."""
+        if not self.recording:
+            return False
+        self.microphone.cancel()
+        self._partial.stop()
+        self.window.composer.edit.setPlainText(self._draft)
+        self._reset_button()
+        return True
+
+    def _on_pressed(self) -> None:
+        self._press_started = not self.recording
+        if self._press_started:
+            self.listen()
+
+    def _on_released(self, held_ms: int) -> None:
+        """A click started it: it goes on until the next click or the end of speech.
+        A hold started it: letting go stops it. A click while recording stops it."""
+        if self.recording and (not self._press_started or held_ms >= HOLD_MS):
+            self.stop()
+
+    def _reset_button(self) -> None:
+        self.button.setText("Mic")
+        self.recording_row.hide()
+
+    def _on_level(self, dbfs: float) -> None:
+        self.meter.setValue(int(max(-60.0, min(0.0, dbfs))))
+
+    def _on_elapsed(self, seconds: float) -> None:
+        self.clock.setText(f"{int(seconds) // 60}:{int(seconds) % 60:02d}")
+
+    def _ask_partial(self) -> None:
+        audio = self.microphone.audio()
+        if audio is not None and len(audio) > 8000:
+            self.speech.worker.want_partial(self._request)
+            self.speech.partial_requested.emit(self._request, audio)
+
+    def _on_partial(self, request: int, text: str) -> None:
+        if request == self._request and self.recording and text:
+            self._show_in_box(text)
+
+    def _on_paused(self) -> None:
+        audio = self.microphone.audio()
+        if audio is None or not self.recording or len(audio) > AHEAD_MAX_S * 16_000:
+            return
+        self._request += 1
+        self._ahead_request = self._request
+        self._ahead_speech_end = self.microphone.last_speech_s()
+        self._ahead_result = None
+        self.speech.transcribe_requested.emit(self._ahead_request, audio)
+
+    def _ahead_still_good(self, recording: Any) -> bool:
+        """The recording ended by silence with no speech since the pause decoded ahead."""
+        return (
+            bool(self._ahead_request)
+            and recording.stopped_by == "silence"
+            and self.microphone.last_speech_s() == self._ahead_speech_end
+        )
+
+    def _on_stopped(self, recording: Any) -> None:
+        self._partial.stop()
+        self._reset_button()
+        if self._ahead_still_good(recording):
+            if self._ahead_result is not None:
+                self._finish(self._ahead_result)
+            else:
+                self._waiting_for_ahead = True  # its text arrives shortly
+            return
+        if recording.error is not None:
+            self._set_unavailable(str(recording.error))
+            self.window.intake.tell(
+                f"The microphone stopped: {recording.error}. What was recorded before "
+                "is transcribed."
+            )
+        audio = recording.speech if recording.speech is not None else None
+        if audio is None and recording.error is not None and len(recording.audio):
+            audio = recording.audio  # keep what was said before the device went
+        if audio is None or not len(audio):
+            self.window.statusBar().showMessage("No speech heard", 4000)
+            self.window.composer.edit.setPlainText(self._draft)
+            return
+        self.status.setText("Recognising…")
+        self.status.show()
+        self._request += 1
+        self.speech.transcribe_requested.emit(self._request, audio)
+
+    # ---- results ------------------------------------------------------------------------------
+
+    def _on_transcribed(self, request: int, transcript: Any) -> None:
+        self.status.hide()
+        text = transcript.text.strip()
+        if request == self._file_request:
+            self._file_request = 0
+            self._draft = self.window.composer.text()
+            self._show_in_box(text)
+            return
+        if request == self._ahead_request and request != 0:
+            self._ahead_result = transcript
+            if self._waiting_for_ahead:
+                self._waiting_for_ahead = False
+                self._finish(transcript)
+            return
+        if request != self._request:
+            return
+        self._finish(transcript)
+
+    def _finish(self, transcript: Any) -> None:
+        """A final transcript: a command to carry out, or words for the prompt box."""
+        self.status.hide()
+        self._ahead_request, self._ahead_result = 0, None
+        text = transcript.text.strip()
+        self.heard.emit(text)
+        if not text:
+            self.window.statusBar().showMessage("No speech heard", 4000)
+            self.window.composer.edit.setPlainText(self._draft)
+            return
+        command = parse_command(text)
+        if command is not None:
+            self.window.composer.edit.setPlainText(self._draft)
+            self.commands.run(command)
+            return
+        self._show_in_box(text)
+        if self.window.settings.get("hands_free"):
+            self.window.composer.button.click()
+
+    def _on_failed(self, request: int, message: str) -> None:
+        self.status.hide()
+        if request in (self._request, self._file_request):
+            self.window.intake.tell(f"Speech recognition failed: {message}")
+
+    def _on_progress(self, request: int, done: float, total: float) -> None:
+        if request == self._file_request and total > 0:
+            self.status.setText(f"Transcribing… {done:.0f} of {total:.0f} s")
+            self.status.show()
+
+    def _show_in_box(self, text: str) -> None:
+        joined = f"{self._draft.rstrip()} {text}".strip() if self._draft.strip() else text
+        edit = self.window.composer.edit
+        edit.setPlainText(joined)
+        edit.moveCursor(edit.textCursor().MoveOperation.End)
+
+    def transcribe_file(self, path: Path) -> None:
+        """A dropped audio file: its words go into the prompt box."""
+        if not self.model_name:
+            self.window.intake.tell(f"{path.name} cannot be transcribed: {NO_SPEECH_MODEL}")
+            return
+        self._request += 1
+        self._file_request = self._request
+        self.status.setText(f"Transcribing {path.name}…")
+        self.status.show()
+        self.speech.transcribe_requested.emit(self._file_request, path)
+
+    # ---- reading aloud ------------------------------------------------------------------------
+
+    def read_last_answer(self) -> None:
+        last = self.window.transcript.last_answer()
+        if last is not None and last.text:
+            self.speak(last.text)
+
+    def speak(self, text: str) -> None:
+        if not self.read_aloud.available:
+            self.window.intake.tell(self.read_aloud.why_not)
+            return
+        self.read_aloud.say(text)
+
+    def follow_answer(self, text: str, done: bool) -> None:
+        """A streaming answer: read each finished sentence when auto-read is on."""
+        if self.window.settings.get("auto_read") and self.read_aloud.available:
+            self.read_aloud.follow(text, done)
+
+    def _on_read_finished(self) -> None:
+        if self.window.settings.get("hands_free") and not self.recording:
+            QTimer.singleShot(300, self.listen)
+
+    def shutdown(self) -> None:
+        QApplication.instance().removeEventFilter(self)
+        self.cancel()
+        self.read_aloud.stop()
+        if not self.speech.shutdown():
+            log.warning("the speech thread did not end in time")

@@ -1,0 +1,122 @@
+"""The model manager dialog over a fake hub on 127.0.0.1 and tiny local models."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.inference import downloads, models
+from desktop_assistant.inference.catalog import load_catalog
+from desktop_assistant.ui.model_manager import ModelManagerDialog
+from tests.fake_hub import FakeHub
+
+SPEECH_ID = "openai/whisper-tiny"
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tiny_whisper_dir):
+    hub = FakeHub().start()
+    hub.add_repo(SPEECH_ID, tiny_whisper_dir)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path, fake_hub):
+    settings = Settings(tmp_path / "settings.json")
+    dialog = ModelManagerDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    yield dialog
+    dialog.close()
+
+
+def rows(dialog) -> dict[str, list[str]]:
+    """Model id -> its row's texts."""
+    out = {}
+    for i in range(dialog.tree.topLevelItemCount()):
+        parent = dialog.tree.topLevelItem(i)
+        for j in range(parent.childCount()):
+            item = parent.child(j)
+            out[item.text(0)] = [item.text(c) for c in range(dialog.tree.columnCount())]
+    return out
+
+
+def test_lists_the_catalog_per_role_with_fit_and_no_network(dialog, fake_hub):
+    shown = rows(dialog)
+    assert set(shown) == {e.id for e in load_catalog().entries}
+    assert dialog.tree.topLevelItemCount() == 3
+    row = shown["openai/whisper-base"]
+    assert row[1].startswith("Available") and "recommended" in row[1]
+    assert (
+        any(v in row[3] for v in (models.FITS, models.TIGHT, models.WONT_FIT)) and "free" in row[3]
+    )
+    assert "free" in row[4] and "RAM" in dialog.machine.text()
+    assert "(gated)" in shown["meta-llama/Llama-3.2-1B-Instruct"][1]
+    assert dialog.select("meta-llama/Llama-3.2-1B-Instruct")
+    assert "accept" in dialog.details.text()
+    assert fake_hub.requests == []  # nothing reached the network
+
+
+def test_download_with_progress_becomes_the_default(dialog, qtbot, fake_hub):
+    fake_hub.piece_delay = 0.005
+    assert dialog.select(SPEECH_ID) and dialog.download_button.isEnabled()
+    with qtbot.waitSignal(dialog.model_installed, timeout=30_000) as installed:
+        dialog.download_button.click()
+        assert not dialog.download_button.isEnabled() and dialog.cancel_button.isEnabled()
+        assert dialog.progress.isVisible()
+    model = installed.args[0]
+    assert model.id == SPEECH_ID and model.role == "speech"
+    assert dialog.settings.get("stt_model_path") == str(model.path)  # none before: now default
+    assert rows(dialog)[SPEECH_ID][1] == "Installed, default"
+    assert "installed" in dialog.status.text() and not dialog.progress.isVisible()
+
+
+def test_cancel_a_download(dialog, qtbot, fake_hub):
+    fake_hub.piece_delay = 0.05
+    dialog.select(SPEECH_ID)
+    seen = []
+
+    def cancel_once_moving(progress):
+        seen.append(progress)
+        if progress.total and progress.done and not dialog.task.download.cancelled:
+            dialog.cancel_button.click()
+
+    task = dialog.start_download(SPEECH_ID, backoff=0.0)
+    task.signals.progress.connect(cancel_once_moving)  # before any event is delivered
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
+    assert "cancelled" in dialog.status.text()
+    assert models.find_installed(SPEECH_ID) is None and dialog.download_button.isEnabled()
+    assert any(p.done for p in seen)
+
+
+def test_import_set_default_and_remove(dialog, qtbot, tiny_chat_dir, monkeypatch):
+    with qtbot.waitSignal(dialog.model_installed, timeout=30_000) as installed:
+        dialog.import_path(str(tiny_chat_dir))
+    model = installed.args[0]
+    assert model.source == "import" and model.role == "chat" and tiny_chat_dir.is_dir()
+    assert dialog.settings.get("model_path") == str(model.path)
+    dialog.settings.set("model_path", "")
+    dialog.refresh()
+    assert dialog.select(model.id) and rows(dialog)[model.id][1] == "Installed"
+    with qtbot.waitSignal(dialog.default_changed) as changed:
+        dialog.default_button.click()
+    assert changed.args == ["chat", str(model.path)]
+    monkeypatch.setattr(dialog, "confirm", lambda question: True)
+    with qtbot.waitSignal(dialog.model_removed) as removed:
+        dialog.remove_button.click()
+    assert removed.args == [model.id] and not model.path.exists()
+    assert dialog.settings.get("model_path") == "" and "freed" in dialog.status.text()
+
+
+def test_refused_import_says_why(dialog, qtbot, tmp_path):
+    folder = tmp_path / "pickles"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "qwen2"}')
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x02")
+    dialog.import_path(str(folder))
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
+    assert "pickle" in dialog.status.text()
+    assert models.list_installed() == []

@@ -1,0 +1,244 @@
+"""The voice loop in the window: mic button, VAD auto-stop, commands, dictation, read-aloud."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.ui.main_window import MainWindow
+from desktop_assistant.ui.voice import Microphone, SpeechThread
+from desktop_assistant.ui.workers import ChatThread
+from tests.fakes import FakeChatEngine, FakeSpeechEngine
+from tests.fakes_audio import SPEECH_DEV, FakeInputStream
+
+
+@pytest.fixture
+def voice_window(qtbot, tmp_path):
+    """A window with a fake chat model, a fake Whisper and a fake microphone."""
+    made = []
+
+    def make(texts, stream=None, chat=None, settings=None, tts="mock"):
+        settings = settings or Settings(tmp_path / "settings.json")
+        settings.set("stt_model_path", "/models/fake-whisper")
+        settings.set("vad_silence_s", 0.5)
+        engine = FakeSpeechEngine(texts)
+        streams = []
+
+        def new_stream():
+            s = (
+                stream()
+                if callable(stream)
+                else FakeInputStream(
+                    SPEECH_DEV / "cmd01_new_chat.wav", speed=4.0, then_silence_s=2.0
+                )
+            )
+            streams.append(s)
+            return s
+
+        speech = SpeechThread(lambda path: engine)
+        microphone = Microphone(new_stream, settings)
+        chat_engine = chat or FakeChatEngine(tokens=["Sure. ", "Here ", "it ", "is."])
+        window = MainWindow(
+            settings,
+            ChatThread(lambda path: chat_engine),
+            "/models/fake-model",
+            voice=(speech, microphone),
+            tts_engine=tts,
+        )
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        window.voice.start()
+        qtbot.waitUntil(lambda: window.voice.button.isEnabled(), timeout=20_000)
+        qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+        made.append(window)
+        return window, engine, chat_engine, streams
+
+    yield make
+    for window in made:
+        window.close()
+        assert window.voice.speech.thread.isFinished()
+
+
+def _click_mic(qtbot, window):
+    qtbot.mouseClick(window.voice.button, Qt.MouseButton.LeftButton)
+
+
+def test_a_spoken_command_stops_by_itself_and_is_carried_out(qtbot, voice_window):
+    window, speech, chat, _ = voice_window(["New chat."])
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+    assert len(window.view.messages()) == 2
+    levels = []
+    window.voice.microphone.level.connect(levels.append)
+    _click_mic(qtbot, window)
+    assert window.voice.recording and window.voice.recording_row.isVisibleTo(window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000) as heard:
+        pass  # voice activity detection ends the recording after the trailing silence
+    assert heard.args == ["New chat."]
+    assert not window.voice.recording and window.voice.button.text() == "Mic"
+    assert window.view.messages() == []  # new chat
+    assert "Voice command: New chat" in window.statusBar().currentMessage()
+    assert levels and max(levels) > -30  # the meter saw speech
+    # decoded once, ahead, at the pause after "new chat": its text is used when the
+    # trailing silence ends the recording (no second decode after the end of speech)
+    assert len(speech.heard) == 1 and 0.5 < speech.heard[0] / 16_000 < 3.0
+
+
+def test_dictation_goes_into_the_prompt_box_and_hands_free_sends_it(qtbot, voice_window):
+    window, _, chat, _ = voice_window(["What is the capital of France?"])
+    window.composer.edit.setPlainText("Question:")
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert window.composer.text() == "Question: What is the capital of France?"
+    assert chat.calls == []  # not sent: the user reviews it, then Enter or "send"
+
+    window.composer.edit.clear()
+    window.settings.set("hands_free", True)
+    window.voice.speech.worker._engine.texts = ["Tell me a joke"]
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        _click_mic(qtbot, window)
+    assert chat.calls[-1][-1].content == "Tell me a joke"
+
+
+def test_escape_cancels_a_recording_and_keeps_the_draft(qtbot, voice_window):
+    slow = lambda: FakeInputStream(SPEECH_DEV / "dict01_self_attention.wav", speed=1.0)  # noqa: E731
+    window, speech, _, _ = voice_window(["never used"], stream=slow)
+    window.composer.edit.setPlainText("my draft")
+    _click_mic(qtbot, window)
+    assert window.voice.recording
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    assert not window.voice.recording and window.composer.text() == "my draft"
+    qtbot.wait(300)
+    assert speech.heard == []
+
+
+def test_no_microphone_says_so_and_disables_the_button(qtbot, voice_window):
+    def no_device():
+        raise AudioError("No microphone found. Connect one, then choose it in Settings.")
+
+    window, _, _, _ = voice_window(["x"], stream=no_device)
+    _click_mic(qtbot, window)
+    assert not window.voice.button.isEnabled()
+    assert "No microphone found" in window.voice.button.toolTip()
+    assert "No microphone found" in window.view.messages()[-1].text
+
+
+def test_a_device_that_fails_midway_keeps_what_was_said(qtbot, voice_window):
+    failing = lambda: FakeInputStream(  # noqa: E731
+        SPEECH_DEV / "dict01_self_attention.wav", speed=4.0, fail_after_s=3.0
+    )
+    window, speech, _, _ = voice_window(["Explain self attention"], stream=failing)
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert speech.heard and speech.heard[0] > 16_000  # what came before the failure
+    assert window.composer.text() == "Explain self attention"
+    assert any("microphone stopped" in w.text for w in window.view.messages())
+
+
+def test_silence_alone_produces_nothing(qtbot, voice_window):
+    quiet = lambda: FakeInputStream(SPEECH_DEV / "neg01_silence_3s.wav", speed=4.0)  # noqa: E731
+    window, speech, chat, _ = voice_window(["should not be used"], stream=quiet)
+    _click_mic(qtbot, window)
+    qtbot.waitUntil(
+        lambda: (
+            window.voice.microphone.audio() is not None
+            and len(window.voice.microphone.audio()) > 40_000
+        ),
+        timeout=10_000,
+    )
+    _click_mic(qtbot, window)  # the user gives up
+    qtbot.waitUntil(lambda: "No speech heard" in window.statusBar().currentMessage())
+    assert speech.heard == [] and window.composer.text() == "" and chat.calls == []
+
+
+def test_delete_conversation_by_voice_asks_first(qtbot, voice_window):
+    window, _, _, _ = voice_window(["Delete this conversation.", "yes"])
+    window.voice.commands.run  # noqa: B018
+    from desktop_assistant.core.commands import parse_command
+
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+    window.voice.commands.run(parse_command("delete this conversation"))
+    assert window.voice.commands.pending is not None and len(window.view.messages()) == 2
+    window.voice.commands.run(parse_command("no"))
+    assert window.voice.commands.pending is None and len(window.view.messages()) == 2
+    window.voice.commands.run(parse_command("delete this conversation"))
+    window.voice.commands.run(parse_command("yes"))
+    assert window.view.messages() == []
+
+
+def test_theme_command_can_be_undone(qtbot, voice_window):
+    from desktop_assistant.core.commands import parse_command
+
+    window, _, _, _ = voice_window(["x"])
+    try:
+        window.voice.commands.run(parse_command("switch to dark mode"))
+        assert window.settings.get("theme") == "dark"
+        assert window.voice.commands.undo_button.isVisibleTo(window)
+        window.voice.commands.undo_button.click()
+        assert window.settings.get("theme") == "system"
+    finally:
+        window.settings.set("theme", "system")
+
+
+def test_answers_are_read_aloud_and_escape_stops_reading(qtbot, voice_window):
+    window, _, _, _ = voice_window(["x"])
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+    answer = window.view.messages()[-1]
+    speak = answer.buttons["speak"]
+    assert not speak.isHidden() and speak.isEnabled()
+    with qtbot.waitSignal(window.voice.read_aloud.started, timeout=5_000):
+        speak.click()
+    assert window.voice.read_aloud.speaking
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    assert not window.voice.read_aloud.speaking
+
+
+def test_auto_read_follows_the_stream_then_hands_free_listens_again(qtbot, voice_window):
+    window, _, _, streams = voice_window(["x"])
+    window.settings.set("auto_read", True)
+    window.settings.set("hands_free", True)
+    with qtbot.waitSignal(window.voice.read_aloud.finished, timeout=15_000):
+        window.send("hello")
+    qtbot.waitUntil(lambda: window.voice.recording, timeout=5_000)
+    assert len(streams) == 1
+
+
+def test_no_voice_on_the_system_explains_instead_of_failing(qtbot, voice_window):
+    window, _, _, _ = voice_window(["x"], tts="no-such-engine")
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+    speak = window.view.messages()[-1].buttons["speak"]
+    assert not speak.isEnabled() and "needs a system voice" in speak.toolTip()
+
+
+def test_a_dropped_audio_file_is_transcribed_into_the_box(qtbot, voice_window, tmp_path):
+    window, speech, _, _ = voice_window(["Plan three rice dinners"])
+    named_wrongly = tmp_path / "notes.png"  # audio, whatever the name says
+    shutil.copy(SPEECH_DEV / "dict02_rice_dinners.wav", named_wrongly)
+    window.intake.take_files([named_wrongly])
+    qtbot.waitUntil(lambda: window.composer.text() == "Plan three rice dinners", timeout=20_000)
+    assert window.composer.tray.images() == [] and speech.heard[0] > 16_000 * 5
+
+
+def test_hold_space_outside_the_prompt_box_to_talk(qtbot, voice_window):
+    slow = lambda: FakeInputStream(SPEECH_DEV / "dict01_self_attention.wav", speed=1.0)  # noqa: E731
+    window, speech, _, _ = voice_window(["Explain self attention"], stream=slow)
+    window.view.setFocus()
+    qtbot.keyPress(window.view, Qt.Key.Key_Space)
+    assert window.voice.recording
+    qtbot.wait(600)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        qtbot.keyRelease(window.view, Qt.Key.Key_Space)
+    assert window.composer.text() == "Explain self attention"
+    window.composer.edit.setFocus()
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Space)  # typing a space is typing
+    assert not window.voice.recording and window.composer.text().endswith(" ")

@@ -31,6 +31,7 @@ from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
 from desktop_assistant.ui.message_tools import MessageTools, entry_from_stored, format_stats
+from desktop_assistant.ui.model_setup import ModelSetup
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import Entry, Transcript
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.system_picker.set_text(self.system_prompt)
         self.composer = Composer(self)
         self.intake = Intake(self)
+        self.setup = ModelSetup(self)
         chat_area = QWidget(self)
         layout = QVBoxLayout(chat_area)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -185,10 +187,12 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Begin loading the configured model, or explain how to get one."""
+        self.model_path = self.model_path or self.setup.start_path()
         if self.model_path:
             self.load_model(self.model_path)
         else:
             self._show_no_model()
+            self.setup.show_first_run()
 
     def load_model(self, path: str) -> None:
         self.model_path = path

@@ -158,7 +158,7 @@ class Voice(QObject):
         return event.key() == Qt.Key.Key_Space and not typing
 
     def _model_path(self) -> str:
-        return str(self.window.settings.get("stt_model_path"))
+        return self.window.setup.speech_path()
 
     # ---- the speech model ---------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""Getting models into the window: the first-run page when there is none, and the model
+manager (File → Models…). Chosen chat or vision models load at once; a speech model is
+loaded by the voice part."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject
+
+log = logging.getLogger(__name__)
+
+
+class ModelSetup(QObject):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.page: Any = None  # the first-run page while it is shown
+        self._hidden: Any = None  # the conversation, while the page is shown
+
+    def start_path(self) -> str:
+        """The chat model to load at start: the setting, else the default installed one."""
+        from desktop_assistant.inference import models
+
+        try:
+            installed = [m for m in models.list_installed() if m.role in ("vision", "chat")]
+        except Exception:  # a damaged manifest must not stop the app
+            log.exception("reading the installed models failed")
+            return ""
+        installed.sort(key=lambda m: m.role != "vision")  # a vision model also chats
+        return str(installed[0].path) if installed else ""
+
+    def speech_path(self) -> str:
+        """The speech model: the setting, else the first installed one."""
+        from desktop_assistant.inference import models
+
+        chosen = str(self.window.settings.get("stt_model_path"))
+        if chosen:
+            return chosen
+        try:
+            installed = models.list_installed("speech")
+        except Exception:
+            log.exception("reading the installed models failed")
+            return ""
+        return str(installed[0].path) if installed else ""
+
+    def show_first_run(self) -> bool:
+        """With no model at all, open on the setup page; True when it is shown."""
+        from desktop_assistant.inference import models
+        from desktop_assistant.ui.first_run import FirstRunPage
+
+        if not models.needs_setup(self.window.settings):
+            return False
+        self.page = FirstRunPage(self.window.settings, self.window)
+        self.page.model_ready.connect(self.use)
+        self.page.setup_finished.connect(self.close_first_run)
+        self._hidden = self.window.takeCentralWidget()
+        self.window.setCentralWidget(self.page)
+        return True
+
+    def close_first_run(self) -> None:
+        if self.page is None:
+            return
+        self.window.takeCentralWidget()
+        self.page.deleteLater()
+        self.page = None
+        self.window.setCentralWidget(self._hidden)
+        self._hidden.show()  # takeCentralWidget hid it
+        self._hidden = None
+        self.window.composer.edit.setFocus()
+
+    def use(self, role: str, path: str) -> None:
+        """A model was installed or chosen as its role's default."""
+        if role in ("chat", "vision"):
+            self.window.load_model(path)
+        elif role == "speech":
+            self.window.settings.set("stt_model_path", path)
+            if self.window.voice is not None:
+                self.window.voice.start()
+
+    def open_manager(self) -> None:
+        from desktop_assistant.ui.model_manager import ModelManagerDialog
+
+        dialog = ModelManagerDialog(self.window.settings, self.window)
+        dialog.default_changed.connect(self.use)
+        dialog.exec()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -146,6 +147,7 @@ class SettingsDialog(QDialog):
         form.replaceWidget(self.editors["system_prompt"], default)
         self.editors["system_prompt"].deleteLater()
         self.editors["system_prompt"] = default
+        self._device_picker(form, settings)
         presets = self.editors["system_prompts"]
         assert isinstance(presets, PresetsEditor)
         presets.names.model().rowsInserted.connect(lambda *_: self._sync_defaults())
@@ -164,6 +166,25 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(where)
         layout.addWidget(buttons)
+
+    def _device_picker(self, form: QFormLayout, settings: Settings) -> None:
+        """The microphone is picked from those the system offers (or typed, if unplugged)."""
+        from desktop_assistant.audio.capture import list_input_devices
+
+        picker = QComboBox()
+        picker.setEditable(True)
+        picker.addItem("")  # the system's default
+        picker.setItemData(0, "System default", Qt.ItemDataRole.ToolTipRole)
+        for device in list_input_devices():
+            picker.addItem(device.name)
+        picker.setCurrentText(settings.get("input_device"))
+        picker.lineEdit().setPlaceholderText("System default")
+        picker.setObjectName("input_device")
+        old = self.editors["input_device"]
+        picker.setToolTip(old.toolTip())
+        form.replaceWidget(old, picker)
+        old.deleteLater()
+        self.editors["input_device"] = picker
 
     def _sync_defaults(self) -> None:
         default, presets = self.editors["system_prompt"], self.editors["system_prompts"]

@@ -45,3 +45,19 @@ def test_system_prompt_presets_are_edited_added_and_chosen(qtbot, tmp_path):
     saved = again.get("system_prompts")
     assert saved["Concise"] == "Be very brief." and saved["Pirate"] == "Talk like a pirate."
     assert again.get("system_prompt") == "Pirate" and again.get("theme") == "dark"
+
+
+def test_the_microphone_is_picked_from_the_devices(qtbot, tmp_path, monkeypatch):
+    from desktop_assistant.audio import capture
+
+    devices = [capture.InputDevice(3, "USB headset", 1, 48000.0, False)]
+    monkeypatch.setattr(capture, "list_input_devices", lambda: devices)
+    settings = Settings(tmp_path / "s.json")
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    picker = dialog.editors["input_device"]
+    assert isinstance(picker, QComboBox)
+    assert [picker.itemText(i) for i in range(picker.count())] == ["", "USB headset"]
+    picker.setCurrentIndex(1)
+    dialog.accept()
+    assert Settings(tmp_path / "s.json").get("input_device") == "USB headset"

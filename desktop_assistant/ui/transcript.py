@@ -86,8 +86,9 @@ class Transcript(QObject):
     def draw_older(self) -> None:
         """Draw one more batch of older messages above the drawn ones."""
         if self._drawn_from > 0:
+            before = self._drawn_from
             self._draw_batch()
-            self.refresh_actions()
+            self.refresh_actions(self.entries[self._drawn_from : before])  # only the new ones
             QTimer.singleShot(0, self._fill)
 
     def _fill(self) -> None:
@@ -173,9 +174,10 @@ class Transcript(QObject):
         self._busy = busy
         self.refresh_actions()
 
-    def refresh_actions(self) -> None:
+    def refresh_actions(self, entries: list[Entry] | None = None) -> None:
+        """Show the tools each drawn message offers now (all drawn ones, or `entries`)."""
         last = self.last_answer()
-        for entry in self.entries[self._drawn_from :]:
+        for entry in self.entries[self._drawn_from :] if entries is None else entries:
             if entry.widget is None:
                 continue
             actions: set[str] = set()

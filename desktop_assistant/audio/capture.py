@@ -313,6 +313,7 @@ class Recorder:
                 self._append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             except Exception as err:
                 log.info("resampler flush: %s", err)
+        self._resampler = None  # soxr's native state goes now, not at interpreter exit
         self._finish(self._stop_reason)
 
     def _drain(self) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -27,7 +26,13 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference import models
 from desktop_assistant.inference.catalog import CatalogEntry, human_size, load_catalog
-from desktop_assistant.ui.model_tasks import DownloadTask, ImportTask, progress_text, task_pool
+from desktop_assistant.ui.model_tasks import (
+    DownloadTask,
+    ImportTask,
+    ask_import_path,
+    progress_text,
+    task_pool,
+)
 
 OFFLINE_KINDS = ("offline", "timeout")
 NO_SPEECH = "No speech model (type only)"
@@ -247,15 +252,11 @@ class FirstRunPage(QWidget):
         return any(m.role in CONVERSATION_ROLES for m in models.list_installed())
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
-        if folder:
+        if folder := ask_import_path(self, gguf=False):
             self.import_path(folder)
 
     def _pick_gguf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import a GGUF file", "", "GGUF models (*.gguf)"
-        )
-        if path:
+        if path := ask_import_path(self, gguf=True):
             self.import_path(path)
 
     def shutdown(self, timeout_ms: int = 5000) -> None:

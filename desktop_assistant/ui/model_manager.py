@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -37,7 +36,13 @@ from desktop_assistant.inference.catalog import (
     human_size,
     load_catalog,
 )
-from desktop_assistant.ui.model_tasks import DownloadTask, ImportTask, progress_text, task_pool
+from desktop_assistant.ui.model_tasks import (
+    DownloadTask,
+    ImportTask,
+    ask_import_path,
+    progress_text,
+    task_pool,
+)
 
 COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
 VERDICT_MARK = {models.FITS: "✓", models.TIGHT: "⚠", models.WONT_FIT: "✗"}
@@ -307,15 +312,11 @@ class ModelManagerDialog(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
-        if folder:
+        if folder := ask_import_path(self, gguf=False):
             self.import_path(folder)
 
     def _pick_gguf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import a GGUF file", "", "GGUF models (*.gguf)"
-        )
-        if path:
+        if path := ask_import_path(self, gguf=True):
             self.import_path(path)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -120,3 +121,15 @@ def progress_text(progress: DownloadProgress) -> str:
     if progress.eta_s is not None and progress.done < progress.total:
         parts.append(f"{human_duration(progress.eta_s)} left")
     return f"{progress.model_id}: " + " · ".join(parts)
+
+
+def ask_import_path(parent: Any, gguf: bool) -> str:
+    """Ask for a model folder (or a GGUF file) to import; "" when the user cancels."""
+    from PySide6.QtWidgets import QFileDialog
+
+    if gguf:
+        path, _ = QFileDialog.getOpenFileName(
+            parent, "Import a GGUF file", "", "GGUF models (*.gguf)"
+        )
+        return str(path)
+    return str(QFileDialog.getExistingDirectory(parent, "Import a model folder"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import asdict, replace
@@ -54,6 +55,17 @@ STATE_TEXT = {
     "generating": "generating…",
     "error": "error",
 }
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now out of the garbage collector's reach.
+
+    The modules, widgets and (once loaded) torch and transformers objects live as long as the
+    app; without this each full collection walks them all on the UI thread. Measured with
+    `bench history`: the longest stall while drawing a 500-message chat went from 37-43 ms to
+    24-30 ms. Objects made later (messages, replies) are collected as usual.
+    """
+    gc.freeze()
 
 
 class MainWindow(QMainWindow):
@@ -178,6 +190,7 @@ class MainWindow(QMainWindow):
         if not self._painted:
             self._painted = True
             QTimer.singleShot(0, self.first_painted.emit)
+            QTimer.singleShot(0, freeze_startup_objects)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
@@ -222,6 +235,7 @@ class MainWindow(QMainWindow):
             self.state_label.setText(message)
 
     def _on_loaded(self, name: str, precision: str) -> None:
+        freeze_startup_objects()  # what loading the model imported and built stays
         self.model_label.setText(f"{name} · {precision}" if precision else name)
         self._set_state("ready")
         self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))

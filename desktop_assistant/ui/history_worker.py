@@ -14,7 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
-from desktop_assistant.storage import transfer
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import History, StoredAttachment
 
@@ -219,6 +218,8 @@ class HistoryWorker(QObject):
     def export(self, conversation_id: int, path: str) -> None:
         def write(h: History) -> None:
             target = Path(path)
+            from desktop_assistant.storage import transfer
+
             if target.suffix.lower() == ".json":
                 data = transfer.export_json(h, conversation_id, self.store)
                 text = json.dumps(data, indent=2, ensure_ascii=False)
@@ -233,6 +234,8 @@ class HistoryWorker(QObject):
     def import_file(self, path: str) -> None:
         def read(h: History) -> None:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+            from desktop_assistant.storage import transfer
+
             cid = transfer.import_json(h, data, self.store)
             self.imported.emit(cid)
             self.list_conversations()

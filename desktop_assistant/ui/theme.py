@@ -39,6 +39,9 @@ DARK = {
 }
 
 
+_changed = False  # a theme other than the system's was applied in this process
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     for role, colour in DARK.items():
@@ -50,6 +53,10 @@ def dark_palette() -> QPalette:
 
 def apply_theme(name: str) -> None:
     """Switch the colours; code blocks drawn after this use matching ones."""
+    global _changed
+    if name not in ("light", "dark") and not _changed:
+        return  # the system's colours are already there: nothing to redo at start-up
+    _changed = True
     app = QApplication.instance()
     hints = QGuiApplication.styleHints()
     scheme = SCHEMES.get(name, Qt.ColorScheme.Unknown)

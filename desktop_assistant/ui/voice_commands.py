@@ -8,13 +8,14 @@ click) and are dropped by "no" / "never mind" or after a while.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 
-from desktop_assistant.core.commands import Command, is_destructive
+if TYPE_CHECKING:
+    from desktop_assistant.core.commands import Command
 
 SHOWN_MS = 6000  # how long a recognised command (and its Undo) stays in the status bar
 CONFIRM_MS = 15_000  # a destructive command waits this long for "yes"
@@ -64,6 +65,8 @@ class VoiceCommands(QObject):
         window.statusBar().addPermanentWidget(self.undo_button)
 
     def run(self, command: Command) -> None:
+        from desktop_assistant.core.commands import is_destructive
+
         intent = command.intent
         if intent == "confirm":
             self._confirm()

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_assistant.core.commands import parse_command
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.ui.read_aloud import ReadAloud
 from desktop_assistant.ui.voice import Microphone, SpeechThread
@@ -105,9 +104,8 @@ class Voice(QObject):
         microphone.paused.connect(self._on_paused)
         self.read_aloud.finished.connect(self._on_read_finished)
         QApplication.instance().installEventFilter(self)  # Space reaches the focused child
-        self._set_unavailable(
-            "Loading the speech model…" if self._model_path() else NO_SPEECH_MODEL
-        )
+        # Which speech model is only looked up in start(), after the window is painted.
+        self._set_unavailable("Voice input starts once the speech model is loaded.")
 
     def _build(self, composer: Any) -> None:
         self.button = MicButton(composer)
@@ -166,7 +164,10 @@ class Voice(QObject):
         """Load the speech model named in the settings (on its thread)."""
         path = self._model_path()
         if path:
+            self._set_unavailable("Loading the speech model…")
             self.speech.load_requested.emit(path)
+        else:
+            self._set_unavailable(NO_SPEECH_MODEL)
         self.read_aloud.open()
         self.window.transcript.can_speak = self.read_aloud.why_not
         self.window.transcript.refresh_actions()
@@ -332,6 +333,8 @@ class Voice(QObject):
             self.window.statusBar().showMessage("No speech heard", 4000)
             self.window.composer.edit.setPlainText(self._draft)
             return
+        from desktop_assistant.core.commands import parse_command  # its patterns: 28 ms
+
         command = parse_command(text)
         if command is not None:
             self.window.composer.edit.setPlainText(self._draft)

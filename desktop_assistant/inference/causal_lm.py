@@ -40,6 +40,17 @@ def go_offline() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion's progress bar on stderr
 
 
+def prepare_to_load(threads: int) -> None:
+    """What every engine does before it loads weights: stay offline, take its thread count,
+    and keep transformers' warnings and progress bars off the terminal."""
+    go_offline()
+    use_threads(threads)
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 @contextmanager
 def _onednn_for_prefill_only(enabled: bool) -> Iterator[Callable[[], None]]:
     """Yield a callback that switches oneDNN off for the decode steps; restore it at the end.
@@ -93,12 +104,7 @@ class CausalLMEngine:
 
     def load(self, progress: ProgressCallback | None = None) -> None:
         folder = check_model_folder(self.model_path)
-        go_offline()
-        use_threads(self.threads)
-        import transformers
-
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
+        prepare_to_load(self.threads)
         model, tokenizer, self._precision = load_model(
             folder, self.requested_precision, progress or (lambda message: None)
         )

@@ -171,18 +171,13 @@ class WhisperEngine:
         return self._model is not None
 
     def load(self, progress: ProgressCallback | None = None) -> None:
-        from desktop_assistant.inference.causal_lm import go_offline
-        from desktop_assistant.inference.loading import use_threads
+        from desktop_assistant.inference.causal_lm import prepare_to_load
 
         folder = check_whisper_folder(self.model_path)
-        go_offline()
-        use_threads(self.threads)
+        prepare_to_load(self.threads)
         import torch
-        import transformers
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
         if progress:
             progress(f"Loading the speech model {self.name}…")
         try:

@@ -31,11 +31,11 @@ from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.causal_lm import (
     DEFAULT_CONTEXT,
     _onednn_for_prefill_only,
-    go_offline,
+    prepare_to_load,
 )
 from desktop_assistant.inference.decode import generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
-from desktop_assistant.inference.loading import resolve_precision, use_threads
+from desktop_assistant.inference.loading import resolve_precision
 from desktop_assistant.inference.model_folder import check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
@@ -114,13 +114,9 @@ class VisionChatEngine:
         folder = check_model_folder(self.model_path)
         if folder.gguf:
             raise ModelError(f"{folder.path} is a GGUF file; vision models need a model folder")
-        go_offline()
-        use_threads(self.threads)
+        prepare_to_load(self.threads)
         import torch
-        import transformers
 
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
         chosen = resolve_precision(self.requested_precision, folder)
         self._processor = load_processor(folder)
         model = load_vision_model(folder, chosen, progress or (lambda message: None))

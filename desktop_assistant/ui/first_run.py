@@ -30,7 +30,8 @@ from desktop_assistant.ui.model_tasks import (
     DownloadTask,
     ImportTask,
     ask_import_path,
-    progress_text,
+    show_download_progress,
+    show_progress,
     task_pool,
 )
 
@@ -202,10 +203,7 @@ class FirstRunPage(QWidget):
             self.status.setText("Cancelling…")
 
     def _download_progress(self, progress: Any) -> None:
-        if progress.total:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * progress.done / progress.total))
-        self.status.setText(progress_text(progress))
+        show_download_progress(self.progress, self.status, progress)
 
     def _installed_then_next(self, model: models.InstalledModel) -> None:
         self._adopt(model)
@@ -236,10 +234,7 @@ class FirstRunPage(QWidget):
         return task
 
     def _import_progress(self, text: str, fraction: float) -> None:
-        if fraction >= 0:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * fraction))
-        self.status.setText(text)
+        show_progress(self.progress, self.status, text, fraction)
 
     def _imported(self, model: models.InstalledModel) -> None:
         self._idle()

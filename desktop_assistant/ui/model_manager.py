@@ -40,7 +40,8 @@ from desktop_assistant.ui.model_tasks import (
     DownloadTask,
     ImportTask,
     ask_import_path,
-    progress_text,
+    show_download_progress,
+    show_progress,
     task_pool,
 )
 
@@ -254,18 +255,12 @@ class ModelManagerDialog(QDialog):
             self.status.setText("Cancelling…")
 
     def _download_progress(self, progress: Any) -> None:
-        if progress.total:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * progress.done / progress.total))
-        self.status.setText(progress_text(progress))
+        show_download_progress(self.progress, self.status, progress)
 
     def _import_progress(self, text: str, fraction: float) -> None:
         if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * fraction))
-        self.status.setText(text)
+            self.progress.setRange(0, 0)  # busy: a step of unknown length
+        show_progress(self.progress, self.status, text, fraction)
 
     def _installed(self, model: models.InstalledModel) -> None:
         self.task = None

@@ -133,3 +133,17 @@ def ask_import_path(parent: Any, gguf: bool) -> str:
         )
         return str(path)
     return str(QFileDialog.getExistingDirectory(parent, "Import a model folder"))
+
+
+def show_progress(bar: Any, label: Any, text: str, fraction: float | None) -> None:
+    """A task's progress in a progress bar (unchanged when the fraction is unknown) and a
+    label."""
+    if fraction is not None and fraction >= 0:
+        bar.setRange(0, 1000)
+        bar.setValue(int(1000 * fraction))
+    label.setText(text)
+
+
+def show_download_progress(bar: Any, label: Any, progress: DownloadProgress) -> None:
+    fraction = progress.done / progress.total if progress.total else None
+    show_progress(bar, label, progress_text(progress), fraction)

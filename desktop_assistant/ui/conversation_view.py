@@ -316,6 +316,12 @@ class ConversationView(QScrollArea):
                 found += [w for w in widgets if isinstance(w, MessageWidget)]
         return found
 
+    def redraw_answers(self) -> None:
+        """Render the drawn answers again (their code blocks follow the theme)."""
+        for widget in self.messages():
+            if widget.role == "assistant" and widget.text:
+                widget.set_text(widget.text)
+
     def wants_older(self) -> bool:
         """Less than half a screen is drawn above what is shown: draw older messages.
 

@@ -9,7 +9,9 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton
 
+from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.ui.history_worker import HistoryThread
+from desktop_assistant.ui.message_tools import entry_from_stored
 from desktop_assistant.ui.sidebar import Sidebar
 
 UNDO_MS = 10_000
@@ -125,10 +127,24 @@ class Conversations(QObject):
         self._pending_hit = 0
 
     def _on_loaded(self, conversation_id: int, info: dict, messages: list) -> None:
-        self.window.show_conversation(conversation_id, info, messages)
+        self.show(conversation_id, info, messages)
         self.sidebar.select(conversation_id)
         if self._pending_hit:
             self._scroll_to_hit()
+
+    def show(self, conversation_id: int, info: dict, stored: list) -> None:
+        """Replace the view with a stored conversation (answers cut off by a crash included).
+
+        Only the newest messages are drawn now; older ones as the user scrolls up.
+        """
+        window = self.window
+        window.stop()
+        window.conversation_id = conversation_id
+        window.system_prompt = info["system_prompt"]
+        window.system_picker.set_text(window.system_prompt)
+        store = AttachmentStore()
+        window.transcript.show([entry_from_stored(m, store) for m in stored if m.role != "system"])
+        window.composer.edit.setFocus()
 
     def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:
         if conversation_id:

@@ -135,6 +135,6 @@ class Intake(QObject):
                 "notice", TEXT_ONLY.format(name=name, s="s" if count != 1 else "")
             )
             button = QPushButton("Choose a vision model…", notice)
-            button.clicked.connect(self.window.choose_model_folder)
+            button.clicked.connect(self.window.setup.choose_folder)
             notice.layout().addWidget(button)
         return False

@@ -12,10 +12,8 @@ from typing import Any
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -24,15 +22,14 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
-from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
-from desktop_assistant.ui.message_tools import MessageTools, entry_from_stored, format_stats
-from desktop_assistant.ui.model_setup import ModelSetup
+from desktop_assistant.ui.message_tools import MessageTools, format_stats
+from desktop_assistant.ui.model_setup import NO_MODEL_TEXT, ModelSetup
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import Entry, Transcript
@@ -43,11 +40,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
-NO_MODEL_TEXT = (
-    "No chat model is set up yet. Choose a local Hugging Face model folder "
-    "(config.json, *.safetensors and tokenizer files) with File → Open model folder…, "
-    "or start the app with `desktop-assistant --model PATH`."
-)
 STATE_TEXT = {
     "no-model": "no model",
     "loading": "Loading model…",
@@ -118,12 +110,12 @@ class MainWindow(QMainWindow):
         settings.on_change(self._on_setting_changed)
         if model_path:  # loading starts once the window is painted; say so from the start
             self.model_label.setText(Path(model_path).name or model_path)
-            self._set_state("loading")
+            self.set_state("loading")
         worker = chat.worker
-        worker.loading.connect(self._on_loading)
+        worker.loading.connect(self.setup.on_loading)
         worker.loaded.connect(self._on_loaded)
-        worker.progress.connect(self._on_progress)
-        worker.load_failed.connect(self._on_load_failed)
+        worker.progress.connect(self.setup.on_progress)
+        worker.load_failed.connect(self.setup.on_load_failed)
         worker.chunk.connect(self._on_chunk)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -173,7 +165,7 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(self.escape)
         QShortcut(QKeySequence("Esc"), self, activated=self.escape)
         add_menus(self)
-        self._set_state("no-model")
+        self.set_state("no-model")
         self.composer.edit.setFocus()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
@@ -204,48 +196,23 @@ class MainWindow(QMainWindow):
         if self.model_path:
             self.load_model(self.model_path)
         else:
-            self._show_no_model()
+            self.setup.show_no_model()
             self.setup.show_first_run()
 
     def load_model(self, path: str) -> None:
         self.model_path = path
         self.model_label.setText(Path(path).name or path)
-        self._set_state("loading")
+        self.set_state("loading")
         self.chat.load_requested.emit(path)
-
-    def choose_model_folder(self) -> None:
-        start = self.model_path or str(Path.home())
-        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
-        if path:
-            self.load_model(path)
-
-    def _show_no_model(self) -> None:
-        self._set_state("no-model")
-        notice = self.view.add_message("notice", NO_MODEL_TEXT)
-        button = QPushButton("Open model folder…", notice)
-        button.clicked.connect(self.choose_model_folder)
-        notice.layout().addWidget(button)
-
-    def _on_loading(self, name: str) -> None:
-        self.model_label.setText(name)
-        self._set_state("loading")
-
-    def _on_progress(self, message: str) -> None:
-        if self.state == "loading":
-            self.state_label.setText(message)
 
     def _on_loaded(self, name: str, precision: str) -> None:
         freeze_startup_objects()  # what loading the model imported and built stays
         self.model_label.setText(f"{name} · {precision}" if precision else name)
-        self._set_state("ready")
+        self.set_state("ready")
         self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
         if self._waiting:
             self._waiting = False
             self.stream_answer()
-
-    def _on_load_failed(self, message: str) -> None:
-        self.show_problem(f"{message}\n\nChoose another folder with File → Open model folder….")
-        self.composer.set_busy(False)
 
     # ---- sending and streaming ------------------------------------------------------------
 
@@ -351,7 +318,7 @@ class MainWindow(QMainWindow):
         self.transcript.update(into, state="streaming", stats=first_status)
         self.transcript.set_busy(True)
         self.composer.set_busy(True)
-        self._set_state("generating")
+        self.set_state("generating")
         options = replace(
             GenerationOptions.from_settings(self.settings), high_detail=self._high_detail
         )
@@ -446,7 +413,7 @@ class MainWindow(QMainWindow):
                 self.transcript.remove(entry)
         self.transcript.set_busy(False)
         self.composer.set_busy(False)
-        self._set_state("ready")
+        self.set_state("ready")
 
     def escape(self) -> None:
         """Esc: cancel a recording, else stop reading aloud and the answer."""
@@ -483,19 +450,6 @@ class MainWindow(QMainWindow):
         self.transcript.clear()
         self.composer.edit.setFocus()
 
-    def show_conversation(self, conversation_id: int, info: dict, stored: list) -> None:
-        """Replace the view with a stored conversation (answers cut off by a crash included).
-
-        Only the newest messages are drawn now; older ones as the user scrolls up.
-        """
-        self.stop()
-        self.conversation_id = conversation_id
-        self.system_prompt = info["system_prompt"]
-        self.system_picker.set_text(self.system_prompt)
-        store = AttachmentStore()
-        self.transcript.show([entry_from_stored(m, store) for m in stored if m.role != "system"])
-        self.composer.edit.setFocus()
-
     def _on_system_prompt_changed(self, text: str) -> None:
         """Applies from the next answer; a saved conversation keeps it."""
         self.system_prompt = text
@@ -504,7 +458,7 @@ class MainWindow(QMainWindow):
 
     # ---- status and lifecycle -------------------------------------------------------------
 
-    def _set_state(self, state: str, detail: str = "") -> None:
+    def set_state(self, state: str, detail: str = "") -> None:
         self.state = state
         text = STATE_TEXT[state]
         self.state_label.setText(f"{text}: {detail}" if detail else text)
@@ -513,9 +467,7 @@ class MainWindow(QMainWindow):
     def _on_setting_changed(self, name: str, value: Any) -> None:
         if name == "theme":
             apply_theme(value)
-            for widget in self.view.messages():  # code blocks in the new colours
-                if widget.role == "assistant" and widget.text:
-                    widget.set_text(widget.text)
+            self.view.redraw_answers()  # code blocks in the new colours
 
     def open_settings(self) -> None:
         """Generation options apply to the next answer; a new precision on the next load."""
@@ -526,7 +478,7 @@ class MainWindow(QMainWindow):
     def show_problem(self, message: str) -> None:
         """Show an error in the conversation and the status bar."""
         self.view.add_message("error", message)
-        self._set_state("error", message)
+        self.set_state("error", message)
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller text in the conversation and the prompt box."""

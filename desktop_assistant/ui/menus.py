@@ -26,7 +26,7 @@ def add_menus(window: Any) -> None:
         window.conversations.add_actions(file_menu)
     keys = QKeySequence.StandardKey
     _action(window, file_menu, "&Models…", window.setup.open_manager, QKeySequence("Ctrl+M"))
-    _action(window, file_menu, "&Open model folder…", window.choose_model_folder, keys.Open)
+    _action(window, file_menu, "&Open model folder…", window.setup.choose_folder, keys.Open)
     _action(window, file_menu, "&Settings…", window.open_settings, QKeySequence("Ctrl+,"))
     _action(window, file_menu, "&Quit", window.close, keys.Quit)
     view_menu = window.menuBar().addMenu("&View")

@@ -5,11 +5,19 @@ loaded by the voice part."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QPushButton
 
 log = logging.getLogger(__name__)
+
+NO_MODEL_TEXT = (
+    "No chat model is set up yet. Choose a local Hugging Face model folder "
+    "(config.json, *.safetensors and tokenizer files) with File → Open model folder…, "
+    "or start the app with `desktop-assistant --model PATH`."
+)
 
 
 class ModelSetup(QObject):
@@ -18,6 +26,39 @@ class ModelSetup(QObject):
         self.window = window
         self.page: Any = None  # the first-run page while it is shown
         self._hidden: Any = None  # the conversation, while the page is shown
+
+    def choose_folder(self) -> None:
+        """File → Open model folder…: a Hugging Face folder the user already has."""
+        from PySide6.QtWidgets import QFileDialog
+
+        start = self.window.model_path or str(Path.home())
+        path = QFileDialog.getExistingDirectory(self.window, "Choose a model folder", start)
+        if path:
+            self.window.load_model(path)
+
+    def show_no_model(self) -> None:
+        window = self.window
+        window.set_state("no-model")
+        notice = window.view.add_message("notice", NO_MODEL_TEXT)
+        button = QPushButton("Open model folder…", notice)
+        button.clicked.connect(self.choose_folder)
+        notice.layout().addWidget(button)
+
+    # ---- the chat thread loading a model ----------------------------------------------------
+
+    def on_loading(self, name: str) -> None:
+        self.window.model_label.setText(name)
+        self.window.set_state("loading")
+
+    def on_progress(self, message: str) -> None:
+        if self.window.state == "loading":
+            self.window.state_label.setText(message)
+
+    def on_load_failed(self, message: str) -> None:
+        self.window.show_problem(
+            f"{message}\n\nChoose another folder with File → Open model folder…."
+        )
+        self.window.composer.set_busy(False)
 
     def start_path(self) -> str:
         """The chat model to load at start: the setting, else the default installed one."""

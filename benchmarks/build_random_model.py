@@ -13,8 +13,10 @@ ends early (a benchmark asks for a fixed number of new tokens).
 Usage:
     python benchmarks/build_random_model.py                       # SmolVLM-256M-Instruct
     python benchmarks/build_random_model.py --config ../shared/model-configs/SmolVLM-256M-Instruct \
-        --out /tmp/smolvlm-256m-random
-    python benchmarks/build_random_model.py --image /tmp/photo-640x480.png   # a test photo too
+        --out smolvlm-256m-random
+    python benchmarks/build_random_model.py --image photo-640x480.png   # a test photo too
+
+By default the model goes to the app's cache folder (bench-models/smolvlm-256m-random).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import shutil
 import time
 from pathlib import Path
 
+from desktop_assistant.core import paths
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE.parent.parent / "shared" / "model-configs" / "SmolVLM-256M-Instruct"
-DEFAULT_OUT = Path("/tmp/smolvlm-256m-random")
+DEFAULT_OUT = paths.cache_dir() / "bench-models" / "smolvlm-256m-random"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx")
 
 

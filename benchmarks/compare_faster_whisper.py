@@ -4,9 +4,9 @@
 faster-whisper (CTranslate2) is a dev dependency (`.venv/bin/pip install faster-whisper`, or
 the `dev` extra); it runs the same model converted to CTranslate2 (the `-ct2` folder beside the
 Hugging Face one). Both get the same decoded 16 kHz audio as numpy arrays and the same number
-of threads, greedy decoding (faster-whisper's default beam of 5 is measured too), English, no
-timestamps, no conditioning on previous text. Runs alternate between the two engines so that
-other work on the machine slows both alike; figures are medians.
+of threads, English, no timestamps, no conditioning on previous text; each decodes with a beam
+of 5 (both engines' default) and greedily. Each engine runs in a process of its own, one after
+the other; figures are medians.
 
 * long: the six speech-dev dictation clips one after another (~48 s, two 30 s windows).
 * commands: each command clip on its own (1.4-3.2 s); `command_2s_s` is the median time to
@@ -16,7 +16,7 @@ other work on the machine slows both alike; figures are medians.
 
 Usage:
     .venv/bin/python benchmarks/compare_faster_whisper.py [--model-dir DIR] [--name whisper-base]
-        [--threads 2] [--runs 3] [--json]
+        [--threads 2] [--runs 3] [--beam 1|5] [--json]
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ if not SPEECH_DEV.is_dir():
     SPEECH_DEV = Path("/work/shared/speech-dev")
 
 
+ENGINES = ("ours5", "faster5", "ours1", "faster1")
+
+
 def load_clips() -> list[dict[str, Any]]:
     from desktop_assistant.audio.decode import decode_file
 
@@ -47,12 +50,11 @@ def load_clips() -> list[dict[str, Any]]:
 
 
 class Ours:
-    name = "ours"
-
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, folder: Path, threads: int, beam: int) -> None:
         from desktop_assistant.inference.speech import WhisperEngine
 
-        self.engine = WhisperEngine(folder, language="en", threads=threads)
+        self.name = f"ours beam {beam}"
+        self.engine = WhisperEngine(folder, language="en", threads=threads, beam_size=beam)
         started = time.perf_counter()
         self.engine.load()
         self.load_s = time.perf_counter() - started
@@ -152,10 +154,11 @@ def measure(engines: list[Any], clips: list[dict[str, Any]], runs: int) -> dict[
 def _measure_one(args: argparse.Namespace) -> dict[str, Any]:
     base = Path(args.model_dir).expanduser()
     clips = load_clips()
-    if args.engine == "ours":
-        engine: Any = Ours(base / args.name, args.threads)
+    beam = 5 if args.engine.endswith("5") else 1
+    if args.engine.startswith("ours"):
+        engine: Any = Ours(base / args.name, args.threads, beam)
     else:
-        engine = Faster(base / f"{args.name}-ct2", args.threads, 5 if args.engine == "beam5" else 1)
+        engine = Faster(base / f"{args.name}-ct2", args.threads, beam)
     return {"model": args.name, "threads": args.threads, **measure([engine], clips, args.runs)}
 
 
@@ -166,7 +169,7 @@ def _each_in_its_own_process(args: argparse.Namespace) -> dict[str, Any]:
     import subprocess
 
     result: dict[str, Any] = {}
-    for engine in ("ours", "beam1") + (() if args.no_beam5 else ("beam5",)):
+    for engine in ENGINES if args.beam is None else [e for e in ENGINES if e[-1] == args.beam]:
         command = [sys.executable, __file__, "--engine", engine, "--json"]
         command += ["--model-dir", args.model_dir, "--name", args.name]
         command += ["--threads", str(args.threads), "--runs", str(args.runs)]
@@ -184,11 +187,11 @@ def main() -> int:
     parser.add_argument("--name", default="whisper-base", help="folder; NAME-ct2 beside it")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-beam5", action="store_true", help="skip faster-whisper beam 5")
+    parser.add_argument("--beam", choices=("1", "5"), help="only this beam size (default both)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--engine",
-        choices=("ours", "beam1", "beam5"),
+        choices=ENGINES,
         help="measure one engine in this process (by default each runs in a process of its own)",
     )
     args = parser.parse_args()

@@ -56,7 +56,12 @@ def run(args: Any) -> int:
         from desktop_assistant.speech_eval import bench_stt
 
         result = bench_stt(
-            args.stt_model, args.audio, args.runs, args.language, args.command_audio
+            args.stt_model,
+            args.audio,
+            args.runs,
+            args.language,
+            args.command_audio,
+            args.beam_size,
         )
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BEAM_SIZE = 5  # inference/speech.py BEAM_SIZE (not imported here: it would load numpy for --help)
+BEAM_HELP = f"hypotheses kept while decoding (default {BEAM_SIZE}; 1: greedy, faster)"
+
+
 def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     """transcribe, eval speech and bench stt (run in speech_eval.py)."""
     transcribe = sub.add_parser("transcribe", help="print the text spoken in an audio file")
@@ -102,6 +106,7 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     transcribe.add_argument("--model", dest="stt_model", metavar="PATH", help="Whisper folder")
     transcribe.add_argument("--language", metavar="CODE", help="auto (default) or en, fr, …")
     transcribe.add_argument("--json", action="store_true", help="print one JSON object")
+    transcribe.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     evaluate = sub.add_parser("eval", help="measure accuracy")
     eval_sub = evaluate.add_subparsers(dest="eval_command", parser_class=_Parser, required=True)
     speech = eval_sub.add_parser("speech", help="word error rate and intent accuracy")
@@ -109,6 +114,7 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     speech.add_argument("--manifest", metavar="FILE", required=True, help="JSON lines of clips")
     speech.add_argument("--language", default="en", metavar="CODE")
     speech.add_argument("--full-window", action="store_true", help="encode 30 s windows")
+    speech.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     speech.add_argument("--json", action="store_true")
     stt = bench_sub.add_parser("stt", help="speech to text: load, real-time factor, latency")
     stt.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
@@ -118,6 +124,7 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     )
     stt.add_argument("--language", default="en", metavar="CODE")
     stt.add_argument("--runs", type=int, default=3, metavar="N")
+    stt.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     stt.add_argument("--json", action="store_true")
 
 

@@ -84,20 +84,27 @@ def _same_slots(expected: dict[str, Any], got: dict[str, Any]) -> bool:
     return {k: fold(v) for k, v in expected.items()} == {k: fold(v) for k, v in got.items()}
 
 
-def make_engine(model: str, language: str, full_window: bool = False) -> Any:
+def make_engine(
+    model: str, language: str, full_window: bool = False, beam_size: int | None = None
+) -> Any:
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.inference.speech import ENCODER_PAD_S, WhisperEngine
+    from desktop_assistant.inference.speech import BEAM_SIZE, ENCODER_PAD_S, WhisperEngine
 
     return WhisperEngine(
         model,
         language=language,
         threads=Settings().get("threads"),
         encoder_s=None if full_window else ENCODER_PAD_S,
+        beam_size=BEAM_SIZE if beam_size is None else beam_size,
     )
 
 
 def eval_speech(
-    model: str, manifest: str, language: str = "en", full_window: bool = False
+    model: str,
+    manifest: str,
+    language: str = "en",
+    full_window: bool = False,
+    beam_size: int | None = None,
 ) -> dict[str, Any]:
     """WER over clips with text, intent accuracy over command clips, false commands on the
     others (dictation must stay dictation; silence and noise must give nothing)."""
@@ -105,7 +112,7 @@ def eval_speech(
     from desktop_assistant.core.commands import parse_command
 
     entries = read_manifest(manifest)
-    engine = make_engine(model, language, full_window)
+    engine = make_engine(model, language, full_window, beam_size)
     engine.load()
     errors = words = commands = intents_right = slots_right = false_commands = 0
     noise_texts = 0
@@ -150,6 +157,7 @@ def eval_speech(
         "precision": engine.precision,
         "language": language,
         "encoder": "30 s windows" if full_window else f"speech + {engine.encoder_s:g} s",
+        "beam_size": engine.beam_size,
         "clips": len(entries),
         "wer": round(errors / words, 4) if words else 0.0,
         "word_errors": errors,
@@ -188,18 +196,22 @@ def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03)
     block = int(block_s * SAMPLE_RATE)
     vad_s = 0.0
     paused_at = ended_at = None
+    span: tuple[float, float] | None = None
     for start in range(0, len(audio), block):
         began = time.perf_counter()
         detector.feed(audio[start : start + block])
         vad_s += time.perf_counter() - began
         if detector.paused and paused_at is None:
             paused_at = min(len(audio), start + block)
+            span = detector.speech_span(paused_at / SAMPLE_RATE)  # what the window decodes
         if detector.ended and ended_at is None:
             ended_at = min(len(audio), start + block) / SAMPLE_RATE
     if paused_at is None:
         raise UserError("no end of speech found in the command audio (no pause after speech)")
     began = time.perf_counter()
-    transcript = engine.transcribe(audio[:paused_at])
+    assert span is not None
+    speech = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+    transcript = engine.transcribe(speech, trimmed=True)
     decode_s = time.perf_counter() - began
     speech_end = voiced_end_s(audio)
     pause_wait = paused_at / SAMPLE_RATE - speech_end
@@ -213,14 +225,19 @@ def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03)
 
 
 def bench_stt(
-    model: str, audio_path: str, runs: int = 3, language: str = "en", command: str | None = None
+    model: str,
+    audio_path: str,
+    runs: int = 3,
+    language: str = "en",
+    command: str | None = None,
+    beam_size: int | None = None,
 ) -> dict[str, Any]:
     import torch
 
     from desktop_assistant.audio.decode import decode_file
 
     audio = decode_file(audio_path)
-    engine = make_engine(model, language)
+    engine = make_engine(model, language, beam_size=beam_size)
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
@@ -234,6 +251,7 @@ def bench_stt(
     out: dict[str, Any] = {
         "model": engine.name,
         "precision": engine.precision,
+        "beam_size": engine.beam_size,
         "threads": torch.get_num_threads(),
         "load_s": round(load_s, 2),
         "audio_s": round(transcript.audio_s, 2),
@@ -270,7 +288,9 @@ def resolve_stt_model(explicit: str | None) -> str:
 def run(args: Any) -> int:
     """`transcribe` and `eval speech` from the command line."""
     if args.command == "eval":
-        result = eval_speech(args.stt_model, args.manifest, args.language, args.full_window)
+        result = eval_speech(
+            args.stt_model, args.manifest, args.language, args.full_window, args.beam_size
+        )
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
@@ -292,7 +312,12 @@ def run_transcribe(args: Any) -> int:
     audio = decode_file(args.file)  # a bad file is reported before the model loads
     settings = Settings()
     language = args.language or settings.get("stt_language")
-    engine = WhisperEngine(resolve_stt_model(args.stt_model), language, settings.get("threads"))
+    engine = WhisperEngine(
+        resolve_stt_model(args.stt_model),
+        language,
+        settings.get("threads"),
+        beam_size=args.beam_size,
+    )
     engine.load()
     transcript = engine.transcribe(audio)
     if not args.json:

@@ -102,12 +102,18 @@ class FakeChatEngine:
 class FakeSpeechEngine:
     """A `SpeechToText` that "hears" scripted texts, one per transcribe call.
 
-    `partial` returns the next text's first word; `load_error` is raised by load."""
+    `partial` returns the next text's first word; `load_error` is raised by load. `delays`:
+    seconds the first transcribe calls take (each ends early on `cancel`, as the real one
+    stops within a token, and then comes back `cancelled` without using up a text)."""
 
-    def __init__(self, texts: Sequence[str] = ("hello there",), load_error=None) -> None:
+    def __init__(self, texts: Sequence[str] = ("hello there",), load_error=None, delays=()) -> None:
         self.texts = list(texts)
         self.load_error = load_error
+        self.delays = list(delays)
         self.heard: list[int] = []  # samples given to each transcribe
+        self.trimmed: list[bool] = []  # ...and whether they came cut to their speech
+        self.cancels = 0
+        self._cancel = threading.Event()
         self._loaded = False
 
     @property
@@ -123,10 +129,14 @@ class FakeSpeechEngine:
             raise self.load_error
         self._loaded = True
 
-    def transcribe(self, audio, progress=None):
+    def transcribe(self, audio, progress=None, trimmed=False):
         from desktop_assistant.inference.speech import Transcript
 
         self.heard.append(len(audio))
+        self.trimmed.append(trimmed)
+        self._cancel.clear()
+        if self.delays and self._cancel.wait(self.delays.pop(0)):
+            return Transcript("", "en", len(audio) / 16_000, 0.01, cancelled=True)
         if progress is not None:
             progress(len(audio) / 16_000, len(audio) / 16_000)
         text = self.texts.pop(0) if self.texts else ""
@@ -139,7 +149,8 @@ class FakeSpeechEngine:
         return Transcript(first, "en", len(audio) / 16_000, 0.01)
 
     def cancel(self) -> None:
-        pass
+        self.cancels += 1
+        self._cancel.set()
 
     def unload(self) -> None:
         self._loaded = False

@@ -41,6 +41,7 @@ def test_transcribe_errors(tmp_path, tiny_whisper_dir):
         (("transcribe", clip), "no speech model configured"),
         (("transcribe", "--model", "/no/such/folder", clip), "model folder not found"),
         (("transcribe", "--model", str(tiny_whisper_dir), "--language", "xx", clip), "xx"),
+        (("transcribe", "--model", str(tiny_whisper_dir), "--beam-size", "0", clip), "beam size"),
     ]:
         assert_one_error_line(run(*args), 2, fragment)
 
@@ -63,6 +64,19 @@ def test_eval_speech_on_a_small_manifest(tmp_path, tiny_whisper_dir):
     assert data["clips"] == 3 and data["command_clips"] == 1 and len(data["per_clip"]) == 3
     assert 0 <= data["intent_accuracy"] <= 1 and data["wer"] >= 0 and data["words"] > 15
     assert data["text_on_silence_or_noise"] == 0  # the VAD keeps silence from the model
+    assert data["beam_size"] == 5  # the app's default
+    greedy = run(
+        "eval",
+        "speech",
+        "--model",
+        model,
+        "--manifest",
+        str(manifest),
+        "--beam-size",
+        "1",
+        "--json",
+    )
+    assert json.loads(greedy.stdout)["beam_size"] == 1
     bad = run("eval", "speech", "--model", model, "--manifest", str(tmp_path / "none.jsonl"))
     assert_one_error_line(bad, 2, "cannot read the manifest")
 
@@ -83,4 +97,5 @@ def test_bench_stt(tiny_whisper_dir):
         "peak_rss_mb",
     ):
         assert data[key] > 0, key
-    assert 0.2 < data["pause_detected_after_s"] < 0.6
+    assert 0.1 < data["pause_detected_after_s"] < 0.5
+    assert data["beam_size"] == 5

@@ -190,6 +190,13 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "cancel": ("cancel", "never mind"),
 }
 
+# How the commands with a free slot begin ("…" stands for the slot): with PHRASES, the speech
+# model's "previous text" for short utterances (inference/speech.py command_context).
+SLOT_PHRASES: dict[str, str] = {
+    "search_chats": "search my chats for …",
+    "rename_conversation": "rename this chat to …",
+}
+
 # Whisper's spellings and near-synonyms, rewritten before matching (whole words).
 VARIANTS: tuple[tuple[str, str], ...] = (
     (r"\bo\.?k\.?\b", "ok"),

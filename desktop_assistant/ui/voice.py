@@ -101,7 +101,12 @@ class SpeechWorker(QObject):
             log.exception("partial transcript failed")  # the final one will still come
 
     @Slot(int, object)
-    def transcribe(self, request_id: int, audio: Any) -> None:
+    def transcribe_speech(self, request_id: int, speech: Any) -> None:
+        """`speech`: 16 kHz samples the microphone's voice detector has cut to the speech."""
+        self.transcribe(request_id, speech, trimmed=True)
+
+    @Slot(int, object)
+    def transcribe(self, request_id: int, audio: Any, trimmed: bool = False) -> None:
         """`audio`: 16 kHz samples, or the Path of a file to decode first."""
         if self._engine is None:
             self.failed.emit(request_id, "no speech model is loaded")
@@ -112,7 +117,7 @@ class SpeechWorker(QObject):
 
                 audio = decode_file(audio)
             result = self._engine.transcribe(
-                audio, lambda done, total: self.progress.emit(request_id, done, total)
+                audio, lambda done, total: self.progress.emit(request_id, done, total), trimmed
             )
         except UserError as err:
             self.failed.emit(request_id, str(err))
@@ -135,6 +140,7 @@ class SpeechThread(QObject):
     load_requested = Signal(str)
     partial_requested = Signal(int, object)
     transcribe_requested = Signal(int, object)
+    transcribe_speech_requested = Signal(int, object)
 
     def __init__(self, factory: SpeechFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -145,6 +151,7 @@ class SpeechThread(QObject):
         self.load_requested.connect(self.worker.load)
         self.partial_requested.connect(self.worker.decode_partial)
         self.transcribe_requested.connect(self.worker.transcribe)
+        self.transcribe_speech_requested.connect(self.worker.transcribe_speech)
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
@@ -208,6 +215,14 @@ class Microphone(QObject):
 
     def audio(self) -> Any:
         return self._recorder.audio() if self._recorder is not None else None
+
+    def speech(self) -> Any:
+        """The speech heard so far (padded, as `Recording.speech`); None before any."""
+        audio, detector = self.audio(), self._detector
+        if audio is None or detector is None:
+            return None
+        span = detector.speech_span(len(audio) / 16_000)
+        return None if span is None else audio[int(span[0] * 16_000) : int(span[1] * 16_000)]
 
     def stop(self) -> None:
         """End the recording; `stopped` follows (from the recorder's thread)."""

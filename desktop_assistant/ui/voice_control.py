@@ -262,11 +262,16 @@ class Voice(QObject):
         audio = self.microphone.audio()
         if audio is None or not self.recording or len(audio) > AHEAD_MAX_S * 16_000:
             return
+        speech = self.microphone.speech()
+        if speech is None:
+            return
+        if self._ahead_request and self._ahead_result is None:
+            self.speech.worker.cancel()  # the speaker went on: that decode is of no use now
         self._request += 1
         self._ahead_request = self._request
         self._ahead_speech_end = self.microphone.last_speech_s()
         self._ahead_result = None
-        self.speech.transcribe_requested.emit(self._ahead_request, audio)
+        self.speech.transcribe_speech_requested.emit(self._ahead_request, speech)
 
     def _ahead_still_good(self, recording: Any) -> bool:
         """The recording ended by silence with no speech since the pause decoded ahead."""
@@ -291,7 +296,7 @@ class Voice(QObject):
                 f"The microphone stopped: {recording.error}. What was recorded before "
                 "is transcribed."
             )
-        audio = recording.speech if recording.speech is not None else None
+        audio, trimmed = recording.speech, recording.speech is not None
         if audio is None and recording.error is not None and len(recording.audio):
             audio = recording.audio  # keep what was said before the device went
         if audio is None or not len(audio):
@@ -301,7 +306,10 @@ class Voice(QObject):
         self.status.setText("Recognising…")
         self.status.show()
         self._request += 1
-        self.speech.transcribe_requested.emit(self._request, audio)
+        if trimmed:
+            self.speech.transcribe_speech_requested.emit(self._request, audio)
+        else:
+            self.speech.transcribe_requested.emit(self._request, audio)
 
     # ---- results ------------------------------------------------------------------------------
 

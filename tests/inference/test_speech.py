@@ -111,6 +111,8 @@ def test_find_cut_prefers_silence():
 def test_command_context_lists_every_intent_once():
     text = command_context()
     assert text.startswith("Voice commands: ") and "new chat" in text and "cancel" in text
+    # the commands with a slot, by their opening words
+    assert "search my chats for …" in text and "rename this chat to …" in text
 
 
 def test_fixed_and_unknown_language(tiny_whisper_dir):

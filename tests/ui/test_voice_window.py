@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from desktop_assistant.audio.decode import decode_file
 from desktop_assistant.audio.errors import AudioError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.main_window import MainWindow
@@ -21,11 +23,11 @@ def voice_window(qtbot, tmp_path):
     """A window with a fake chat model, a fake Whisper and a fake microphone."""
     made = []
 
-    def make(texts, stream=None, chat=None, settings=None, tts="mock"):
+    def make(texts, stream=None, chat=None, settings=None, tts="mock", delays=()):
         settings = settings or Settings(tmp_path / "settings.json")
         settings.set("stt_model_path", "/models/fake-whisper")
         settings.set("vad_silence_s", 0.5)
-        engine = FakeSpeechEngine(texts)
+        engine = FakeSpeechEngine(texts, delays=delays)
         streams = []
 
         def new_stream():
@@ -85,8 +87,30 @@ def test_a_spoken_command_stops_by_itself_and_is_carried_out(qtbot, voice_window
     assert "Voice command: New chat" in window.statusBar().currentMessage()
     assert levels and max(levels) > -30  # the meter saw speech
     # decoded once, ahead, at the pause after "new chat": its text is used when the
-    # trailing silence ends the recording (no second decode after the end of speech)
-    assert len(speech.heard) == 1 and 0.5 < speech.heard[0] / 16_000 < 3.0
+    # trailing silence ends the recording (no second decode after the end of speech); what
+    # is decoded is the speech the microphone's detector found, not searched for again
+    assert len(speech.heard) == 1 and 0.5 < speech.heard[0] / 16_000 < 2.0
+    assert speech.trimmed == [True]
+
+
+def test_a_decode_ahead_the_speaker_talked_over_is_cancelled(qtbot, voice_window):
+    """A pause, more words, a pause: the first decode (slow here) is stopped at once instead of
+    delaying the one that counts."""
+    two_parts = np.concatenate(  # "scroll down" (voiced until 1.10 s), a pause, "stop"
+        [
+            decode_file(SPEECH_DEV / "cmd12_scroll_down.wav")[: int(1.12 * 16_000)],
+            np.zeros(int(0.2 * 16_000), np.float32),  # heard as a pause, not as the end (0.5 s)
+            decode_file(SPEECH_DEV / "cmd02_stop.wav")[int(0.3 * 16_000) :],
+        ]
+    )
+    stream = lambda: FakeInputStream(audio=two_parts, speed=4.0, then_silence_s=2.0)  # noqa: E731
+    window, speech, _, _ = voice_window(["Scroll down, stop."], stream=stream, delays=[30.0])
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000) as heard:
+        pass
+    assert heard.args == ["Scroll down, stop."]
+    assert speech.cancels >= 1 and len(speech.heard) == 2  # the first was cut short
+    assert speech.heard[0] < speech.heard[1] and speech.trimmed == [True, True]
 
 
 def test_dictation_goes_into_the_prompt_box_and_hands_free_sends_it(qtbot, voice_window):

@@ -1,0 +1,203 @@
+"""The Whisper decoding loop on a tiny random Whisper: greedy and beam search agree on their
+bookkeeping, beams stop on cancel, and a command among the beam's hypotheses can be snapped to
+(words are random; shapes, scores and control flow are not)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from desktop_assistant.audio.decode import decode_file
+from desktop_assistant.core.commands import parse_command
+from desktop_assistant.inference import whisper_decode
+from desktop_assistant.inference.speech import WhisperEngine, command_context
+from desktop_assistant.inference.whisper_decode import WindowResult, decode_window, snap_command
+from tests.fakes_audio import SPEECH_DEV
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_whisper_dir):
+    engine = WhisperEngine(tiny_whisper_dir, language="en", threads=1)
+    engine.load()
+    yield engine
+    engine.unload()
+
+
+@pytest.fixture(scope="module")
+def command_audio() -> np.ndarray:
+    return decode_file(SPEECH_DEV / "cmd05_dark_mode.wav")
+
+
+def _decode(engine, audio, beams, cancel=None, context=None) -> WindowResult:
+    with torch.inference_mode():
+        return decode_window(engine, audio, "en", cancel or threading.Event(), context, beams)
+
+
+def _mean_logprobs(engine, window: WindowResult, tokens: tuple[int, ...]) -> list[float]:
+    """The mean log-probability per token of `tokens`, teacher-forced with the same masks as the
+    search: [ended by the end of text, cut off (a loop, or out of steps)]."""
+    t = engine._tokens
+    ids = [*window.prompt, *tokens]
+    with torch.inference_mode():
+        out = engine._model.model.decoder(
+            input_ids=torch.tensor([ids]),
+            encoder_hidden_states=window.state[0][:1],
+        )
+        logits = engine._model.proj_out(out.last_hidden_state)[0].float()
+    blocked = torch.zeros(logits.shape[-1], dtype=torch.bool)
+    blocked[t.eot + 1 :] = True
+    blocked[[s for s in t.suppress if s < len(blocked)]] = True
+    logps = []
+    for i, token in enumerate([*tokens, t.eot]):
+        row = logits[len(window.prompt) - 1 + i].masked_fill(blocked, -float("inf"))
+        if i == 0:
+            row[t.begin_suppress] = -float("inf")
+        logps.append(float(torch.log_softmax(row, -1)[token]))
+    return [sum(logps) / len(logps), sum(logps[:-1]) / max(1, len(tokens))]
+
+
+def _is_its_score(engine, window: WindowResult) -> bool:
+    means = _mean_logprobs(engine, window, window.tokens)
+    return any(abs(window.avg_logprob - m) < 1e-3 * max(1.0, abs(m)) for m in means)
+
+
+def test_greedy_has_no_alternatives(engine, command_audio):
+    window = _decode(engine, command_audio, beams=1)
+    assert window.alternatives == () and not window.cancelled
+    assert _is_its_score(engine, window)
+
+
+def test_beam_search_ranks_its_hypotheses(engine, command_audio):
+    greedy = _decode(engine, command_audio, beams=1)
+    window = _decode(engine, command_audio, beams=4)
+    assert not window.cancelled and window.language == "en"
+    assert 1 <= len(window.alternatives) <= 3
+    scores = [window.avg_logprob] + [score for _, score in window.alternatives]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(text, str) for text, _ in window.alternatives)
+    # the score it reports is the model's own, recomputed from scratch in one pass
+    assert _is_its_score(engine, window)
+    assert _is_its_score(engine, greedy)
+
+
+def test_beam_search_with_a_context_and_auto_language(tiny_whisper_dir, command_audio):
+    engine = WhisperEngine(tiny_whisper_dir, language="auto", threads=1, precision="fp32")
+    engine.load()
+    context = engine._processor.tokenizer.encode(" " + command_context(), add_special_tokens=False)
+    with torch.inference_mode():
+        window = decode_window(engine, command_audio, "auto", threading.Event(), context, 3)
+    assert window.language in engine._tokens.languages
+    assert window.prompt[0] == engine._tokens.start_of_prev
+    assert window.prompt[-1] == engine._tokens.no_timestamps
+
+
+def test_beam_search_stops_within_a_step_of_cancel(engine, command_audio):
+    cancel = threading.Event()
+    steps: list[int] = []
+
+    def count(module, args, kwargs, output):
+        steps.append(kwargs["input_ids"].shape[0])
+        if len(steps) == 3:
+            cancel.set()
+
+    hook = engine._model.model.decoder.register_forward_hook(count, with_kwargs=True)
+    try:
+        window = _decode(engine, command_audio, beams=4, cancel=cancel)
+    finally:
+        hook.remove()
+    assert window.cancelled
+    assert len(steps) == 3  # the prompt, then two steps of the beams; none after the cancel
+    assert steps[1:] == [4, 4]  # the beams ran as one batch
+
+
+def test_transcribe_uses_the_beam_for_final_text_only(engine, command_audio, monkeypatch):
+    seen: list[int] = []
+    real = whisper_decode.decode_window
+
+    def spy(*args, **kwargs):
+        seen.append(args[5] if len(args) > 5 else kwargs.get("beams", 1))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(whisper_decode, "decode_window", spy)
+    engine.transcribe(command_audio)
+    engine.partial(command_audio)
+    assert seen == [engine.beam_size, 1]
+
+
+def test_trimmed_speech_is_not_searched_again(engine, command_audio, monkeypatch):
+    searched: list[int] = []
+    real = engine._speech_only
+    monkeypatch.setattr(engine, "_speech_only", lambda a: searched.append(len(a)) or real(a))
+    engine.transcribe(command_audio, trimmed=True)
+    assert searched == []
+    engine.transcribe(command_audio)
+    assert searched == [len(command_audio)]
+
+
+def test_a_command_among_the_hypotheses_is_snapped_to(engine, command_audio, monkeypatch):
+    window = _decode(engine, command_audio, beams=3)
+    heard = window.with_text("zebra crossings everywhere")  # resembles no command phrase
+    assert parse_command(heard.text) is None
+    beamed = WindowResult(**{**heard.__dict__, "alternatives": (("new chat", -9.0),)})
+    monkeypatch.setattr(whisper_decode, "SNAP_MARGIN", 1e6)  # any candidate is close enough
+    assert snap_command(engine, beamed) == "new chat"
+    assert snap_command(engine, heard) == heard.text  # no command heard: nothing to snap to
+    monkeypatch.setattr(whisper_decode, "SNAP_MARGIN", -1e6)  # none is
+    assert snap_command(engine, beamed) == heard.text
+
+
+def test_beam_size_must_be_positive(tiny_whisper_dir):
+    from desktop_assistant.core.errors import ModelError
+
+    with pytest.raises(ModelError, match="beam size"):
+        WhisperEngine(tiny_whisper_dir, beam_size=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "once"),
+    [
+        ("copy the last answer, copy the last answer,", "copy the last answer"),
+        ("Switch to dark mode, switch to dark mode", "Switch to dark mode"),
+        ("Delete this conversation, delete", "Delete this conversation"),
+        ("stop, stop, stop", "stop"),
+        ("read that again,", "read that again,"),  # once, as it is
+        ("new chat", "new chat"),  # said once: as it is
+        ("scroll up, scroll down", "scroll up, scroll down"),  # two different commands
+        ("Stop, I think the stop sign was red.", "Stop, I think the stop sign was red."),
+        ("hello, hello", "hello, hello"),  # not a command
+    ],
+)
+def test_a_command_said_twice_counts_once(text, once):
+    assert whisper_decode.said_twice(text) == once
+
+
+def test_beams_read_the_audio_once_with_the_same_result(engine, command_audio):
+    """`shared_kv_attention` (the engine's attention) on the beams' shared cross-attention
+    keys and values gives what plain sdpa gives on real copies of them."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    def step(implementation: str, copies: bool) -> torch.Tensor:
+        engine._model.set_attn_implementation(implementation)
+        with torch.inference_mode():
+            encoded = whisper_decode.encode(engine, command_audio)
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            whisper_decode._logits(engine, engine._tokens.prompt("en"), encoded, cache)
+            whisper_decode._to_beams(cache, encoded, 4)
+            for layer in cache.cross_attention_cache.layers:
+                assert layer.keys.stride(0) == 0  # views of one row
+                if copies:
+                    layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
+            ids = [[300 + i] for i in range(4)]
+            return whisper_decode._logits_batch(engine, ids, encoded.expand(4, -1, -1), cache)
+
+    try:
+        plain = step("sdpa", copies=True)
+        shared = step(whisper_decode.SHARED_KV_ATTENTION, copies=False)
+    finally:
+        whisper_decode.use_shared_kv_attention(engine._model)
+    assert shared.shape == plain.shape == (4, engine._tokens.vocab_size)
+    assert torch.allclose(shared, plain, atol=1e-4)
+    assert not torch.allclose(shared[0], shared[1])  # the beams did not get each other's rows

@@ -115,6 +115,32 @@ def test_command_context_lists_every_intent_once():
     assert "search my chats for …" in text and "rename this chat to …" in text
 
 
+def test_int8_kinds_by_layer(tiny_whisper_dir):
+    """Dynamic int8 for the encoder, the cross-attention keys/values and the output
+    projection; weight-only int8 (fp32-like activations) for the decoder's per-token layers."""
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    from desktop_assistant.inference.quantize import DynamicInt8Linear, Int8Linear
+    from desktop_assistant.inference.speech import quantize_linears
+
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
+    features = torch.randn(1, model.config.num_mel_bins, 2 * model.config.max_source_positions)
+    ids = torch.tensor([[model.config.decoder_start_token_id, 5, 6, 7]])
+    with torch.inference_mode():
+        want = model(input_features=features, decoder_input_ids=ids).logits
+        quantize_linears(model)
+        got = model(input_features=features, decoder_input_ids=ids).logits
+    layer = model.model.decoder.layers[0]
+    assert isinstance(model.model.encoder.layers[0].fc1, DynamicInt8Linear)
+    assert isinstance(layer.encoder_attn.k_proj, DynamicInt8Linear)
+    assert isinstance(model.proj_out, DynamicInt8Linear)
+    for linear in (layer.self_attn.q_proj, layer.encoder_attn.q_proj, layer.fc1, layer.fc2):
+        assert isinstance(linear, Int8Linear)
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.99
+
+
 def test_fixed_and_unknown_language(tiny_whisper_dir):
     engine = WhisperEngine(tiny_whisper_dir, language="fr", use_vad=False)
     engine.load()

@@ -196,21 +196,19 @@ def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03)
     block = int(block_s * SAMPLE_RATE)
     vad_s = 0.0
     paused_at = ended_at = None
-    span: tuple[float, float] | None = None
+    speech = None
     for start in range(0, len(audio), block):
         began = time.perf_counter()
         detector.feed(audio[start : start + block])
         vad_s += time.perf_counter() - began
         if detector.paused and paused_at is None:
             paused_at = min(len(audio), start + block)
-            span = detector.speech_span(paused_at / SAMPLE_RATE)  # what the window decodes
+            speech = detector.speech_in(audio[:paused_at])  # what the window decodes
         if detector.ended and ended_at is None:
             ended_at = min(len(audio), start + block) / SAMPLE_RATE
-    if paused_at is None:
+    if paused_at is None or speech is None:
         raise UserError("no end of speech found in the command audio (no pause after speech)")
     began = time.perf_counter()
-    assert span is not None
-    speech = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
     transcript = engine.transcribe(speech, trimmed=True)
     decode_s = time.perf_counter() - began
     speech_end = voiced_end_s(audio)

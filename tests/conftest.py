@@ -56,3 +56,15 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_whisper
 
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_engine(tiny_whisper_dir):
+    """The tiny Whisper loaded as the app loads one (English, one thread); tests must not
+    change its settings (monkeypatch, which undoes itself, is fine)."""
+    from desktop_assistant.inference.speech import WhisperEngine
+
+    engine = WhisperEngine(tiny_whisper_dir, language="en", threads=1)
+    engine.load()
+    yield engine
+    engine.unload()

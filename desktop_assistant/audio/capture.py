@@ -330,11 +330,7 @@ class Recorder:
 
     def _finish(self, reason: str) -> None:
         audio = self.audio()
-        speech = None
-        if self.detector is not None:
-            span = self.detector.speech_span(len(audio) / SAMPLE_RATE)
-            if span is not None:
-                speech = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+        speech = self.detector.speech_in(audio) if self.detector is not None else None
         self._recording = Recording(audio, speech, reason, self._error)
         self._done.set()
         if self.on_stopped is not None and reason != "cancel":

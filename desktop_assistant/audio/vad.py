@@ -167,6 +167,14 @@ class SpeechDetector:
         pad = self.options.pad_s
         return max(0.0, self.speech_start_s - pad), min(total_s, self.last_speech_s + pad)
 
+    def speech_in(self, audio: np.ndarray) -> np.ndarray | None:
+        """The padded speech (`speech_span`) cut from `audio`, the 16 kHz samples this detector
+        has been fed; None before any speech."""
+        span = self.speech_span(len(audio) / SAMPLE_RATE)
+        if span is None:
+            return None
+        return audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+
 
 SCAN_S = 5.0  # long audio is scanned from each end in blocks this long
 

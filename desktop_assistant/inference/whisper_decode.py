@@ -76,16 +76,18 @@ def encode(engine: Any, piece: np.ndarray) -> Any:
     return encoder.layer_norm(hidden)
 
 
-def _logits(engine: Any, ids: list[int], encoded: Any, cache: Any) -> Any:
+def _logits(engine: Any, ids: Any, encoded: Any, cache: Any) -> Any:
+    """The decoder's logits at every position of `ids` (rows of token ids, a list of lists or
+    a tensor) after what `cache` holds: (rows, len(row), vocab)."""
     import torch
 
     out = engine._model.model.decoder(
-        input_ids=torch.tensor([ids]),
+        input_ids=torch.as_tensor(ids),
         encoder_hidden_states=encoded,
         past_key_values=cache,
         use_cache=True,
     )
-    return engine._model.proj_out(out.last_hidden_state)[0].float()  # (len(ids), vocab)
+    return engine._model.proj_out(out.last_hidden_state).float()
 
 
 def decode_window(
@@ -107,16 +109,16 @@ def decode_window(
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     before = [tokens.start_of_prev, *context] if context and tokens.start_of_prev else []
     if tokens.multilingual and language == "auto":
-        first = _logits(engine, [*before, tokens.sot], encoded, cache)[-1]
+        first = _logits(engine, [[*before, tokens.sot]], encoded, cache)[0, -1]
         codes = list(tokens.languages)
         ids = torch.tensor([tokens.languages[c] for c in codes])
         language = codes[int(first[ids].argmax())]
         prompt = before + tokens.prompt(language)
         at_sot = first
-        logits = _logits(engine, prompt[len(before) + 1 :], encoded, cache)[-1]
+        logits = _logits(engine, [prompt[len(before) + 1 :]], encoded, cache)[0, -1]
     else:
         prompt = before + tokens.prompt(language)
-        all_logits = _logits(engine, prompt, encoded, cache)
+        all_logits = _logits(engine, [prompt], encoded, cache)[0]
         at_sot, logits = all_logits[len(before)], all_logits[-1]
         if not tokens.multilingual:
             language = "en"
@@ -130,8 +132,11 @@ def decode_window(
     first_blocked[[t for t in tokens.begin_suppress if t < len(blocked)]] = True
     # ~3 tokens a word, 4 words a second at most: more than this is a loop
     longest = min(MAX_TOKENS, int(12 + 12 * len(piece) / SAMPLE_RATE))
-    search = _beam_search if beams > 1 else _greedy
-    found = search(engine, logits, (blocked, first_blocked), encoded, cache, longest, cancel, beams)
+    masks = (blocked, first_blocked)
+    if beams > 1:
+        found = _beam_search(engine, logits, masks, encoded, cache, longest, cancel, beams)
+    else:
+        found = _greedy(engine, logits, masks, encoded, cache, longest, cancel)
     (out, logps), cancelled = found.best, found.cancelled
     decode = tokens.tokenizer.decode
     return WindowResult(
@@ -172,7 +177,6 @@ def _greedy(
     cache: Any,
     longest: int,
     cancel: threading.Event,
-    beams: int,
 ) -> _Found:
     import torch
 
@@ -191,7 +195,7 @@ def _greedy(
         if _looping(out):
             del logps[len(out) :]
             break
-        logits = _logits(engine, [token], encoded, cache)[-1]
+        logits = _logits(engine, [[token]], encoded, cache)[0, -1]
     return _Found((out, logps), [], False)
 
 
@@ -251,12 +255,12 @@ def _beam_search(
         if len(finished) >= beams or not kept:
             break
         if step == 0:
-            _to_beams(cache, encoded, len(kept))
+            _to_beams(cache, len(kept))
             encoded = encoded.expand(len(kept), -1, -1)
         else:
             cache.self_attention_cache.reorder_cache(torch.tensor(sources))
         live, sums = kept, torch.tensor(kept_sums)
-        step_logits = _logits_batch(engine, [[tokens[-1]] for tokens, _ in live], encoded, cache)
+        step_logits = _logits(engine, [[tokens[-1]] for tokens, _ in live], encoded, cache)[:, -1]
     if len(finished) < beams or cancelled:  # out of steps (or cut short): take them as they are
         finished += [h for h in live if h[0] or not cancelled]
     ranked = sorted(finished, key=lambda h: -_mean(h[1]))
@@ -265,7 +269,7 @@ def _beam_search(
     return _Found(ranked[0], ranked[1:], cancelled)
 
 
-def _to_beams(cache: Any, encoded: Any, beams: int) -> None:
+def _to_beams(cache: Any, beams: int) -> None:
     """Copy a batch-1 decoder cache to `beams` rows: the prompt's keys and values, and the
     cross-attention ones (views, not copies: they never change; `shared_kv_attention` reads
     them once for all the beams)."""
@@ -305,18 +309,6 @@ def use_shared_kv_attention(model: Any) -> None:
 
     AttentionInterface.register(SHARED_KV_ATTENTION, shared_kv_attention)
     model.set_attn_implementation(SHARED_KV_ATTENTION)
-
-
-def _logits_batch(engine: Any, ids: list[list[int]], encoded: Any, cache: Any) -> Any:
-    import torch
-
-    out = engine._model.model.decoder(
-        input_ids=torch.tensor(ids),
-        encoder_hidden_states=encoded,
-        past_key_values=cache,
-        use_cache=True,
-    )
-    return engine._model.proj_out(out.last_hidden_state[:, -1]).float()  # (beams, vocab)
 
 
 def _looping(out: list[int]) -> bool:
@@ -395,13 +387,7 @@ def score_texts(engine: Any, window: WindowResult, texts: list[str]) -> list[flo
     for i in range(len(cross_old.layers)):
         cache.is_updated[i] = True
     with torch.inference_mode():
-        out = engine._model.model.decoder(
-            input_ids=batch,
-            encoder_hidden_states=encoded.expand(len(seqs), -1, -1),
-            past_key_values=cache,
-            use_cache=True,
-        )
-        logits = engine._model.proj_out(out.last_hidden_state).float()
+        logits = _logits(engine, batch, encoded.expand(len(seqs), -1, -1), cache)
     logprobs = torch.log_softmax(logits, -1)
     scores = []
     for i, seq in enumerate(seqs):

@@ -100,14 +100,10 @@ class SpeechWorker(QObject):
         except Exception:
             log.exception("partial transcript failed")  # the final one will still come
 
-    @Slot(int, object)
-    def transcribe_speech(self, request_id: int, speech: Any) -> None:
-        """`speech`: 16 kHz samples the microphone's voice detector has cut to the speech."""
-        self.transcribe(request_id, speech, trimmed=True)
-
-    @Slot(int, object)
+    @Slot(int, object, bool)
     def transcribe(self, request_id: int, audio: Any, trimmed: bool = False) -> None:
-        """`audio`: 16 kHz samples, or the Path of a file to decode first."""
+        """`audio`: 16 kHz samples, or the Path of a file to decode first. `trimmed`: samples
+        the microphone's voice detector has already cut to the speech."""
         if self._engine is None:
             self.failed.emit(request_id, "no speech model is loaded")
             return
@@ -139,8 +135,7 @@ class SpeechThread(QObject):
 
     load_requested = Signal(str)
     partial_requested = Signal(int, object)
-    transcribe_requested = Signal(int, object)
-    transcribe_speech_requested = Signal(int, object)
+    transcribe_requested = Signal(int, object, bool)  # request id, audio, trimmed
 
     def __init__(self, factory: SpeechFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -151,7 +146,6 @@ class SpeechThread(QObject):
         self.load_requested.connect(self.worker.load)
         self.partial_requested.connect(self.worker.decode_partial)
         self.transcribe_requested.connect(self.worker.transcribe)
-        self.transcribe_speech_requested.connect(self.worker.transcribe_speech)
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
@@ -221,8 +215,7 @@ class Microphone(QObject):
         audio, detector = self.audio(), self._detector
         if audio is None or detector is None:
             return None
-        span = detector.speech_span(len(audio) / 16_000)
-        return None if span is None else audio[int(span[0] * 16_000) : int(span[1] * 16_000)]
+        return detector.speech_in(audio)
 
     def stop(self) -> None:
         """End the recording; `stopped` follows (from the recorder's thread)."""

@@ -271,7 +271,7 @@ class Voice(QObject):
         self._ahead_request = self._request
         self._ahead_speech_end = self.microphone.last_speech_s()
         self._ahead_result = None
-        self.speech.transcribe_speech_requested.emit(self._ahead_request, speech)
+        self.speech.transcribe_requested.emit(self._ahead_request, speech, True)
 
     def _ahead_still_good(self, recording: Any) -> bool:
         """The recording ended by silence with no speech since the pause decoded ahead."""
@@ -306,10 +306,7 @@ class Voice(QObject):
         self.status.setText("Recognising…")
         self.status.show()
         self._request += 1
-        if trimmed:
-            self.speech.transcribe_speech_requested.emit(self._request, audio)
-        else:
-            self.speech.transcribe_requested.emit(self._request, audio)
+        self.speech.transcribe_requested.emit(self._request, audio, trimmed)
 
     # ---- results ------------------------------------------------------------------------------
 
@@ -377,7 +374,7 @@ class Voice(QObject):
         self._file_request = self._request
         self.status.setText(f"Transcribing {path.name}…")
         self.status.show()
-        self.speech.transcribe_requested.emit(self._file_request, path)
+        self.speech.transcribe_requested.emit(self._file_request, path, False)
 
     # ---- reading aloud ------------------------------------------------------------------------
 

@@ -21,12 +21,9 @@ from desktop_assistant.inference.speech import (
 from tests.fakes_audio import SPEECH_DEV
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_whisper_dir):
-    engine = WhisperEngine(tiny_whisper_dir, language="en", threads=1)
-    engine.load()
-    yield engine
-    engine.unload()
+@pytest.fixture
+def engine(tiny_whisper_engine):
+    return tiny_whisper_engine
 
 
 @pytest.fixture(scope="module")

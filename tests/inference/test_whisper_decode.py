@@ -18,12 +18,9 @@ from desktop_assistant.inference.whisper_decode import WindowResult, decode_wind
 from tests.fakes_audio import SPEECH_DEV
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_whisper_dir):
-    engine = WhisperEngine(tiny_whisper_dir, language="en", threads=1)
-    engine.load()
-    yield engine
-    engine.unload()
+@pytest.fixture
+def engine(tiny_whisper_engine):
+    return tiny_whisper_engine
 
 
 @pytest.fixture(scope="module")
@@ -184,14 +181,14 @@ def test_beams_read_the_audio_once_with_the_same_result(engine, command_audio):
         with torch.inference_mode():
             encoded = whisper_decode.encode(engine, command_audio)
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-            whisper_decode._logits(engine, engine._tokens.prompt("en"), encoded, cache)
-            whisper_decode._to_beams(cache, encoded, 4)
+            whisper_decode._logits(engine, [engine._tokens.prompt("en")], encoded, cache)
+            whisper_decode._to_beams(cache, 4)
             for layer in cache.cross_attention_cache.layers:
                 assert layer.keys.stride(0) == 0  # views of one row
                 if copies:
                     layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
             ids = [[300 + i] for i in range(4)]
-            return whisper_decode._logits_batch(engine, ids, encoded.expand(4, -1, -1), cache)
+            return whisper_decode._logits(engine, ids, encoded.expand(4, -1, -1), cache)[:, -1]
 
     try:
         plain = step("sdpa", copies=True)

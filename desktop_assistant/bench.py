@@ -316,6 +316,7 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
     from transformers import DynamicCache
 
     from desktop_assistant.inference.causal_lm import CausalLMEngine
+    from desktop_assistant.inference.compat import with_cache
 
     reference = CausalLMEngine(model, precision="fp32")
     reference.load()
@@ -333,7 +334,7 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
             target = torch.tensor(ids[start + 1 : start + chunk + 1])
             n = len(target)
             logits = [
-                e._model(input_ids=piece, past_key_values=c, use_cache=True).logits[0, :n].float()
+                e._model(input_ids=piece, use_cache=True, **with_cache(c)).logits[0, :n].float()
                 for e, c in zip((reference, tested), caches, strict=True)
             ]
             logp_ref, logp_test = (torch.log_softmax(x, dim=-1) for x in logits)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop_assistant.inference.compat import with_cache
 from desktop_assistant.inference.options import GenerationOptions
 
 PREFILL_CHUNK = 256  # tokens per prefill step: Stop is checked between chunks
@@ -76,9 +77,9 @@ def _forward(model: Any, ids: Sequence[int], cache: Any) -> Any:
 
     out = model(
         input_ids=torch.tensor([list(ids)], dtype=torch.long),
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **with_cache(cache),
     )
     return out.logits[:, -1, :]
 

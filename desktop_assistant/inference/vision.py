@@ -33,6 +33,7 @@ from desktop_assistant.inference.causal_lm import (
     _onednn_for_prefill_only,
     prepare_to_load,
 )
+from desktop_assistant.inference.compat import cache_keyword, with_cache
 from desktop_assistant.inference.decode import generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.loading import resolve_precision
@@ -66,15 +67,15 @@ class _PromptEmbedder:
         self.rows = rows  # per prompt position: the row of `features` it takes, or -1
         self.features = features
 
-    def __call__(self, input_ids: Any, past_key_values: Any, **kwargs: Any) -> Any:
-        start = past_key_values.get_seq_length()
+    def __call__(self, input_ids: Any, **kwargs: Any) -> Any:
+        start = kwargs[cache_keyword()].get_seq_length()
         rows = self.rows[start : start + input_ids.shape[1]]
         picked = rows >= 0
         if not bool(picked.any()):
-            return self.model(input_ids=input_ids, past_key_values=past_key_values, **kwargs)
+            return self.model(input_ids=input_ids, **kwargs)
         embeds = self.model.get_input_embeddings()(input_ids)
         embeds[0, picked] = self.features[rows[picked]].to(embeds.dtype)
-        return self.model(inputs_embeds=embeds, past_key_values=past_key_values, **kwargs)
+        return self.model(inputs_embeds=embeds, **kwargs)
 
 
 class VisionChatEngine:
@@ -153,7 +154,8 @@ class VisionChatEngine:
         assert features is not None
         ids = torch.full((1, features.shape[0]), processor.image_token_id)
         embedder = _PromptEmbedder(self._model, torch.arange(features.shape[0]), features)
-        embedder(ids, DynamicCache(config=self._model.config), use_cache=True, logits_to_keep=1)
+        kv_cache = DynamicCache(config=self._model.config)
+        embedder(ids, use_cache=True, logits_to_keep=1, **with_cache(kv_cache))
         self.seconds_per_tile = time.perf_counter() - started
 
     def estimate_image_tokens(self, image_size: tuple[int, int], high_detail: bool) -> int:

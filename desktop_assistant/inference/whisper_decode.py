@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from desktop_assistant.inference.compat import with_cache
+
 SAMPLE_RATE = 16_000
 MAX_TOKENS = 224
 SNAP_MAX_WORDS = 6  # only short utterances can be commands worth snapping
@@ -84,8 +86,8 @@ def _logits(engine: Any, ids: Any, encoded: Any, cache: Any) -> Any:
     out = engine._model.model.decoder(
         input_ids=torch.as_tensor(ids),
         encoder_hidden_states=encoded,
-        past_key_values=cache,
         use_cache=True,
+        **with_cache(cache),
     )
     return engine._model.proj_out(out.last_hidden_state).float()
 

@@ -1,8 +1,9 @@
-"""Differences between the transformers releases we accept (pyproject: >=5.20,<6).
+"""Differences between the transformers releases we accept (pyproject: >=5.21,<6).
 
-5.24 renamed a model's `past_key_values` argument (and output field) to `cache`. The old
-name still works there, but warns on stderr ("FutureWarning: `past_key_values` is
-deprecated") and goes away in 5.40, so we pass whichever name the installed release takes.
+5.24 renamed a model's `past_key_values` argument to `cache` (the output field too; we never
+read it, we keep our own cache object). The old name still works there, but warns on stderr
+("FutureWarning: `past_key_values` is deprecated") and goes away in 5.40, so we pass
+whichever name the installed release takes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Each cache entry is a folder with `model.safetensors` (the quantized state dict) and
 `manifest.json`, which records what it was made from: the source folder's fingerprint, the
-scheme, torch's version and the CPU kernel family. Any difference re-quantizes.
+scheme, torch's version, the CPU kernel family and whether the CPU has VNNI, with the int8
+activation range chosen for it (7 bits without VNNI, see quantize.int8_reduce_range). Any
+difference re-quantizes, so an entry made on one CPU is not taken for right on another.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from desktop_assistant.core import paths
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # 2: the entry holds config.json and the tokenizer
+FORMAT = 3  # 2: the entry holds config.json and the tokenizer; 3: the int8 range is recorded
 
 
 def fingerprint(folder: Path) -> str:
@@ -52,6 +54,9 @@ def entry_dir(folder: Path, scheme: str, group_size: int) -> Path:
 def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
     import torch
 
+    from desktop_assistant.core.cpu import has_avx512_vnni
+    from desktop_assistant.inference.quantize import int8_reduce_range
+
     return {
         "format": FORMAT,
         "source": str(folder.resolve()),
@@ -60,6 +65,8 @@ def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
         "group_size": group_size,
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "avx512_vnni": has_avx512_vnni(),
+        "int8_reduce_range": int8_reduce_range(),
     }
 
 

@@ -14,6 +14,8 @@ weight-only config dequantizes to bf16 (slower than plain bf16), see issue 5.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Any
 
 import torch
@@ -83,6 +85,37 @@ def dynamic_int8_available() -> bool:
     return "fbgemm" in torch.backends.quantized.supported_engines
 
 
+@functools.cache
+def int8_reduce_range() -> bool:
+    """Whether fbgemm's int8 GEMM needs activations kept to 7 bits (`reduce_range`) here.
+
+    Without AVX-512 VNNI, fbgemm's u8 x s8 kernels add the products of two neighbouring
+    inputs in a saturating int16 (`vpmaddubsw`): 255 * -128 twice is -65280, which clips to
+    -32768, and layers come out 12-18% off the float result instead of under 1%. With 7-bit
+    activations (0..127) a pair stays within int16 and the result is exact (1.5-1.8% off,
+    from the coarser step). VNNI (`vpdpbusd`) sums into int32 and needs no such limit.
+
+    Decided by running the kernel once on a product that saturates a 16-bit pair sum, so the
+    answer is what this CPU's kernels really do (AVX2-only CPUs, AVX-512 without VNNI, and
+    `FBGEMM_ENABLE_INSTRUCTIONS` capping fbgemm are all caught); core.cpu's flags name it.
+    """
+    if not dynamic_int8_available():
+        return False
+    k = 64
+    weight = torch.full((1, k), -128, dtype=torch.int8)
+    with warnings.catch_warnings():  # "quantized tensors are deprecated", as in _pack
+        warnings.simplefilter("ignore", UserWarning)
+        q = torch._make_per_channel_quantized_tensor(
+            weight,
+            torch.full((1,), 1 / 128, dtype=torch.double),
+            torch.zeros(1, dtype=torch.long),
+            0,
+        )
+        packed = torch.ops.quantized.linear_prepack(q, None)
+    got = float(torch.ops.quantized.linear_dynamic(torch.ones(1, k), packed, False)[0, 0])
+    return abs(got - (-k)) > 0.01 * k  # exact: -64; saturated pairs give about -32
+
+
 class DynamicInt8Linear(_Int8Rows):
     """int8 weights (per channel) and int8 activations quantized per call, by fbgemm.
 
@@ -96,15 +129,15 @@ class DynamicInt8Linear(_Int8Rows):
     its own absolute maximum and a last row holding +1 and -1 pins the range to [-1, 1]:
     per-token quantization whatever the batch (top-1 agreement with fp32 95.3% -> 96.5%).
     Not done for single tokens: its five extra small ops per layer cost 17% of decode speed.
+    On CPUs without VNNI the activations are kept to 7 bits (see `int8_reduce_range`).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
         super().__init__(in_features, out_features, bias, torch.float32)
         self._packed: Any = None
+        self.reduce_range = int8_reduce_range()
 
     def _pack(self) -> Any:
-        import warnings
-
         scales = self.scales.double()
         zeros = torch.zeros(self.out_features, dtype=torch.long)
         with warnings.catch_warnings():  # "quantized tensors are deprecated": see module doc
@@ -127,11 +160,12 @@ class DynamicInt8Linear(_Int8Rows):
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).float()
         if flat.shape[0] == 1:
-            y = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
+            y = torch.ops.quantized.linear_dynamic(flat, self._packed, self.reduce_range)
         else:
             peak = flat.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
             rows = torch.cat([flat / peak, self._range_row])
-            y = torch.ops.quantized.linear_dynamic(rows, self._packed, False)[:-1].mul_(peak)
+            y = torch.ops.quantized.linear_dynamic(rows, self._packed, self.reduce_range)
+            y = y[:-1].mul_(peak)
         if self.bias is not None:
             y += self.bias
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)

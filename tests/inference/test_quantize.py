@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.cpu import has_avx512_vnni
 from desktop_assistant.inference import quant_cache
 from desktop_assistant.inference.causal_lm import CausalLMEngine
 from desktop_assistant.inference.options import GenerationOptions
@@ -16,6 +21,7 @@ from desktop_assistant.inference.quantize import (
     Int8Embedding,
     Int8Linear,
     dynamic_int8_available,
+    int8_reduce_range,
 )
 
 GREEDY = GenerationOptions(max_new_tokens=12, temperature=0)
@@ -44,6 +50,36 @@ def test_quantized_linears_match_float(shape, bias):
         assert gotd.dtype == torch.bfloat16 and _relative_error(gotd, want) < 0.04
 
 
+@pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
+def test_int8_activation_range_follows_the_cpu():
+    """7-bit activations exactly where the CPU lacks VNNI (fbgemm's int16 pair sums)."""
+    forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
+    if forced in ("AVX2", "AVX512", "AVX512_256"):
+        assert int8_reduce_range()
+    elif has_avx512_vnni() is not None and not forced:
+        assert int8_reduce_range() == (not has_avx512_vnni())
+
+
+@pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
+def test_the_no_vnni_path_is_exact_on_any_cpu():
+    """fbgemm capped to AVX2 (what a CPU without VNNI runs): the layer tests above pass
+    unchanged, so an AVX-512 machine checks the AVX2-only laptops' path too."""
+    env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+    root = Path(__file__).resolve().parents[2]
+    tests = f"{__file__}::test_quantized_linears_match_float"
+    check = f"{__file__}::test_int8_activation_range_follows_the_cpu"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, check],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "9 passed" in result.stdout, result.stdout[-2000:]
+
+
 def test_int8_embedding_matches_float():
     embedding = nn.Embedding(100, 48)
     ids = torch.tensor([[0, 5, 99], [3, 3, 42]])
@@ -59,6 +95,8 @@ def test_quantized_model_is_cached_and_reloaded(tiny_chat_dir, precision):
     entry = quant_cache.entry_dir(tiny_chat_dir, precision, 32)
     manifest = json.loads((entry / "manifest.json").read_text())
     assert manifest["scheme"] == precision and manifest["torch"] == torch.__version__
+    assert manifest["int8_reduce_range"] == int8_reduce_range()
+    assert manifest["avx512_vnni"] == has_avx512_vnni()
     assert quant_cache.is_current(tiny_chat_dir, precision, 32)
     reply = first.generate([Message("user", "Hi")], GREEDY, lambda t: None)
     mtime = (entry / "model.safetensors").stat().st_mtime_ns
@@ -79,6 +117,10 @@ def test_cache_is_invalidated_by_a_changed_source_or_torch(tmp_path, tiny_chat_d
     manifest_path = quant_cache.entry_dir(model, "int4", 32) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**manifest, "torch": "1.0.0"}))
+    assert not quant_cache.is_current(model, "int4", 32)
+    # made on a CPU with the other int8 activation range (VNNI or not): not reused here
+    flipped = not manifest["int8_reduce_range"]
+    manifest_path.write_text(json.dumps({**manifest, "int8_reduce_range": flipped}))
     assert not quant_cache.is_current(model, "int4", 32)
     CausalLMEngine(model, precision="int4").load()  # re-quantizes
     assert quant_cache.is_current(model, "int4", 32)

@@ -14,10 +14,14 @@ from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
 
+# What Qt's speech needs on Linux: libpulse0 (QtTextToSpeech links QtMultimedia, which links
+# it: without it the module does not import), speech-dispatcher (the system's speech service,
+# Qt's "speechd" engine) and a voice for it. scripts/setup installs them when run as root.
+LINUX_PACKAGES = "libpulse0 speech-dispatcher speech-dispatcher-espeak-ng"
 NO_VOICE = (
-    "Reading aloud needs a system voice, and none was found. On Linux install "
-    "speech-dispatcher with a voice (for example: apt install speech-dispatcher espeak-ng), "
-    "then restart the app."
+    "Reading aloud needs a system voice, and none was found. On Debian or Ubuntu install "
+    f"them with: sudo apt install {LINUX_PACKAGES} (other Linux systems: speech-dispatcher "
+    "with espeak-ng, and PulseAudio's client library), then restart the app."
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?…:;])\s+|\n{2,}")
 _CODE = re.compile(r"```.*?(```|$)", re.S)
@@ -57,7 +61,8 @@ class ReadAloud(QObject):
         self._opened = True
         try:
             from PySide6.QtTextToSpeech import QTextToSpeech
-        except ImportError:
+        except ImportError as err:  # a library it links is missing (libpulse.so.0)
+            log.info("no text-to-speech module: %s", err)
             self.why_not = NO_VOICE
             return
         tts = QTextToSpeech(self._engine_name, self) if self._engine_name else QTextToSpeech(self)

@@ -57,6 +57,8 @@ def voice_window(qtbot, tmp_path):
         window.voice.start()
         qtbot.waitUntil(lambda: window.voice.button.isEnabled(), timeout=20_000)
         qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+        if tts == "mock":  # Qt's test engine, whatever voice the machine has or lacks
+            assert window.voice.read_aloud.available, window.voice.read_aloud.why_not
         made.append(window)
         return window, engine, chat_engine, streams
 
@@ -242,6 +244,32 @@ def test_no_voice_on_the_system_explains_instead_of_failing(qtbot, voice_window)
         window.send("hello")
     speak = window.view.messages()[-1].buttons["speak"]
     assert not speak.isEnabled() and "needs a system voice" in speak.toolTip()
+
+
+def test_without_qt_speech_the_tooltip_names_what_to_install(qtbot, monkeypatch):
+    """Qt's speech module does not load without libpulse.so.0: nothing fails, and the
+    button's tooltip names the packages scripts/setup installs."""
+    import builtins
+    import re
+    from pathlib import Path
+
+    from desktop_assistant.ui.read_aloud import LINUX_PACKAGES, ReadAloud
+
+    real_import = builtins.__import__
+
+    def no_speech_module(name, *args, **kwargs):
+        if name == "PySide6.QtTextToSpeech":
+            raise ImportError("libpulse.so.0: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_speech_module)
+    reader = ReadAloud("mock")
+    assert not reader.available and "libpulse0" in reader.why_not
+    reader.say("Nothing to say it with.")  # does nothing, raises nothing
+    assert not reader.speaking
+    setup = (Path(__file__).parents[2] / "scripts" / "setup").read_text()
+    apt_app = re.search(r"apt_app=\(([^)]*)\)", setup).group(1).split()
+    assert set(LINUX_PACKAGES.split()) <= set(apt_app)
 
 
 def test_a_dropped_audio_file_is_transcribed_into_the_box(qtbot, voice_window, tmp_path):

@@ -1,8 +1,17 @@
-"""Shared fixtures: an isolated home for every test, tiny models built once per session."""
+"""Shared fixtures: an isolated home for every test, tiny models built once per session.
+
+The suite never reads or writes the user's data, settings or caches, whatever the environment
+says: before any test module is imported, every place the app, platformdirs, Qt, Hugging Face
+and torch keep files is pointed into a folder of this run (removed at its end), and each test
+gets its own app home inside its tmp_path. Undoing a test's monkeypatches (which undoes the
+per-test home too) falls back to the run's folder, never to the user's.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +21,25 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 REAL_MODELS_ENV = "DESKTOP_ASSISTANT_TEST_MODELS"
+RUN_ROOT = Path(tempfile.mkdtemp(prefix="desktop-assistant-tests-")).resolve()
+# What each variable becomes, under RUN_ROOT (HOME last: the others do not depend on it).
+ISOLATED = {
+    "DESKTOP_ASSISTANT_HOME": "app-home",
+    "XDG_CONFIG_HOME": "user/.config",
+    "XDG_DATA_HOME": "user/.local/share",
+    "XDG_CACHE_HOME": "user/.cache",
+    "XDG_STATE_HOME": "user/.local/state",
+    "HF_HOME": "user/.cache/huggingface",
+    "TORCH_HOME": "user/.cache/torch",
+    "HOME": "user",
+}
+for _name, _where in ISOLATED.items():
+    (RUN_ROOT / _where).mkdir(parents=True, exist_ok=True)
+    os.environ[_name] = str(RUN_ROOT / _where)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(RUN_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -250,14 +250,13 @@ def test_disk_full_while_writing_keeps_what_was_written(fake_hub, monkeypatch, t
         file = real_open(path, mode, *args, **kwargs)
         return FillsUp(file) if str(path).endswith(".safetensors.part") else file
 
-    monkeypatch.setattr(downloads, "open", fake_open, raising=False)
-    with pytest.raises(DownloadError) as caught:
-        fetch()
+    with monkeypatch.context() as patch:  # undone on leaving: the disk has room again
+        patch.setattr(downloads, "open", fake_open, raising=False)
+        with pytest.raises(DownloadError) as caught:
+            fetch()
     assert caught.value.kind == "disk_full" and "disk is full" in str(caught.value)
     part = models.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part"
     assert part.stat().st_size == 32 * 1024
-    monkeypatch.undo()
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
     installed, _ = fetch()
     assert (installed.path / "model.safetensors").read_bytes() == (
         tiny_chat_dir / "model.safetensors"

@@ -2,7 +2,7 @@
 VENV ?= .venv
 ARGS ?=
 
-.PHONY: run test lint bench
+.PHONY: run test test-quick lint bench
 
 run:
 	scripts/setup app
@@ -11,6 +11,11 @@ run:
 test:
 	scripts/setup test
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+
+# The same without the tests marked slow (those that start the app in a new process).
+test-quick:
+	scripts/setup test
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -m "not slow"
 
 lint:
 	scripts/setup test

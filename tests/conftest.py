@@ -38,6 +38,14 @@ for _name, _where in ISOLATED.items():
     os.environ[_name] = str(RUN_ROOT / _where)
 
 
+_stderr_fd = 2  # the run's real stderr, kept before tests' output is captured
+
+
+def pytest_configure(config) -> None:
+    global _stderr_fd
+    _stderr_fd = os.dup(2)
+
+
 def pytest_unconfigure(config) -> None:
     shutil.rmtree(RUN_ROOT, ignore_errors=True)
 
@@ -96,3 +104,40 @@ def tiny_whisper_engine(tiny_whisper_dir):
     engine.load()
     yield engine
     engine.unload()
+
+
+# After a test's limit, for a test stuck where SIGALRM is never handled (shorter in
+# tests/test_timeouts.py, which checks it).
+BACKSTOP_S = float(os.environ.get("DESKTOP_ASSISTANT_TIMEOUT_BACKSTOP_S", "30"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item, settings):
+    """pytest-timeout's signal method (the test fails with its traceback, the run goes on),
+    backed by faulthandler BACKSTOP_S later: a test blocked in C code (a QThread.wait(), a
+    lock) never returns to Python to handle the signal, and may hold the GIL so that no Python
+    thread runs either. faulthandler's watchdog is a C thread: it prints every thread's
+    Python stack (the test's frames name it) and ends the run."""
+    import faulthandler
+    import signal
+    import threading
+
+    import pytest_timeout
+
+    if settings.method != "signal" or threading.current_thread() is not threading.main_thread():
+        return None  # pytest-timeout's own handling
+
+    def on_alarm(signum, frame):
+        __tracebackhide__ = True
+        pytest_timeout.timeout_sigalrm(item, settings)
+
+    def cancel():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        faulthandler.cancel_dump_traceback_later()
+
+    item.cancel_timeout = cancel
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+    faulthandler.dump_traceback_later(settings.timeout + BACKSTOP_S, exit=True, file=_stderr_fd)
+    return True

@@ -11,14 +11,16 @@ import pytest
 
 from desktop_assistant import __version__
 
+pytestmark = pytest.mark.slow  # each test starts the app as a user does (a new Python)
 
-def run(*args, stdin=None, env=None):
+
+def run(*args, stdin=None, env=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "desktop_assistant", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

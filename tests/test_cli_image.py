@@ -10,6 +10,8 @@ from PIL import Image
 
 from tests.test_cli import assert_one_error_line, run
 
+pytestmark = pytest.mark.slow  # each test starts the app as a user does (a new Python)
+
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):

@@ -9,6 +9,8 @@ import pytest
 from tests.fake_hub import FakeHub
 from tests.test_cli import assert_one_error_line, run
 
+pytestmark = pytest.mark.slow  # each test starts the app as a user does (a new Python)
+
 
 @pytest.fixture
 def fake_hub(tiny_whisper_dir, tiny_chat_dir):

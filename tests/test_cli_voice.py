@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from tests.fakes_audio import SPEECH_DEV
 from tests.test_cli import assert_one_error_line, run
+
+pytestmark = pytest.mark.slow  # each test starts the app as a user does (a new Python)
 
 
 def test_transcribe_json(tiny_whisper_dir):

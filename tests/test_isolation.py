@@ -58,6 +58,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)
 def test_a_run_leaves_the_users_folders_as_they_were(tmp_path):
     """Tests that install, download, quantize, save settings and write history, run with the
     user's environment pointing at real folders: nothing in those folders changes."""

@@ -11,6 +11,7 @@ from tests.test_cli import run
 pytestmark = pytest.mark.real_models
 
 
+@pytest.mark.timeout(300)
 def test_ask_qwen_coder_answers_correctly(real_models_dir):
     model = real_models_dir / "qwen2.5-coder-0.5b-instruct"
     if not model.is_dir():
@@ -33,6 +34,7 @@ def test_ask_qwen_coder_answers_correctly(real_models_dir):
     assert data["decode_tok_s"] > 1.0
 
 
+@pytest.mark.timeout(900)  # 60 s here (Zen 4) for the conversion and two answers
 def test_a_gguf_file_is_converted_once_and_answers(real_models_dir, isolated_home):
     gguf = real_models_dir / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     if not gguf.is_file():
@@ -49,7 +51,7 @@ def test_a_gguf_file_is_converted_once_and_answers(real_models_dir, isolated_hom
         "What is the capital of France? Answer in one word.",
     )
     for _ in range(2):  # the second run loads the cached quantized weights
-        result = run(*question)
+        result = run(*question, timeout=420)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         assert "paris" in json.loads(result.stdout)["text"].lower()

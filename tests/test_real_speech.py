@@ -14,7 +14,7 @@ from desktop_assistant.inference.speech import WhisperEngine
 from desktop_assistant.speech_eval import eval_speech
 from tests.fakes_audio import SPEECH_DEV, FakeInputStream
 
-pytestmark = pytest.mark.real_models
+pytestmark = [pytest.mark.real_models, pytest.mark.timeout(300)]
 MANIFEST = SPEECH_DEV / "manifest.jsonl"
 
 

@@ -278,6 +278,7 @@ def test_fit_check():
 
 
 @pytest.mark.real_models
+@pytest.mark.timeout(600)  # 60 s here (Zen 4): the GGUF is expanded and quantized
 def test_import_the_dev_qwen_coder_gguf_and_ask(real_models_dir):
     gguf = real_models_dir / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     if not gguf.is_file():

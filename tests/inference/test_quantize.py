@@ -60,6 +60,8 @@ def test_int8_activation_range_follows_the_cpu():
         assert int8_reduce_range() == (not has_avx512_vnni())
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
 def test_the_no_vnni_path_is_exact_on_any_cpu():
     """fbgemm capped to AVX2 (what a CPU without VNNI runs): the layer tests above pass

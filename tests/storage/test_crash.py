@@ -9,12 +9,16 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from desktop_assistant.storage.history import History
 from tests.storage.crash_child import TOKENS
 
 FULL_ANSWER = "".join(TOKENS)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 20 processes killed at random moments: 21 s here
 def test_sigkill_never_loses_a_committed_message(tmp_path):
     rng = random.Random(20261123)
     db = tmp_path / "history.sqlite3"

@@ -9,7 +9,11 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="Xvfb is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="Xvfb is not installed"),
+    pytest.mark.slow,
+    pytest.mark.timeout(180),
+]
 
 
 def test_real_window_answers_and_is_screenshotted(tmp_path, tiny_chat_dir):

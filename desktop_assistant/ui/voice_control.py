@@ -10,7 +10,6 @@ in hands-free mode, which listens again after the answer has been read aloud).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,19 @@ class MicButton(QPushButton):
         super().__init__("Mic", parent)
         self.setCheckable(False)
         self.setToolTip("Speak (click, or hold to talk; Space when the prompt is not focused)")
-        self._down_at = 0.0
+        self._down_at = 0
 
+    # How long the button was held is read from the events' own times (when the user pressed
+    # and let go), not from when these handlers ran: starting the microphone on press can take
+    # longer than HOLD_MS on a slow or busy laptop, and a click would then count as a hold and
+    # stop the recording as soon as it began.
     def mousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
-        self._down_at = time.monotonic()
+        self._down_at = event.timestamp()
         super().mousePressEvent(event)
 
     def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().mouseReleaseEvent(event)
-        self.released_after.emit(int((time.monotonic() - self._down_at) * 1000))
+        self.released_after.emit(max(0, event.timestamp() - self._down_at))
 
 
 class Voice(QObject):

@@ -95,6 +95,28 @@ def test_a_spoken_command_stops_by_itself_and_is_carried_out(qtbot, voice_window
     assert speech.trimmed == [True]
 
 
+def test_a_click_is_a_click_however_long_the_microphone_takes_to_start(
+    qtbot, voice_window, monkeypatch
+):
+    """Starting the microphone took over the hold threshold (a slow laptop, a first start):
+    the click was taken for a hold and the recording stopped when the button came up."""
+    import time
+
+    window, _, _, _ = voice_window(["New chat."])
+    start = window.voice.microphone.start
+
+    def slow_start():
+        time.sleep(0.6)
+        start()
+
+    monkeypatch.setattr(window.voice.microphone, "start", slow_start)
+    _click_mic(qtbot, window)
+    assert window.voice.recording
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000) as heard:
+        pass
+    assert heard.args == ["New chat."]
+
+
 def test_a_decode_ahead_the_speaker_talked_over_is_cancelled(qtbot, voice_window):
     """A pause, more words, a pause: the first decode (slow here) is stopped at once instead of
     delaying the one that counts."""
@@ -294,3 +316,16 @@ def test_hold_space_outside_the_prompt_box_to_talk(qtbot, voice_window):
     window.composer.edit.setFocus()
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Space)  # typing a space is typing
     assert not window.voice.recording and window.composer.text().endswith(" ")
+
+
+def test_hold_the_mic_button_to_talk(qtbot, voice_window):
+    slow = lambda: FakeInputStream(SPEECH_DEV / "dict01_self_attention.wav", speed=1.0)  # noqa: E731
+    window, _, _, _ = voice_window(["Explain self attention"], stream=slow)
+    qtbot.mousePress(window.voice.button, Qt.MouseButton.LeftButton)
+    assert window.voice.recording
+    qtbot.wait(1500)  # speaking while holding
+    # QTest's events carry made-up times: `delay` is how long the button was held in them
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        qtbot.mouseRelease(window.voice.button, Qt.MouseButton.LeftButton, delay=1500)
+        qtbot.waitUntil(lambda: not window.voice.recording, timeout=500)  # not at speech's end
+    assert window.composer.text() == "Explain self attention"

@@ -3,7 +3,7 @@
 Each cache entry is a folder with `model.safetensors` (the quantized state dict) and
 `manifest.json`, which records what it was made from: the source folder's fingerprint, the
 scheme, torch's version, the CPU kernel family and whether the CPU has VNNI, with the int8
-activation range chosen for it (7 bits without VNNI, see quantize.int8_reduce_range). Any
+weight range chosen for it (7 bits without VNNI, see quantize.dynamic_weight_max). Any
 difference re-quantizes, so an entry made on one CPU is not taken for right on another.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from desktop_assistant.core import paths
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # 2: the entry holds config.json and the tokenizer; 3: the int8 range is recorded
+FORMAT = 3  # 2: the entry holds config.json and the tokenizer; 3: the int8 weight range is recorded
 
 
 def fingerprint(folder: Path) -> str:
@@ -55,7 +55,7 @@ def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
     import torch
 
     from desktop_assistant.core.cpu import has_avx512_vnni
-    from desktop_assistant.inference.quantize import int8_reduce_range
+    from desktop_assistant.inference.quantize import dynamic_weight_max
 
     return {
         "format": FORMAT,
@@ -66,7 +66,7 @@ def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "avx512_vnni": has_avx512_vnni(),
-        "int8_reduce_range": int8_reduce_range(),
+        "int8_weight_max": dynamic_weight_max(),
     }
 
 

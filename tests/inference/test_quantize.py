@@ -21,7 +21,8 @@ from desktop_assistant.inference.quantize import (
     Int8Embedding,
     Int8Linear,
     dynamic_int8_available,
-    int8_reduce_range,
+    dynamic_weight_max,
+    int8_pairs_saturate,
 )
 
 GREEDY = GenerationOptions(max_new_tokens=12, temperature=0)
@@ -51,13 +52,17 @@ def test_quantized_linears_match_float(shape, bias):
 
 
 @pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
-def test_int8_activation_range_follows_the_cpu():
-    """7-bit activations exactly where the CPU lacks VNNI (fbgemm's int16 pair sums)."""
+def test_int8_weight_range_follows_the_cpu():
+    """7-bit weights exactly where the CPU lacks VNNI (fbgemm's int16 pair sums)."""
     forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
     if forced in ("AVX2", "AVX512", "AVX512_256"):
-        assert int8_reduce_range()
+        assert int8_pairs_saturate()
     elif has_avx512_vnni() is not None and not forced:
-        assert int8_reduce_range() == (not has_avx512_vnni())
+        assert int8_pairs_saturate() == (not has_avx512_vnni())
+    assert dynamic_weight_max() == (63 if int8_pairs_saturate() else 127)
+    layer = DynamicInt8Linear.from_linear(nn.Linear(64, 16))
+    assert int(layer.weight.abs().max()) == dynamic_weight_max()
+    assert Int8Linear.from_linear(nn.Linear(64, 16)).weight.abs().max() == 127  # bf16 kernel
 
 
 @pytest.mark.slow
@@ -69,7 +74,7 @@ def test_the_no_vnni_path_is_exact_on_any_cpu():
     env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
     root = Path(__file__).resolve().parents[2]
     tests = f"{__file__}::test_quantized_linears_match_float"
-    check = f"{__file__}::test_int8_activation_range_follows_the_cpu"
+    check = f"{__file__}::test_int8_weight_range_follows_the_cpu"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, check],
         cwd=root,
@@ -97,7 +102,7 @@ def test_quantized_model_is_cached_and_reloaded(tiny_chat_dir, precision):
     entry = quant_cache.entry_dir(tiny_chat_dir, precision, 32)
     manifest = json.loads((entry / "manifest.json").read_text())
     assert manifest["scheme"] == precision and manifest["torch"] == torch.__version__
-    assert manifest["int8_reduce_range"] == int8_reduce_range()
+    assert manifest["int8_weight_max"] == dynamic_weight_max()
     assert manifest["avx512_vnni"] == has_avx512_vnni()
     assert quant_cache.is_current(tiny_chat_dir, precision, 32)
     reply = first.generate([Message("user", "Hi")], GREEDY, lambda t: None)
@@ -120,9 +125,9 @@ def test_cache_is_invalidated_by_a_changed_source_or_torch(tmp_path, tiny_chat_d
     manifest = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**manifest, "torch": "1.0.0"}))
     assert not quant_cache.is_current(model, "int4", 32)
-    # made on a CPU with the other int8 activation range (VNNI or not): not reused here
-    flipped = not manifest["int8_reduce_range"]
-    manifest_path.write_text(json.dumps({**manifest, "int8_reduce_range": flipped}))
+    # made on a CPU with the other int8 weight range (VNNI or not): not reused here
+    flipped = 190 - manifest["int8_weight_max"]  # 127 <-> 63
+    manifest_path.write_text(json.dumps({**manifest, "int8_weight_max": flipped}))
     assert not quant_cache.is_current(model, "int4", 32)
     CausalLMEngine(model, precision="int4").load()  # re-quantizes
     assert quant_cache.is_current(model, "int4", 32)

@@ -69,12 +69,29 @@ def run(args: Any) -> int:
         result = measure_streaming(args.bench_model, LONG_TASK, args.new_tokens)
     else:  # argparse makes this unreachable
         raise UserError(f"unknown benchmark {args.bench_command}")
+    result = {**result, **_machine(result)}
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
     return 0
+
+
+def _machine(result: dict[str, Any]) -> dict[str, Any]:
+    """The CPU the figures were taken on: compare figures only within one machine. Torch's
+    kernel family and the int8 scheme when the benchmark loaded torch (startup does not)."""
+    from desktop_assistant.core.cpu import describe
+
+    out = describe()
+    if "torch" in sys.modules:
+        import torch
+
+        from desktop_assistant.inference.quantize import dynamic_weight_max
+
+        out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        out["int8_weight_max"] = dynamic_weight_max()
+    return {key: value for key, value in out.items() if key not in result}
 
 
 def bench_startup(runs: int) -> dict[str, Any]:

@@ -117,6 +117,7 @@ def test_bench_startup_and_chat_print_figures(tiny_chat_dir):
     assert startup.returncode == 0, startup.stderr
     data = json.loads(startup.stdout)
     assert data["paint_s_median"] > 0 and data["torch_imported_before_paint"] is False
+    assert data["cpu"] and isinstance(data["cpu_flags"], list)  # figures name their machine
     chat = run(
         "bench",
         "chat",
@@ -135,6 +136,7 @@ def test_bench_startup_and_chat_print_figures(tiny_chat_dir):
     for key in ("load_s", "ttft_s", "prefill_tok_s", "decode_tok_s", "peak_rss_mb"):
         assert figures[key] > 0, key
     assert figures["new_tokens"] == 8 and figures["prompt_tokens"] >= 32
+    assert figures["cpu"] and figures["cpu_capability"] and figures["int8_weight_max"] in (63, 127)
 
 
 def test_bench_window_reports_ui_stalls(tiny_chat_dir):

@@ -111,7 +111,7 @@ def tiny_whisper_engine(tiny_whisper_dir):
 BACKSTOP_S = float(os.environ.get("DESKTOP_ASSISTANT_TIMEOUT_BACKSTOP_S", "30"))
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # a venv without pytest-timeout still runs
 def pytest_timeout_set_timer(item, settings):
     """pytest-timeout's signal method (the test fails with its traceback, the run goes on),
     backed by faulthandler BACKSTOP_S later: a test blocked in C code (a QThread.wait(), a

@@ -306,10 +306,18 @@ def shared_kv_attention(
 
 
 def use_shared_kv_attention(model: Any) -> None:
-    """Run `model`'s attention through `shared_kv_attention`."""
-    from transformers import AttentionInterface
+    """Run `model`'s attention through `shared_kv_attention`, with sdpa's attention masks.
+
+    The mask must be registered too: transformers builds no mask for an attention name it does
+    not know, and sdpa then falls back to `is_causal`, which lines the queries up with the
+    first keys. Several new tokens after a cached prefix (the prompt after the language was
+    detected from <|startoftranscript|> alone) then each saw one token too few, and every
+    clip transcribed with the language on auto came out as garbage ("Now Now Now Now Now")."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
 
     AttentionInterface.register(SHARED_KV_ATTENTION, shared_kv_attention)
+    AttentionMaskInterface.register(SHARED_KV_ATTENTION, sdpa_mask)
     model.set_attn_implementation(SHARED_KV_ATTENTION)
 
 

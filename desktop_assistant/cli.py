@@ -99,12 +99,15 @@ BEAM_SIZE = 5  # inference/speech.py BEAM_SIZE (not imported here: it would load
 BEAM_HELP = f"hypotheses kept while decoding (default {BEAM_SIZE}; 1: greedy, faster)"
 
 
+LANGUAGE_HELP = "auto or en, fr, …; default: the app's setting stt_language (auto)"
+
+
 def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     """transcribe, eval speech and bench stt (run in speech_eval.py)."""
     transcribe = sub.add_parser("transcribe", help="print the text spoken in an audio file")
     transcribe.add_argument("file", metavar="FILE", help="WAV, FLAC, OGG/Opus, MP3 (M4A: PyAV)")
     transcribe.add_argument("--model", dest="stt_model", metavar="PATH", help="Whisper folder")
-    transcribe.add_argument("--language", metavar="CODE", help="auto (default) or en, fr, …")
+    transcribe.add_argument("--language", metavar="CODE", help=LANGUAGE_HELP)
     transcribe.add_argument("--json", action="store_true", help="print one JSON object")
     transcribe.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     evaluate = sub.add_parser("eval", help="measure accuracy")
@@ -112,7 +115,7 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     speech = eval_sub.add_parser("speech", help="word error rate and intent accuracy")
     speech.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
     speech.add_argument("--manifest", metavar="FILE", required=True, help="JSON lines of clips")
-    speech.add_argument("--language", default="en", metavar="CODE")
+    speech.add_argument("--language", metavar="CODE", help=LANGUAGE_HELP)
     speech.add_argument("--full-window", action="store_true", help="encode 30 s windows")
     speech.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     speech.add_argument("--json", action="store_true")
@@ -122,7 +125,7 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     stt.add_argument(
         "--command", dest="command_audio", metavar="FILE", help="a short command (latency)"
     )
-    stt.add_argument("--language", default="en", metavar="CODE")
+    stt.add_argument("--language", metavar="CODE", help=LANGUAGE_HELP)
     stt.add_argument("--runs", type=int, default=3, metavar="N")
     stt.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     stt.add_argument("--json", action="store_true")

@@ -85,15 +85,16 @@ def _same_slots(expected: dict[str, Any], got: dict[str, Any]) -> bool:
 
 
 def make_engine(
-    model: str, language: str, full_window: bool = False, beam_size: int | None = None
+    model: str, language: str | None, full_window: bool = False, beam_size: int | None = None
 ) -> Any:
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.inference.speech import BEAM_SIZE, ENCODER_PAD_S, WhisperEngine
 
+    settings = Settings()
     return WhisperEngine(
         model,
-        language=language,
-        threads=Settings().get("threads"),
+        language=language or settings.get("stt_language"),  # as the app: the user's setting
+        threads=settings.get("threads"),
         encoder_s=None if full_window else ENCODER_PAD_S,
         beam_size=BEAM_SIZE if beam_size is None else beam_size,
     )
@@ -102,7 +103,7 @@ def make_engine(
 def eval_speech(
     model: str,
     manifest: str,
-    language: str = "en",
+    language: str | None = None,
     full_window: bool = False,
     beam_size: int | None = None,
 ) -> dict[str, Any]:
@@ -155,7 +156,7 @@ def eval_speech(
     return {
         "model": engine.name,
         "precision": engine.precision,
-        "language": language,
+        "language": engine.language,
         "encoder": "30 s windows" if full_window else f"speech + {engine.encoder_s:g} s",
         "beam_size": engine.beam_size,
         "clips": len(entries),
@@ -226,7 +227,7 @@ def bench_stt(
     model: str,
     audio_path: str,
     runs: int = 3,
-    language: str = "en",
+    language: str | None = None,
     command: str | None = None,
     beam_size: int | None = None,
 ) -> dict[str, Any]:

@@ -1,16 +1,17 @@
 """Reading answers aloud with Qt's QtTextToSpeech, sentence by sentence as they stream.
 
-Code blocks are not read (they are said to be there); Markdown marks are dropped. With no
-speech engine or no voice on the system, `available` is False and `why_not` says what to
-install; nothing fails.
+Code blocks are not read (they are said to be there); Markdown marks are dropped. The speech
+engine lives on a thread of its own (opening it can take seconds). With no speech engine or no
+voice on the system, `available` is False and `why_not` says what to install; nothing fails.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -39,45 +40,121 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-class ReadAloud(QObject):
-    """Signals: started(), finished() when the last queued sentence has been said."""
+OPENING = "Looking for the system's voice…"
 
-    started = Signal()
-    finished = Signal()
 
-    def __init__(self, engine: str = "", parent: QObject | None = None) -> None:
-        super().__init__(parent)
+class _Speaker(QObject):
+    """Owns QTextToSpeech on the read-aloud thread. Opening the system's engine takes
+    1.3-1.8 s with speech-dispatcher (and does not return while that service is stuck), which
+    froze the window once at every start when it ran on the UI thread.
+
+    Signals: opened(why_not: "" when a voice was found), finished(generation) when what was
+    queued for that generation has been said (or failed)."""
+
+    opened = Signal(str)
+    finished = Signal(int)
+
+    def __init__(self, engine: str) -> None:
+        super().__init__()
         self._engine_name = engine
-        self._tts = None
-        self.why_not = ""
-        self._spoken_upto = 0  # characters of the streaming answer already queued
+        self._tts: Any = None
+        self._generation = 0
         self._speaking = False
-        self._opened = False
 
+    @Slot()
     def open(self) -> None:
-        """Find the speech engine and a voice (after the window is shown: it takes a while)."""
-        if self._opened:
-            return
-        self._opened = True
         try:
             from PySide6.QtTextToSpeech import QTextToSpeech
         except ImportError as err:  # a library it links is missing (libpulse.so.0)
             log.info("no text-to-speech module: %s", err)
-            self.why_not = NO_VOICE
+            self.opened.emit(NO_VOICE)
             return
-        tts = QTextToSpeech(self._engine_name, self) if self._engine_name else QTextToSpeech(self)
+        name = self._engine_name
+        tts = QTextToSpeech(name, self) if name else QTextToSpeech(self)
         if tts.state() == QTextToSpeech.State.Error or not tts.availableVoices():
             log.info("no text-to-speech voice: %s", tts.errorString())
-            self.why_not = NO_VOICE
             tts.deleteLater()
+            self.opened.emit(NO_VOICE)
             return
         tts.stateChanged.connect(self._on_state)
         self._tts = tts
+        self.opened.emit("")
+
+    @Slot(int, object)
+    def enqueue(self, generation: int, parts: list[str]) -> None:
+        if self._tts is None:
+            return
+        self._generation = generation
+        for part in parts:
+            self._tts.enqueue(part)  # Qt stays in Speaking until the queue is done
+        self._speaking = True
+
+    @Slot(int)
+    def stop(self, generation: int) -> None:
+        if self._tts is not None:
+            self._tts.stop()
+        self._speaking = False
+        self._generation = generation
+
+    def _on_state(self, state: object) -> None:
+        from PySide6.QtTextToSpeech import QTextToSpeech
+
+        if state == QTextToSpeech.State.Error:
+            log.warning("text to speech failed: %s", self._tts.errorString() if self._tts else "")
+        if state in (QTextToSpeech.State.Ready, QTextToSpeech.State.Error) and self._speaking:
+            self._speaking = False
+            self.finished.emit(self._generation)
+
+
+class ReadAloud(QObject):
+    """Reads answers aloud through `_Speaker` on a thread of its own.
+
+    Signals: opened() once it is known whether there is a voice (`available`, `why_not`),
+    started(), finished() when the last queued sentence has been said or reading stopped.
+    """
+
+    opened = Signal()
+    started = Signal()
+    finished = Signal()
+    _open_requested = Signal()
+    _enqueue_requested = Signal(int, object)
+    _stop_requested = Signal(int)
+
+    def __init__(self, engine: str = "", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine_name = engine
+        self._thread: QThread | None = None
+        self._speaker: _Speaker | None = None
+        self.why_not = OPENING
+        self._ready = False
+        self._spoken_upto = 0  # characters of the streaming answer already queued
+        self._speaking = False
+        self._generation = 0  # what the speaker reports finished is ignored once stopped
+
+    def open(self) -> None:
+        """Find the speech engine and a voice, on the read-aloud thread; `opened` follows."""
+        if self._thread is not None:
+            return
+        self._thread = QThread()
+        self._thread.setObjectName("read-aloud")
+        self._speaker = _Speaker(self._engine_name)
+        self._speaker.moveToThread(self._thread)
+        self._open_requested.connect(self._speaker.open)
+        self._enqueue_requested.connect(self._speaker.enqueue)
+        self._stop_requested.connect(self._speaker.stop)
+        self._speaker.opened.connect(self._on_opened)
+        self._speaker.finished.connect(self._on_finished)
+        self._thread.start()
+        self._open_requested.emit()
+
+    def _on_opened(self, why_not: str) -> None:
+        self.why_not = why_not
+        self._ready = not why_not
+        self.opened.emit()
 
     @property
     def available(self) -> bool:
-        self.open()
-        return self._tts is not None
+        return self._ready
 
     @property
     def speaking(self) -> bool:
@@ -103,10 +180,9 @@ class ReadAloud(QObject):
             self._spoken_upto = 0
 
     def _queue(self, parts: list[str]) -> None:
-        if self._tts is None or not parts:
+        if not self._ready or not parts:
             return
-        for part in parts:
-            self._tts.enqueue(part)  # Qt stays in Speaking until the queue is done
+        self._enqueue_requested.emit(self._generation, parts)
         if not self._speaking:
             self._speaking = True
             self.started.emit()
@@ -114,19 +190,29 @@ class ReadAloud(QObject):
     def stop(self) -> None:
         """Stop at once (Esc, "stop", or the user starts speaking)."""
         self._spoken_upto = 0
-        if self._tts is not None:
-            self._tts.stop()
+        self._generation += 1
+        if self._ready:
+            self._stop_requested.emit(self._generation)
         if self._speaking:
             self._speaking = False
             self.finished.emit()
 
-    def _on_state(self, state: object) -> None:
-        from PySide6.QtTextToSpeech import QTextToSpeech
+    def _on_finished(self, generation: int) -> None:
+        if generation == self._generation and self._speaking:
+            self._speaking = False
+            self.finished.emit()
 
-        if state == QTextToSpeech.State.Ready and self._speaking:
-            self._speaking = False
-            self.finished.emit()
-        elif state == QTextToSpeech.State.Error:
-            log.warning("text to speech failed: %s", self._tts.errorString() if self._tts else "")
-            self._speaking = False
-            self.finished.emit()
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Stop reading and end the thread (False: the system's speech service did not let
+        go in time; the thread is left to end with the app)."""
+        self.stop()
+        if self._thread is None:
+            return True
+        self._thread.quit()
+        if self._thread.wait(timeout_ms):
+            return True
+        _STUCK.append(self._thread)  # not destroyed while it runs: Qt would abort
+        return False
+
+
+_STUCK: list[QThread] = []

@@ -106,6 +106,7 @@ class Voice(QObject):
         microphone.stopped.connect(self._on_stopped)
         microphone.paused.connect(self._on_paused)
         self.read_aloud.finished.connect(self._on_read_finished)
+        self.read_aloud.opened.connect(self._on_read_aloud_opened)
         QApplication.instance().installEventFilter(self)  # Space reaches the focused child
         # Which speech model is only looked up in start(), after the window is painted.
         self._set_unavailable("Voice input starts once the speech model is loaded.")
@@ -171,7 +172,11 @@ class Voice(QObject):
             self.speech.load_requested.emit(path)
         else:
             self._set_unavailable(NO_SPEECH_MODEL)
-        self.read_aloud.open()
+        self.read_aloud.open()  # on its thread; _on_read_aloud_opened follows
+        self.window.transcript.can_speak = self.read_aloud.why_not
+        self.window.transcript.refresh_actions()
+
+    def _on_read_aloud_opened(self) -> None:
         self.window.transcript.can_speak = self.read_aloud.why_not
         self.window.transcript.refresh_actions()
 
@@ -404,6 +409,7 @@ class Voice(QObject):
     def shutdown(self) -> None:
         QApplication.instance().removeEventFilter(self)
         self.cancel()
-        self.read_aloud.stop()
+        if not self.read_aloud.shutdown():
+            log.warning("the read-aloud thread did not end in time")
         if not self.speech.shutdown():
             log.warning("the speech thread did not end in time")

@@ -12,6 +12,7 @@ from desktop_assistant.audio.decode import decode_file
 from desktop_assistant.audio.errors import AudioError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.main_window import MainWindow
+from desktop_assistant.ui.read_aloud import OPENING
 from desktop_assistant.ui.voice import Microphone, SpeechThread
 from desktop_assistant.ui.workers import ChatThread
 from tests.fakes import FakeChatEngine, FakeSpeechEngine
@@ -23,7 +24,7 @@ def voice_window(qtbot, tmp_path):
     """A window with a fake chat model, a fake Whisper and a fake microphone."""
     made = []
 
-    def make(texts, stream=None, chat=None, settings=None, tts="mock", delays=()):
+    def make(texts, stream=None, chat=None, settings=None, tts="mock", delays=(), voice=True):
         settings = settings or Settings(tmp_path / "settings.json")
         settings.set("stt_model_path", "/models/fake-whisper")
         settings.set("vad_silence_s", 0.5)
@@ -57,8 +58,10 @@ def voice_window(qtbot, tmp_path):
         window.voice.start()
         qtbot.waitUntil(lambda: window.voice.button.isEnabled(), timeout=20_000)
         qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
-        if tts == "mock":  # Qt's test engine, whatever voice the machine has or lacks
-            assert window.voice.read_aloud.available, window.voice.read_aloud.why_not
+        if tts == "mock" and voice:  # Qt's test engine, whatever voice the machine has
+            reader = window.voice.read_aloud
+            qtbot.waitUntil(lambda: reader.why_not != OPENING, timeout=10_000)
+            assert reader.available, reader.why_not
         made.append(window)
         return window, engine, chat_engine, streams
 
@@ -66,6 +69,7 @@ def voice_window(qtbot, tmp_path):
     for window in made:
         window.close()
         assert window.voice.speech.thread.isFinished()
+        assert window.voice.read_aloud._thread.isFinished()
 
 
 def _click_mic(qtbot, window):
@@ -262,6 +266,7 @@ def test_auto_read_follows_the_stream_then_hands_free_listens_again(qtbot, voice
 
 def test_no_voice_on_the_system_explains_instead_of_failing(qtbot, voice_window):
     window, _, _, _ = voice_window(["x"], tts="no-such-engine")
+    qtbot.waitUntil(lambda: window.voice.read_aloud.why_not != OPENING, timeout=10_000)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
         window.send("hello")
     speak = window.view.messages()[-1].buttons["speak"]
@@ -286,12 +291,40 @@ def test_without_qt_speech_the_tooltip_names_what_to_install(qtbot, monkeypatch)
 
     monkeypatch.setattr(builtins, "__import__", no_speech_module)
     reader = ReadAloud("mock")
+    with qtbot.waitSignal(reader.opened, timeout=10_000):
+        reader.open()
     assert not reader.available and "libpulse0" in reader.why_not
     reader.say("Nothing to say it with.")  # does nothing, raises nothing
-    assert not reader.speaking
+    assert not reader.speaking and reader.shutdown()
     setup = (Path(__file__).parents[2] / "scripts" / "setup").read_text()
     apt_app = re.search(r"apt_app=\(([^)]*)\)", setup).group(1).split()
     assert set(LINUX_PACKAGES.split()) <= set(apt_app)
+
+
+def test_a_slow_speech_engine_does_not_hold_the_window(qtbot, voice_window, monkeypatch):
+    """speech-dispatcher takes 1.3-1.8 s to open (and hangs while stuck): it opens on the
+    read-aloud thread while the window goes on; the Read aloud buttons follow when it is."""
+    import time
+
+    from PySide6 import QtTextToSpeech
+
+    class SlowToOpen(QtTextToSpeech.QTextToSpeech):
+        def __init__(self, *args):
+            time.sleep(4)
+            super().__init__(*args)
+
+    monkeypatch.setattr(QtTextToSpeech, "QTextToSpeech", SlowToOpen)
+    started = time.monotonic()
+    window, _, _, _ = voice_window(["x"], voice=False)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+    speak = window.voice.read_aloud
+    assert not speak.available  # still opening, and the window answered meanwhile
+    assert time.monotonic() - started < 4
+    button = window.view.messages()[-1].buttons["speak"]
+    assert not button.isEnabled() and button.toolTip() == OPENING
+    qtbot.waitUntil(lambda: speak.available, timeout=10_000)
+    assert button.isEnabled()
 
 
 def test_a_dropped_audio_file_is_transcribed_into_the_box(qtbot, voice_window, tmp_path):

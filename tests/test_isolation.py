@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,7 @@ from platformdirs import PlatformDirs
 from desktop_assistant import APP_NAME
 from desktop_assistant.core import paths
 from tests.conftest import ISOLATED, RUN_ROOT
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.subprocess_pytest import output_tail, run_pytest
 
 
 def _app_paths() -> list[Path]:
@@ -76,13 +73,6 @@ def test_a_run_leaves_the_users_folders_as_they_were(tmp_path):
         "tests/inference/test_quantize.py::test_quantized_model_is_cached_and_reloaded",
         "tests/ui/test_main_window.py",
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = run_pytest(*tests, env=env, timeout=400)
+    assert result.returncode == 0, output_tail(result)
     assert _snapshot(user) == before

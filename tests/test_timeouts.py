@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.subprocess_pytest import run_pytest
+
 HANG = "DESKTOP_ASSISTANT_HANG_TESTS"
 hangs = pytest.mark.skipif(not os.environ.get(HANG), reason="run by the tests below only")
 
@@ -40,15 +39,7 @@ def test_hangs_where_no_signal_is_handled():
 def _run(*names: str) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, HANG: "1", "DESKTOP_ASSISTANT_TIMEOUT_BACKSTOP_S": "1"}
     start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-        + [f"{__file__}::{name}" for name in names],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_pytest(*[f"{__file__}::{name}" for name in names], env=env, timeout=120)
     return result, time.monotonic() - start
 
 

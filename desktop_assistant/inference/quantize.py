@@ -89,6 +89,17 @@ def dynamic_int8_available() -> bool:
     return "fbgemm" in torch.backends.quantized.supported_engines
 
 
+def _fbgemm_pack(weight: torch.Tensor, scales: torch.Tensor) -> Any:
+    """fbgemm's packed form of an int8 weight with one scale per output row."""
+    zeros = torch.zeros(weight.shape[0], dtype=torch.long)
+    # torch warns "quantized tensors are deprecated"; fbgemm's GEMM is still the fastest int8
+    # kernel here (DynamicInt8Linear's doc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        q = torch._make_per_channel_quantized_tensor(weight, scales.double(), zeros, 0)
+        return torch.ops.quantized.linear_prepack(q, None)
+
+
 @functools.cache
 def int8_pairs_saturate() -> bool:
     """Whether fbgemm's int8 GEMM adds pairs of products in a saturating int16 here.
@@ -103,16 +114,7 @@ def int8_pairs_saturate() -> bool:
     if not dynamic_int8_available():
         return False
     k = 64
-    weight = torch.full((1, k), -128, dtype=torch.int8)
-    with warnings.catch_warnings():  # "quantized tensors are deprecated", as in _pack
-        warnings.simplefilter("ignore", UserWarning)
-        q = torch._make_per_channel_quantized_tensor(
-            weight,
-            torch.full((1,), 1 / 128, dtype=torch.double),
-            torch.zeros(1, dtype=torch.long),
-            0,
-        )
-        packed = torch.ops.quantized.linear_prepack(q, None)
+    packed = _fbgemm_pack(torch.full((1, k), -128, dtype=torch.int8), torch.full((1,), 1 / 128))
     got = float(torch.ops.quantized.linear_dynamic(torch.ones(1, k), packed, False)[0, 0])
     return abs(got - (-k)) > 0.01 * k  # exact: -64; saturated pairs give about -32
 
@@ -151,18 +153,10 @@ class DynamicInt8Linear(_Int8Rows):
         super().__init__(in_features, out_features, bias, torch.float32)
         self._packed: Any = None
 
-    def _pack(self) -> Any:
-        scales = self.scales.double()
-        zeros = torch.zeros(self.out_features, dtype=torch.long)
-        with warnings.catch_warnings():  # "quantized tensors are deprecated": see module doc
-            warnings.simplefilter("ignore", UserWarning)
-            q = torch._make_per_channel_quantized_tensor(self.weight, scales, zeros, 0)
-            return torch.ops.quantized.linear_prepack(q, None)
-
     def prepare(self) -> None:
         """Build fbgemm's packed weight (13 ms for 896x4864): at load, not at the first token."""
         if self._packed is None:
-            self._packed = self._pack()
+            self._packed = _fbgemm_pack(self.weight, self.scales)
             # fbgemm keeps its own copy: drop ours (it was saved to the cache at quantization)
             self.weight = torch.empty(0, dtype=torch.int8)
             self._range_row = torch.zeros(1, self.in_features)

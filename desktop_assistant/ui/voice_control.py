@@ -172,9 +172,8 @@ class Voice(QObject):
             self.speech.load_requested.emit(path)
         else:
             self._set_unavailable(NO_SPEECH_MODEL)
-        self.read_aloud.open()  # on its thread; _on_read_aloud_opened follows
-        self.window.transcript.can_speak = self.read_aloud.why_not
-        self.window.transcript.refresh_actions()
+        self.read_aloud.open()  # on its thread; `opened` follows
+        self._on_read_aloud_opened()  # meanwhile the buttons say it is looking for a voice
 
     def _on_read_aloud_opened(self) -> None:
         self.window.transcript.can_speak = self.read_aloud.why_not

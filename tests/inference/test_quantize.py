@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +21,7 @@ from desktop_assistant.inference.quantize import (
     dynamic_weight_max,
     int8_pairs_saturate,
 )
+from tests.subprocess_pytest import output_tail, run_pytest
 
 GREEDY = GenerationOptions(max_new_tokens=12, temperature=0)
 
@@ -72,18 +70,10 @@ def test_the_no_vnni_path_is_exact_on_any_cpu():
     """fbgemm capped to AVX2 (what a CPU without VNNI runs): the layer tests above pass
     unchanged, so an AVX-512 machine checks the AVX2-only laptops' path too."""
     env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
-    root = Path(__file__).resolve().parents[2]
     tests = f"{__file__}::test_quantized_linears_match_float"
     check = f"{__file__}::test_int8_weight_range_follows_the_cpu"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, check],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = run_pytest(tests, check, env=env, timeout=240)
+    assert result.returncode == 0, output_tail(result)
     assert "9 passed" in result.stdout, result.stdout[-2000:]
 
 

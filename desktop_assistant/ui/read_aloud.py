@@ -43,6 +43,17 @@ def sentences(text: str) -> list[str]:
 OPENING = "Looking for the system's voice…"
 
 
+def _import_speech_module() -> None:
+    """Import Qt's speech module on the UI thread (9 ms): imported first on the read-aloud
+    thread while the speech thread loaded silero-vad with torch.jit, the two deadlocked
+    once in the test suite (the first import creates the module's enums). Only creating
+    the engine, which takes seconds, needs the thread."""
+    try:
+        import PySide6.QtTextToSpeech  # noqa: F401
+    except ImportError:
+        pass  # the speaker reports it, on its thread
+
+
 class _Speaker(QObject):
     """Owns QTextToSpeech on the read-aloud thread. Opening the system's engine takes
     1.3-1.8 s with speech-dispatcher (and does not return while that service is stuck), which
@@ -135,6 +146,7 @@ class ReadAloud(QObject):
         """Find the speech engine and a voice, on the read-aloud thread; `opened` follows."""
         if self._thread is not None:
             return
+        _import_speech_module()
         self._thread = QThread()
         self._thread.setObjectName("read-aloud")
         self._speaker = _Speaker(self._engine_name)

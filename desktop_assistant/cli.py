@@ -99,6 +99,7 @@ BEAM_SIZE = 5  # inference/speech.py BEAM_SIZE (not imported here: it would load
 BEAM_HELP = f"hypotheses kept while decoding (default {BEAM_SIZE}; 1: greedy, faster)"
 
 
+SPLIT_HELP = "sayings at even positions are for tuning, odd ones held out (default)"
 LANGUAGE_HELP = "auto or en, fr, …; default: the app's setting stt_language (auto)"
 
 
@@ -119,6 +120,17 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     speech.add_argument("--full-window", action="store_true", help="encode 30 s windows")
     speech.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     speech.add_argument("--json", action="store_true")
+    intents = eval_sub.add_parser("intents", help="how spoken sayings are understood (text)")
+    intents.add_argument(
+        "--sayings",
+        metavar="FILE",
+        required=True,
+        help="JSON of sayings per intent and dictation (benchmarks/intents/sayings.json)",
+    )
+    intents.add_argument(
+        "--split", choices=("tune", "held-out", "all"), default="held-out", help=SPLIT_HELP
+    )
+    intents.add_argument("--json", action="store_true")
     stt = bench_sub.add_parser("stt", help="speech to text: load, real-time factor, latency")
     stt.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
     stt.add_argument("--audio", metavar="FILE", required=True)

@@ -284,8 +284,81 @@ def resolve_stt_model(explicit: str | None) -> str:
     )
 
 
+def read_sayings(path: str | Path) -> dict[str, Any]:
+    """The sayings file: {"commands": {intent: [text or {"text", "slots"}]}, "dictation": []}."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        commands, dictation = data["commands"], data["dictation"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is not a sayings file: {err}") from err
+    return {"commands": commands, "dictation": dictation}
+
+
+def in_split(index: int, split: str) -> bool:
+    """Even positions tune, odd ones are held out."""
+    return split == "all" or (index % 2 == 1) == (split == "held-out")
+
+
+def eval_intents(path: str | Path, split: str = "held-out") -> dict[str, Any]:
+    """Each saying through the same understanding as the window (`parse_command`): intents
+    right (and slots), missed (taken as dictation), wrong (another command); dictation taken
+    for a command is a false command."""
+    from desktop_assistant.core.commands import parse_command
+
+    sayings = read_sayings(path)
+    right = slots_right = 0
+    missed: list[str] = []
+    wrong: list[str] = []
+    false: list[str] = []
+    commands = 0
+    for intent, says in sayings["commands"].items():
+        for index, saying in enumerate(says):
+            if not in_split(index, split):
+                continue
+            text = saying if isinstance(saying, str) else saying["text"]
+            slots = {} if isinstance(saying, str) else saying.get("slots", {})
+            commands += 1
+            command = parse_command(text)
+            if command is None:
+                missed.append(f"{intent}: {text}")
+            elif command.intent != intent:
+                wrong.append(f"{intent}: {text} -> {command.intent}")
+            else:
+                right += 1
+                slots_right += _same_slots(slots, command.slots)
+    dictation = [t for i, t in enumerate(sayings["dictation"]) if in_split(i, split)]
+    for text in dictation:
+        command = parse_command(text)
+        if command is not None:
+            false.append(f"{text} -> {command.intent}")
+    return {
+        "split": split,
+        "commands": commands,
+        "intents_right": right,
+        "intent_accuracy": round(right / commands, 4) if commands else 0.0,
+        "slots_right": slots_right,
+        "missed": missed,
+        "wrong_commands": wrong,
+        "dictation": len(dictation),
+        "false_commands": false,
+    }
+
+
 def run(args: Any) -> int:
-    """`transcribe` and `eval speech` from the command line."""
+    """`transcribe`, `eval speech` and `eval intents` from the command line."""
+    if args.command == "eval" and args.eval_command == "intents":
+        result = eval_intents(args.sayings, args.split)
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+            return 0
+        for key, value in result.items():
+            if isinstance(value, list):
+                print(f"{key}: {len(value)}")
+                for line in value:
+                    print(f"  {line}")
+            else:
+                print(f"{key}: {value}")
+        return 0
     if args.command == "eval":
         result = eval_speech(
             args.stt_model, args.manifest, args.language, args.full_window, args.beam_size

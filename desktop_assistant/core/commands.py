@@ -94,7 +94,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "rename_conversation": (
         rf"(?:rename|retitle|name|call|title) {THIS}{CHAT}(?: to| as)? (?P<name>.+)",
         r"(?:rename|retitle) (?:it|this|that) (?:to |as )?(?P<name>.+)",
-        rf"change {THIS}{CHAT}(?:'s)? (?:name|title) to (?P<name>.+)",
+        rf"(?:change|set|update|make) {THIS}(?:{CHAT}(?:'s)? )?(?:name|title) (?:to |as )?"
+        r"(?P<name>.+)",
     ),
     "previous_conversation": (
         rf"(?:go )?(?:back )?(?:to )?(?:the )?(?:previous|prior|last|earlier) {CHAT}",
@@ -103,7 +104,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "next_conversation": (rf"(?:go )?(?:on )?(?:to )?(?:the )?(?:next|following) {CHAT}",),
     "search_chats": (
         rf"(?:search|find|look)(?: through| in| for)? (?:my |the |all |all my )?"
-        rf"(?:{CHAT}|history|chat history)(?: for| about| on| with)? (?P<query>.+)",
+        rf"(?:{CHAT}|history|chat history)"
+        r"(?: for| about| on| with| mentioning| that mention| containing| that contain)?"
+        r" (?P<query>.+)",
         rf"(?:search|look) for (?P<query>.+) in (?:my |the )?(?:{CHAT}|history|chat history)",
         rf"find (?:the |a |my )?{CHAT} (?:about|on|with) (?P<query>.+)",
     ),
@@ -259,6 +262,14 @@ def parse_command(text: str) -> Command | None:
                 match = pattern.fullmatch(candidate)
                 if match:
                     return Command(intent, _slots(intent, match))
+    from desktop_assistant.core.frames import frame_slots, match_frame
+
+    for candidate in candidates:
+        fit = match_frame(candidate)
+        if fit is not None:
+            slots = frame_slots(fit[0], candidate)
+            if slots is not None:
+                return Command(fit[0], slots)
     return None
 
 

@@ -7,6 +7,7 @@ voice on the system, `available` is False and `why_not` says what to install; no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -48,10 +49,8 @@ def _import_speech_module() -> None:
     thread while the speech thread loaded silero-vad with torch.jit, the two deadlocked
     once in the test suite (the first import creates the module's enums). Only creating
     the engine, which takes seconds, needs the thread."""
-    try:
+    with contextlib.suppress(ImportError):  # the speaker reports it, on its thread
         import PySide6.QtTextToSpeech  # noqa: F401
-    except ImportError:
-        pass  # the speaker reports it, on its thread
 
 
 class _Speaker(QObject):

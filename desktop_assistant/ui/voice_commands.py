@@ -64,6 +64,17 @@ class VoiceCommands(QObject):
         self._hide.timeout.connect(self.undo_button.hide)
         window.statusBar().addPermanentWidget(self.undo_button)
 
+    def takes(self, command: Command) -> bool:
+        """Whether a heard command is one here: "yes" and "no" only answer a question the app
+        asked (or, for "no", stop what is running); otherwise they are words for the
+        assistant ("yes" to "shall I go on?")."""
+        if command.intent == "confirm":
+            return self.pending is not None
+        if command.intent == "cancel":
+            w = self.window
+            return self.pending is not None or w.composer.busy or w.voice.read_aloud.speaking
+        return True
+
     def run(self, command: Command) -> None:
         from desktop_assistant.core.commands import is_destructive
 

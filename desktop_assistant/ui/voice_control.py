@@ -348,7 +348,7 @@ class Voice(QObject):
         from desktop_assistant.core.commands import parse_command  # its patterns: 28 ms
 
         command = parse_command(text)
-        if command is not None:
+        if command is not None and self.commands.takes(command):
             self.window.composer.edit.setPlainText(self._draft)
             self.commands.run(command)
             return

@@ -362,3 +362,27 @@ def test_hold_the_mic_button_to_talk(qtbot, voice_window):
         qtbot.mouseRelease(window.voice.button, Qt.MouseButton.LeftButton, delay=1500)
         qtbot.waitUntil(lambda: not window.voice.recording, timeout=500)  # not at speech's end
     assert window.composer.text() == "Explain self attention"
+
+
+@pytest.mark.parametrize("said", ["Yes.", "No, thanks."])
+def test_yes_or_no_when_nothing_was_asked_are_words_for_the_assistant(
+    qtbot, voice_window, said
+):
+    window, _, _, _ = voice_window([said])
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert window.composer.text() == said
+    assert "Voice command" not in window.statusBar().currentMessage()
+    assert "confirm" not in window.statusBar().currentMessage()
+
+
+def test_no_stops_an_answer_that_is_streaming(qtbot, voice_window):
+    from desktop_assistant.core.commands import parse_command
+
+    window, _, _, _ = voice_window(["x"])
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.send("hello")
+        assert window.voice.commands.takes(parse_command("no"))
+        assert not window.voice.commands.takes(parse_command("yes"))
+    assert not window.voice.commands.takes(parse_command("no"))

@@ -88,15 +88,14 @@ def make_engine(
     model: str, language: str | None, full_window: bool = False, beam_size: int | None = None
 ) -> Any:
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.inference.speech import BEAM_SIZE, ENCODER_PAD_S, WhisperEngine
+    from desktop_assistant.inference.speech import ENCODER_PAD_S, WhisperEngine
 
-    settings = Settings()
-    return WhisperEngine(
+    return WhisperEngine.from_settings(  # as the app: the user's settings
         model,
-        language=language or settings.get("stt_language"),  # as the app: the user's setting
-        threads=settings.get("threads"),
+        Settings(),
+        language=language,
+        beam_size=beam_size,
         encoder_s=None if full_window else ENCODER_PAD_S,
-        beam_size=BEAM_SIZE if beam_size is None else beam_size,
     )
 
 
@@ -378,18 +377,9 @@ def run(args: Any) -> int:
 def run_transcribe(args: Any) -> int:
     from desktop_assistant.audio.decode import decode_file
     from desktop_assistant.core.commands import parse_command
-    from desktop_assistant.core.settings import Settings
-    from desktop_assistant.inference.speech import WhisperEngine
 
     audio = decode_file(args.file)  # a bad file is reported before the model loads
-    settings = Settings()
-    language = args.language or settings.get("stt_language")
-    engine = WhisperEngine(
-        resolve_stt_model(args.stt_model),
-        language,
-        settings.get("threads"),
-        beam_size=args.beam_size,
-    )
+    engine = make_engine(resolve_stt_model(args.stt_model), args.language, beam_size=args.beam_size)
     engine.load()
     transcript = engine.transcribe(audio)
     if not args.json:

@@ -107,6 +107,7 @@ class FakeSpeechEngine:
     stops within a token, and then comes back `cancelled` without using up a text)."""
 
     def __init__(self, texts: Sequence[str] = ("hello there",), load_error=None, delays=()) -> None:
+        self.remembered_language = ""  # what a real engine on auto would have learned
         self.texts = list(texts)
         self.load_error = load_error
         self.delays = list(delays)
@@ -140,7 +141,9 @@ class FakeSpeechEngine:
         if progress is not None:
             progress(len(audio) / 16_000, len(audio) / 16_000)
         text = self.texts.pop(0) if self.texts else ""
-        return Transcript(text, "en", len(audio) / 16_000, 0.01)
+        return Transcript(
+            text, "en", len(audio) / 16_000, 0.01, remembered_language=self.remembered_language
+        )
 
     def partial(self, audio):
         from desktop_assistant.inference.speech import Transcript

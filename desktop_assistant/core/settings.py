@@ -29,6 +29,7 @@ class Setting:
     choices: tuple[str, ...] = ()  # for text settings with a fixed set of values
     minimum: float = 0  # for numbers
     maximum: float = 1_000_000
+    shown: bool = True  # False: kept by the app itself, not offered in the Settings dialog
 
 
 SCHEMA: tuple[Setting, ...] = (
@@ -89,6 +90,13 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting("stt_model_path", str, "", "Folder of the Whisper speech-to-text model."),
     Setting("stt_language", str, "auto", "Language you speak: auto, or a code such as en or fr."),
+    Setting(
+        "stt_language_learned",
+        str,
+        "",
+        "With the language on auto: the language last recognised with confidence.",
+        shown=False,
+    ),
     Setting("input_device", str, "", "Microphone (its name); empty: the system's default."),
     Setting(
         "vad_silence_s",

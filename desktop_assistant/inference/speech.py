@@ -32,7 +32,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.engine import ProgressCallback
+from desktop_assistant.inference.language import SpokenLanguage
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
@@ -67,6 +69,7 @@ class Transcript:
     windows: int = 0  # 30 s windows decoded
     cancelled: bool = False  # cancel() cut it short; `text` is what was decoded so far
     snapped_from: str = ""  # the model's own words when they were snapped to a command
+    remembered_language: str = ""  # on auto: the speaker's language as remembered after this
 
 
 @runtime_checkable
@@ -154,6 +157,7 @@ class WhisperEngine:
         snap_commands: bool = True,
         encoder_s: float | None = ENCODER_PAD_S,
         beam_size: int = BEAM_SIZE,
+        language_prior: str | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
@@ -173,8 +177,32 @@ class WhisperEngine:
         self._vad_model: Any = None
         self._tokens: Any = None
         self._command_context: list[int] | None = None
+        # "auto": the language is remembered per speaker (inference/language.py)
+        self.spoken = SpokenLanguage(language_prior)
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # one decode at a time (partial vs transcribe)
+
+    @classmethod
+    def from_settings(
+        cls,
+        model_path: str | Path,
+        settings: Settings,
+        language: str | None = None,
+        beam_size: int | None = None,
+        encoder_s: float | None = ENCODER_PAD_S,
+    ) -> WhisperEngine:
+        """The engine as the user set it up: the window, dropped files, `transcribe` and
+        `eval speech` all make theirs here, so they hear the same words."""
+        from desktop_assistant.inference.language import language_prior
+
+        return cls(
+            model_path,
+            language=language or settings.get("stt_language"),
+            threads=settings.get("threads"),
+            encoder_s=encoder_s,
+            beam_size=BEAM_SIZE if beam_size is None else beam_size,
+            language_prior=language_prior(settings),
+        )
 
     @property
     def name(self) -> str:
@@ -211,6 +239,7 @@ class WhisperEngine:
         self._tokens = WhisperTokens(processor.tokenizer, model.generation_config, model.config)
         if self.language != "auto" and self._tokens.multilingual:
             self._tokens.language_id(self.language)  # an unknown code fails now, not later
+        self.spoken.use_prior(self._tokens.languages)
         self._command_context = processor.tokenizer.encode(
             " " + command_context(), add_special_tokens=False
         )
@@ -265,7 +294,7 @@ class WhisperEngine:
                     progress(audio_s, audio_s)
                 return Transcript("", "", audio_s, time.perf_counter() - started)
             beams = self.beam_size if final else 1
-            result = self._decode_windows(speech, progress, audio_s, beams)
+            result = self._decode_windows(speech, progress, audio_s, beams, final)
         return Transcript(
             text=result.text,
             language=result.language,
@@ -276,6 +305,7 @@ class WhisperEngine:
             windows=result.windows,
             cancelled=result.cancelled,
             snapped_from=result.snapped_from,
+            remembered_language=self.spoken.remembered or "",
         )
 
     def _speech_only(self, audio: np.ndarray) -> np.ndarray | None:
@@ -287,7 +317,12 @@ class WhisperEngine:
         return trim_to_speech(audio, model=self._vad_model)
 
     def _decode_windows(
-        self, audio: np.ndarray, progress: WindowProgress | None, audio_s: float, beams: int
+        self,
+        audio: np.ndarray,
+        progress: WindowProgress | None,
+        audio_s: float,
+        beams: int,
+        final: bool = True,
     ) -> Transcript:
         import torch
 
@@ -298,6 +333,11 @@ class WhisperEngine:
         start, limit = 0, int(WINDOW_S * SAMPLE_RATE)
         cancelled = False
         snapped_from = ""
+        speech_s = len(audio) / SAMPLE_RATE
+
+        def choose(probs: dict[str, float]) -> str:  # partial decodes learn nothing
+            return self.spoken.choose(probs, speech_s, learn=final)
+
         while start < len(audio):
             end = find_cut(audio, start, limit)
             piece = audio[start:end]
@@ -305,7 +345,7 @@ class WhisperEngine:
                 short = len(audio) <= COMMAND_MAX_S * SAMPLE_RATE
                 context = self._command_context if short else None
                 window = decode_window(
-                    self, piece, language or self.language, self._cancel, context, beams
+                    self, piece, language or self.language, self._cancel, context, beams, choose
                 )
                 if (
                     self.snap_commands

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,10 +100,12 @@ def decode_window(
     cancel: threading.Event,
     context: list[int] | None = None,
     beams: int = 1,
+    choose_language: Callable[[dict[str, float]], str] | None = None,
 ) -> WindowResult:
     """Transcript of one window (at most 30 s) of 16 kHz mono audio, greedy or with `beams`
     hypotheses. `context`: text tokens given as "previous text" (<|startofprev|>), which biases
-    the words chosen."""
+    the words chosen. With `language` "auto", `choose_language` picks the language from
+    Whisper's probabilities for each (default: the likeliest)."""
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
@@ -114,7 +117,11 @@ def decode_window(
         first = _logits(engine, [[*before, tokens.sot]], encoded, cache)[0, -1]
         codes = list(tokens.languages)
         ids = torch.tensor([tokens.languages[c] for c in codes])
-        language = codes[int(first[ids].argmax())]
+        probs = torch.softmax(first[ids].float(), -1).tolist()
+        if choose_language is None:
+            language = codes[int(first[ids].argmax())]
+        else:
+            language = choose_language(dict(zip(codes, probs, strict=True)))
         prompt = before + tokens.prompt(language)
         at_sot = first
         logits = _logits(engine, [prompt[len(before) + 1 :]], encoded, cache)[0, -1]

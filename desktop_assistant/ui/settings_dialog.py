@@ -132,7 +132,7 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.editors: dict[str, QWidget] = {}
         form = QFormLayout()
-        for spec in SCHEMA:
+        for spec in (s for s in SCHEMA if s.shown):
             editor = _editor(spec, settings.get(spec.name))
             editor.setToolTip(spec.description)
             editor.setObjectName(spec.name)
@@ -195,7 +195,7 @@ class SettingsDialog(QDialog):
         default.setCurrentText(current if current in presets.presets else "")
 
     def accept(self) -> None:
-        for spec in SCHEMA:
+        for spec in (s for s in SCHEMA if s.shown):
             value = _value(spec, self.editors[spec.name])
             if value != self.settings.get(spec.name):
                 self.settings.set(spec.name, value)

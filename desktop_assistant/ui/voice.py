@@ -28,7 +28,7 @@ def speech_factory_for(settings: Settings) -> SpeechFactory:
     def make(path: str) -> Any:
         from desktop_assistant.inference.speech import WhisperEngine
 
-        return WhisperEngine(path, settings.get("stt_language"), settings.get("threads"))
+        return WhisperEngine.from_settings(path, settings)
 
     return make
 

@@ -319,6 +319,9 @@ class Voice(QObject):
 
     def _on_transcribed(self, request: int, transcript: Any) -> None:
         self.status.hide()
+        learned = getattr(transcript, "remembered_language", "")
+        if learned and learned != self.window.settings.get("stt_language_learned"):
+            self.window.settings.set("stt_language_learned", learned)  # the next start's prior
         text = transcript.text.strip()
         if request == self._file_request:
             self._file_request = 0

@@ -154,6 +154,36 @@ def test_auto_language_is_detected(tiny_whisper_dir):
     assert len(transcript.language) in (2, 3, 5)  # a code such as en, haw or yue
 
 
+def test_auto_language_starts_from_the_prior_and_learns_from_long_speech(
+    tiny_whisper_dir, monkeypatch
+):
+    from desktop_assistant.inference import language
+
+    engine = WhisperEngine(tiny_whisper_dir, language="auto", language_prior="fr")
+    engine.load()
+    seen = []
+    choose = engine.spoken.choose
+
+    def spy(probs, speech_s, learn=True):
+        seen.append((len(probs), round(sum(probs.values()), 3), speech_s, learn))
+        return choose(probs, speech_s, learn)
+
+    monkeypatch.setattr(engine.spoken, "choose", spy)
+    short = decode_file(SPEECH_DEV / "cmd02_stop.wav")
+    transcript = engine.transcribe(short)
+    assert transcript.language == "fr" and transcript.remembered_language == ""
+    assert seen[0][0] == len(engine._tokens.languages) and seen[0][1] == 1.0  # probabilities
+    assert seen[0][2] < language.CONFIDENT_S and seen[0][3] is True
+    engine.partial(short)
+    assert seen[-1][3] is False  # partial decodes learn nothing
+    monkeypatch.setattr(language, "CONFIDENT_P", 0.0)  # any detection of long speech is sure
+    long = np.concatenate(
+        [decode_file(SPEECH_DEV / f) for f in sorted(SPEECH_DEV.glob("dict*"))[:2]]
+    )
+    learned = engine.transcribe(long)
+    assert learned.remembered_language == learned.language != ""
+
+
 def test_folder_errors(tmp_path, tiny_chat_dir):
     with pytest.raises(ModelError, match="not found"):
         WhisperEngine(tmp_path / "missing").load()

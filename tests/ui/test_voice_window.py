@@ -365,9 +365,7 @@ def test_hold_the_mic_button_to_talk(qtbot, voice_window):
 
 
 @pytest.mark.parametrize("said", ["Yes.", "No, thanks."])
-def test_yes_or_no_when_nothing_was_asked_are_words_for_the_assistant(
-    qtbot, voice_window, said
-):
+def test_yes_or_no_when_nothing_was_asked_are_words_for_the_assistant(qtbot, voice_window, said):
     window, _, _, _ = voice_window([said])
     _click_mic(qtbot, window)
     with qtbot.waitSignal(window.voice.heard, timeout=20_000):
@@ -386,3 +384,15 @@ def test_no_stops_an_answer_that_is_streaming(qtbot, voice_window):
         assert window.voice.commands.takes(parse_command("no"))
         assert not window.voice.commands.takes(parse_command("yes"))
     assert not window.voice.commands.takes(parse_command("no"))
+
+
+def test_the_language_learned_on_auto_is_kept_for_the_next_start(qtbot, voice_window):
+    window, speech, _, _ = voice_window(["Hello there."])
+    speech.remembered_language = "de"
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert window.settings.get("stt_language_learned") == "de"
+    from desktop_assistant.inference.language import language_prior
+
+    assert language_prior(window.settings) == "de"

@@ -10,10 +10,15 @@ image."), and a wrong language ruins the whole transcript. So the language is re
   itself unlikely on it (below `KEEP_P`) while it is sure of another one;
 - before anything is remembered, the prior is used: the last language remembered in an earlier
   session (the window keeps it in the settings), else the desktop's language when Whisper knows
-  it. With neither, short or unsure clips take the detection's best guess, as before.
+  it, else English (`FALLBACK`: the language of the voice commands; a desktop in the C locale
+  names none). The prior is never remembered: only speech teaches the language.
 
-Thresholds measured with whisper-base and tiny.en-sized speech on speech-dev, real-speech and
-the tuning half of the paraphrase audio (benchmarks/intents): see the README's Voice section.
+Measured with whisper-base on speech-dev, real-speech and the tuning half of the paraphrase
+audio (208 clips, all English): Whisper's own guess was wrong on 31 of the 173 clips under 3 s
+(18%: Polish, French, Japanese, Latin...), on 1 of 23 clips of 3-6 s (at p 0.61) and on none
+longer. 20 of the 35 clips of 3 s or more were detected at 0.8 or more, all rightly; no short
+clip was wrongly detected at 0.9 or more. No clip in another language was at hand to check the
+"sure of another" rule on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ CONFIDENT_S = 3.0  # seconds of speech a detection needs to be remembered...
 CONFIDENT_P = 0.8  # ...and the probability of its best language
 KEEP_P = 0.02  # below this, the remembered language is not taken for a clip...
 SURE_P = 0.9  # ...whose best language is at least this likely
+FALLBACK = "en"
 
 
 def desktop_language() -> str | None:
@@ -51,7 +57,7 @@ def desktop_language() -> str | None:
 def language_prior(settings: Settings) -> str | None:
     """What "auto" starts from: the language learned in an earlier session (the window keeps
     it in the settings), else the desktop's."""
-    return settings.get("stt_language_learned") or desktop_language()
+    return settings.get("stt_language_learned") or desktop_language() or FALLBACK
 
 
 class SpokenLanguage:

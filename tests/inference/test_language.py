@@ -81,8 +81,14 @@ def test_desktop_language(monkeypatch, env, expected):
 
 
 def test_the_learned_language_comes_before_the_desktop_one(tmp_path, monkeypatch):
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "de_DE.UTF-8")
     settings = Settings(tmp_path / "s.json")
     assert language_prior(settings) == "de"
-    settings.set("stt_language_learned", "en")
-    assert language_prior(settings) == "en"
+    settings.set("stt_language_learned", "fr")
+    assert language_prior(settings) == "fr"
+    monkeypatch.setenv("LANG", "C")
+    monkeypatch.setattr("locale.getlocale", lambda: (None, None))
+    settings.set("stt_language_learned", "")
+    assert language_prior(settings) == "en"  # the commands' language when nothing says

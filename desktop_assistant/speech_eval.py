@@ -107,15 +107,21 @@ def eval_speech(
     beam_size: int | None = None,
 ) -> dict[str, Any]:
     """WER over clips with text, intent accuracy over command clips, false commands on the
-    others (dictation must stay dictation; silence and noise must give nothing)."""
+    others (dictation must stay dictation; silence and noise must give nothing).
+
+    As the window takes them (`core.commands.understand`): a command is carried out at once
+    or asked about first ("Did you mean …?"). `intent_accuracy` counts those carried out at
+    once and right; `asked_right` / `asked_wrong` the questions; `wrong_commands` those carried
+    out at once with another intent; `false_commands` / `false_questions` dictation, silence
+    or noise taken for a command."""
     from desktop_assistant.audio.decode import decode_file
-    from desktop_assistant.core.commands import parse_command
+    from desktop_assistant.core.commands import understand
 
     entries = read_manifest(manifest)
     engine = make_engine(model, language, full_window, beam_size)
     engine.load()
     errors = words = commands = intents_right = slots_right = false_commands = 0
-    noise_texts = 0
+    noise_texts = asked_right = asked_wrong = wrong_commands = false_questions = 0
     audio_total = processing_total = 0.0
     clips = []
     for entry in entries:
@@ -123,7 +129,8 @@ def eval_speech(
         transcript = engine.transcribe(audio)
         audio_total += transcript.audio_s
         processing_total += transcript.processing_s
-        command = parse_command(transcript.text)
+        heard = understand(transcript.text, snapped=bool(transcript.snapped_from))
+        command = heard.command
         reference = normalize(entry.get("text") or "")
         clip_errors = word_errors(reference, normalize(transcript.text))
         if reference:
@@ -133,10 +140,17 @@ def eval_speech(
         if expected:
             commands += 1
             if command is not None and command.intent == expected:
-                intents_right += 1
-                slots_right += _same_slots(entry.get("slots") or {}, command.slots)
+                if heard.ask:
+                    asked_right += 1
+                else:
+                    intents_right += 1
+                    slots_right += _same_slots(entry.get("slots") or {}, command.slots)
+            elif command is not None:
+                asked_wrong += heard.ask
+                wrong_commands += not heard.ask
         elif command is not None:
-            false_commands += 1
+            false_questions += heard.ask
+            false_commands += not heard.ask
         if entry.get("kind") == "negative" and not expected and transcript.text:
             noise_texts += 1
         clips.append(
@@ -148,6 +162,7 @@ def eval_speech(
                 "expected": expected,
                 "command": None if command is None else command.intent,
                 "slots": None if command is None else command.slots,
+                "asked": heard.ask,
                 "snapped_from": transcript.snapped_from,
                 "processing_s": round(transcript.processing_s, 3),
             }
@@ -165,7 +180,11 @@ def eval_speech(
         "intent_accuracy": round(intents_right / commands, 4) if commands else 0.0,
         "slot_accuracy": round(slots_right / intents_right, 4) if intents_right else 0.0,
         "command_clips": commands,
+        "asked_right": asked_right,
+        "asked_wrong": asked_wrong,
+        "wrong_commands": wrong_commands,
         "false_commands": false_commands,
+        "false_questions": false_questions,
         "text_on_silence_or_noise": noise_texts,
         "rtf": round(processing_total / audio_total, 4) if audio_total else 0.0,
         "per_clip": clips,
@@ -376,7 +395,7 @@ def run(args: Any) -> int:
 
 def run_transcribe(args: Any) -> int:
     from desktop_assistant.audio.decode import decode_file
-    from desktop_assistant.core.commands import parse_command
+    from desktop_assistant.core.commands import understand
 
     audio = decode_file(args.file)  # a bad file is reported before the model loads
     engine = make_engine(resolve_stt_model(args.stt_model), args.language, beam_size=args.beam_size)
@@ -385,11 +404,13 @@ def run_transcribe(args: Any) -> int:
     if not args.json:
         print(transcript.text)
         return 0
-    command = parse_command(transcript.text)
+    heard = understand(transcript.text, snapped=bool(transcript.snapped_from))
+    command = heard.command
     out = {
         "text": transcript.text,
         "language": transcript.language,
         "command": None if command is None else {"intent": command.intent, "slots": command.slots},
+        "ask_first": heard.ask,
         "audio_s": round(transcript.audio_s, 3),
         "processing_s": round(transcript.processing_s, 3),
     }

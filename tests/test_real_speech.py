@@ -32,7 +32,8 @@ def base_eval(real_models_dir):
 
 def _show(result):
     return "\n".join(
-        f"{c['file']}: {c['text']!r} -> {c['command']} (expected {c['expected']})"
+        f"{c['file']}: {c['text']!r} -> {c['command']}{' (asked)' if c['asked'] else ''} "
+        f"(expected {c['expected']})"
         for c in result["per_clip"]
     )
 
@@ -71,7 +72,9 @@ def test_tiny_en_is_usable(real_models_dir):
     result = eval_speech(str(_folder(real_models_dir, "whisper-tiny.en")), str(MANIFEST), "en")
     assert result["false_commands"] == 0, _show(result)
     assert result["text_on_silence_or_noise"] == 0, _show(result)
-    assert result["intent_accuracy"] >= 0.7, _show(result)
+    # commands tiny.en nearly heard are asked about ("Did you mean …?"): right after a "yes"
+    right = result["intent_accuracy"] + result["asked_right"] / result["command_clips"]
+    assert right >= 0.7 and result["wrong_commands"] == 0, _show(result)
     assert result["wer"] < 0.2, _show(result)
 
 

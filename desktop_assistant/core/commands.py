@@ -273,6 +273,24 @@ def parse_command(text: str) -> Command | None:
     return None
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What a transcript means to the app: a command (or None: dictation), and whether to
+    ask "Did you mean …?" before carrying it out."""
+
+    command: Command | None
+    ask: bool = False
+
+
+def understand(text: str, snapped: bool = False) -> Heard:
+    """`text` as the window takes it. `snapped`: the speech engine replaced the words it heard
+    with the command they nearly were ("new cat" -> "new chat"); that is a guess, and a wrong
+    command is worse than none, so it is asked about. Measured on the tuning half of the
+    paraphrase audio: 4 of the 5 wrong commands were snapped ones."""
+    command = parse_command(text)
+    return Heard(command, ask=command is not None and snapped)
+
+
 def _slots(intent: str, match: re.Match[str]) -> dict[str, SlotValue]:
     groups = {k: v for k, v in match.groupdict().items() if v is not None}
     if intent == "set_theme":

@@ -1,8 +1,9 @@
 """What each spoken command does in the window.
 
 Every recognised command is shown for a few seconds in the status bar, with Undo where it can
-be undone. Destructive ones (`core.commands.is_destructive`) wait for "yes" / "confirm" (or a
-click) and are dropped by "no" / "never mind" or after a while.
+be undone. Destructive ones (`core.commands.is_destructive`) and guessed ones ("Did you mean
+…?", `core.commands.understand`) wait for "yes" / "confirm" (or a click on Yes) and are dropped
+by "no" / "never mind" (or No) or after a while.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
+
+from desktop_assistant.core.commands import is_destructive
 
 if TYPE_CHECKING:
     from desktop_assistant.core.commands import Command
@@ -51,10 +54,16 @@ class VoiceCommands(QObject):
         super().__init__(window)
         self.window = window
         self._read_last = read_last
-        self.pending: Command | None = None  # a destructive command waiting for "yes"
+        self.pending: Command | None = None  # a command waiting for "yes"
         self._expire = QTimer(self)
         self._expire.setSingleShot(True)
         self._expire.timeout.connect(self._drop_pending)
+        self.yes_button = QPushButton("Yes")
+        self.yes_button.hide()
+        self.yes_button.clicked.connect(self._confirm)
+        self.no_button = QPushButton("No")
+        self.no_button.hide()
+        self.no_button.clicked.connect(self._decline)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.undo_button.clicked.connect(self._undo)
@@ -62,7 +71,8 @@ class VoiceCommands(QObject):
         self._hide = QTimer(self)
         self._hide.setSingleShot(True)
         self._hide.timeout.connect(self.undo_button.hide)
-        window.statusBar().addPermanentWidget(self.undo_button)
+        for button in (self.yes_button, self.no_button, self.undo_button):
+            window.statusBar().addPermanentWidget(button)
 
     def takes(self, command: Command) -> bool:
         """Whether a heard command is one here: "yes" and "no" only answer a question the app
@@ -76,30 +86,39 @@ class VoiceCommands(QObject):
         return True
 
     def run(self, command: Command) -> None:
-        from desktop_assistant.core.commands import is_destructive
-
         intent = command.intent
         if intent == "confirm":
             self._confirm()
             return
         if intent == "cancel":
             if self.pending is not None:
-                self._drop_pending()
-                self._show("Never mind: nothing was deleted")
+                self._decline()
             else:
                 self.window.stop()
                 self._show("Cancelled")
             return
         if is_destructive(intent):
-            self.pending = command
-            self._expire.start(CONFIRM_MS)
-            self._show(f"{NAMES[intent]}? Say “yes” to confirm or “no” to keep it", CONFIRM_MS)
+            self._wait_for_yes(command, f"{NAMES[intent]}? Say “yes” to confirm or “no” to keep it")
             return
+        self._carry_out(command)
+
+    def ask(self, command: Command) -> None:
+        """A guessed command: "Did you mean …?", carried out on "yes"."""
+        if command.intent in ("confirm", "cancel"):
+            self.run(command)
+            return
+        self._wait_for_yes(command, f"Did you mean “{_label(command)}”? Say “yes” or “no”")
+
+    def _wait_for_yes(self, command: Command, question: str) -> None:
+        self.pending = command
+        self._expire.start(CONFIRM_MS)
+        self._show(question, CONFIRM_MS)
+        self.yes_button.show()
+        self.no_button.show()
+
+    def _carry_out(self, command: Command) -> None:
         undo = self._do(command)
-        label = NAMES.get(intent, intent)
-        if command.slots:
-            label += ": " + ", ".join(str(v) for v in command.slots.values())
-        self._show(f"Voice command: {label}", undo=undo)
+        self._show(f"Voice command: {_label(command)}", undo=undo)
 
     # ---- the commands ------------------------------------------------------------------------
 
@@ -173,22 +192,34 @@ class VoiceCommands(QObject):
     # ---- confirmation and undo -----------------------------------------------------------------
 
     def _confirm(self) -> None:
-        command, self.pending = self.pending, None
-        self._expire.stop()
+        command = self.pending
+        self._drop_pending()
         if command is None:
             self._show("Nothing to confirm")
             return
-        if command.intent == "delete_conversation":
-            w = self.window
-            if w.history is not None and w.conversation_id:
-                w.conversations.delete(w.conversation_id)  # offers its own Undo
-                self._show("Conversation deleted")
-            else:
-                w.new_chat()
+        if command.intent != "delete_conversation":
+            self._carry_out(command)
+            return
+        w = self.window
+        if w.history is not None and w.conversation_id:
+            w.conversations.delete(w.conversation_id)  # offers its own Undo
+            self._show("Conversation deleted")
+        else:
+            w.new_chat()
+
+    def _decline(self) -> None:
+        command = self.pending
+        self._drop_pending()
+        if command is not None and is_destructive(command.intent):
+            self._show("Never mind: nothing was deleted")
+        else:
+            self._show("Never mind")
 
     def _drop_pending(self) -> None:
         self.pending = None
         self._expire.stop()
+        self.yes_button.hide()
+        self.no_button.hide()
 
     def _show(self, text: str, ms: int = SHOWN_MS, undo: Callable[[], None] | None = None) -> None:
         self.window.statusBar().showMessage(text, ms)
@@ -203,3 +234,10 @@ class VoiceCommands(QObject):
         if action is not None:
             action()
             self.window.statusBar().showMessage("Undone", 3000)
+
+
+def _label(command: Command) -> str:
+    label = NAMES.get(command.intent, command.intent)
+    if command.slots:
+        label += ": " + ", ".join(str(v) for v in command.slots.values())
+    return label

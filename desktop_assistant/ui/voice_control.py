@@ -348,12 +348,16 @@ class Voice(QObject):
             self.window.statusBar().showMessage("No speech heard", 4000)
             self.window.composer.edit.setPlainText(self._draft)
             return
-        from desktop_assistant.core.commands import parse_command  # its patterns: 28 ms
+        from desktop_assistant.core.commands import understand  # its patterns: 28 ms
 
-        command = parse_command(text)
+        heard = understand(text, snapped=bool(getattr(transcript, "snapped_from", "")))
+        command = heard.command
         if command is not None and self.commands.takes(command):
             self.window.composer.edit.setPlainText(self._draft)
-            self.commands.run(command)
+            if heard.ask:
+                self.commands.ask(command)
+            else:
+                self.commands.run(command)
             return
         self._show_in_box(text)
         if self.window.settings.get("hands_free"):

@@ -145,3 +145,11 @@ def test_manifest_transcripts():
             assert command == Command(entry["intent"], entry.get("slots", {})), entry["text"]
         else:
             assert command is None, entry["text"]
+
+
+def test_a_snapped_command_is_asked_about_and_dictation_stays_dictation():
+    from desktop_assistant.core.commands import Heard, understand
+
+    assert understand("Go to the next chat.") == Heard(Command("next_conversation"), ask=False)
+    assert understand("Go to the next chat.", snapped=True).ask
+    assert understand("I think the stop sign was red", snapped=True) == Heard(None, ask=False)

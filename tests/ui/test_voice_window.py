@@ -396,3 +396,31 @@ def test_the_language_learned_on_auto_is_kept_for_the_next_start(qtbot, voice_wi
     from desktop_assistant.inference.language import language_prior
 
     assert language_prior(window.settings) == "de"
+
+
+def test_a_snapped_command_is_asked_about_first(qtbot, voice_window):
+    """A command the speech engine guessed from near-miss words ("go to the next chat" from
+    "the text into me") is asked about: "yes" or Yes carries it out, "no" drops it."""
+    from desktop_assistant.core.commands import parse_command
+    from desktop_assistant.inference.speech import Transcript
+
+    window, _, _, _ = voice_window(["x"])
+    commands = window.voice.commands
+    guessed = Transcript("Zoom in.", "en", 1.5, 0.1, snapped_from="the zoom in me")
+    size = window.font().pointSize()
+    window.voice._finish(guessed)
+    assert commands.pending == parse_command("zoom in")
+    assert "Did you mean “Zoom in”?" in window.statusBar().currentMessage()
+    assert commands.yes_button.isVisibleTo(window) and window.font().pointSize() == size
+    window.voice._finish(Transcript("No.", "en", 0.5, 0.1))
+    assert commands.pending is None and not commands.yes_button.isVisibleTo(window)
+    assert window.composer.text() == ""  # neither the guess nor "no" is typed
+    window.voice._finish(guessed)
+    commands.yes_button.click()
+    assert commands.pending is None
+    assert "Voice command: Zoom in" in window.statusBar().currentMessage()
+    commands.undo_button.click()  # zoom has an Undo
+    window.voice._finish(Transcript("Zoom in.", "en", 1.5, 0.1))  # heard as such: done at once
+    assert commands.pending is None
+    assert "Voice command: Zoom in" in window.statusBar().currentMessage()
+    commands.undo_button.click()

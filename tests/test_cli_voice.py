@@ -20,7 +20,8 @@ def test_transcribe_json(tiny_whisper_dir):
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"text", "language", "command", "audio_s", "processing_s"}
+    assert set(data) == {"text", "language", "command", "ask_first", "audio_s", "processing_s"}
+    assert data["ask_first"] is False or data["command"] is not None
     assert isinstance(data["text"], str) and data["language"] == "en"
     assert data["command"] is None or set(data["command"]) == {"intent", "slots"}
     assert data["audio_s"] == 1.401 and data["processing_s"] > 0

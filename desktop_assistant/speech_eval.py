@@ -37,12 +37,19 @@ def _number_words(match: re.Match[str]) -> str:
     return match.group()
 
 
+# Scored as real-speech's README asks (on both sides): titles spelled out, fillers dropped.
+_TITLES = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+_FILLERS = frozenset({"uh", "um", "uhm", "umm", "er", "erm", "ah", "hmm", "mm", "mhm"})
+
+
 def normalize(text: str) -> list[str]:
-    """Words for WER: lower case, no punctuation, hyphens split, 0-99 spelled out."""
+    """Words for WER: lower case, no punctuation, hyphens split, 0-99 spelled out, mr. as
+    mister (and mrs., dr., st.), fillers (uh, um...) dropped."""
     text = text.lower().replace("\u2019", "'").replace("-", " ")
     text = re.sub(r"\b\d{1,2}\b", _number_words, text)
     text = re.sub(r"[^\w\s']", " ", text)
-    return [w.strip("'") for w in text.split() if w.strip("'")]
+    words = (w.strip("'") for w in text.split())
+    return [_TITLES.get(w, w) for w in words if w and w not in _FILLERS]
 
 
 def word_errors(reference: list[str], hypothesis: list[str]) -> int:
@@ -115,7 +122,7 @@ def eval_speech(
     out at once with another intent; `false_commands` / `false_questions` dictation, silence
     or noise taken for a command."""
     from desktop_assistant.audio.decode import decode_file
-    from desktop_assistant.core.commands import understand
+    from desktop_assistant.core.commands import ANSWERS, understand
 
     entries = read_manifest(manifest)
     engine = make_engine(model, language, full_window, beam_size)
@@ -148,7 +155,8 @@ def eval_speech(
             elif command is not None:
                 asked_wrong += heard.ask
                 wrong_commands += not heard.ask
-        elif command is not None:
+        elif command is not None and command.intent not in ANSWERS:
+            # a "yes" or "no" with nothing asked is words for the assistant in the window
             false_questions += heard.ask
             false_commands += not heard.ask
         if entry.get("kind") == "negative" and not expected and transcript.text:

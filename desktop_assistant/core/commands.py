@@ -48,6 +48,7 @@ INTENTS = (
     "cancel",
 )
 DESTRUCTIVE = frozenset({"delete_conversation"})
+ANSWERS = frozenset({"confirm", "cancel"})  # commands only when the app asked something
 
 # Building blocks shared by several patterns.
 CHAT = r"(?:chat|chats|conversation|conversations|thread|discussion)"

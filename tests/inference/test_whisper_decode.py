@@ -119,9 +119,40 @@ def test_transcribe_uses_the_beam_for_final_text_only(engine, command_audio, mon
         return real(*args, **kwargs)
 
     monkeypatch.setattr(whisper_decode, "decode_window", spy)
-    engine.transcribe(command_audio)
+    engine.transcribe(command_audio)  # random words: decoded again after the command list
     engine.partial(command_audio)
-    assert seen == [engine.beam_size, 1]
+    assert seen == [engine.beam_size, engine.beam_size, 1]
+
+
+def test_short_speech_that_is_no_command_is_decoded_again_with_the_command_words(
+    engine, command_audio, monkeypatch
+):
+    calls: list[tuple] = []
+    script: list[str] = []
+
+    def fake(engine_, piece, language, cancel, context=None, beams=1, choose=None, encoded=None):
+        calls.append((context, encoded))
+        text = script.pop(0)
+        return whisper_decode.WindowResult(
+            text, "en", 0.0, -0.2, False, state=("encoder output", None)
+        )
+
+    monkeypatch.setattr(whisper_decode, "decode_window", fake)
+    monkeypatch.setattr(engine, "snap_commands", False)
+    script[:] = ["Next chart.", "Next chat."]  # nearly the words heard: taken at once
+    transcript = engine.transcribe(command_audio)
+    assert transcript.text == "Next chat." and transcript.snapped_from == ""
+    assert calls[0] == (None, None)  # first on its own words
+    assert calls[1] == (engine._command_context, "encoder output")  # the encoding reused
+    script[:] = ["You're dead.", "Go to the next chat."]  # the list's words, not the audio's
+    transcript = engine.transcribe(command_audio)
+    assert transcript.text == "Go to the next chat." and transcript.snapped_from == "You're dead."
+    calls.clear()
+    script[:] = ["Stop."]  # a command on its own words: one decode
+    assert engine.transcribe(command_audio).text == "Stop." and len(calls) == 1
+    script[:] = ["What time is it?", "What time is it?"]  # still no command: its own words
+    transcript = engine.transcribe(command_audio)
+    assert transcript.text == "What time is it?" and transcript.snapped_from == ""
 
 
 def test_trimmed_speech_is_not_searched_again(engine, command_audio, monkeypatch):

@@ -93,7 +93,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "delete_conversation": (rf"(?:delete|remove|erase|trash|discard) {THIS}{CHAT}",),
     "rename_conversation": (
-        rf"(?:rename|retitle|name|call|title) {THIS}{CHAT}(?: to| as)? (?P<name>.+)",
+        rf"(?:rename|retitle|name|call|title|label) {THIS}{CHAT}(?: to| as)? (?P<name>.+)",
+        rf"give {THIS}{CHAT} (?:the |a )?(?:name|title) (?P<name>.+)",
         r"(?:rename|retitle) (?:it|this|that) (?:to|as) (?P<name>.+)",
         rf"(?:change|set|update|make) {THIS}(?:{CHAT}(?:'s)? )?(?:name|title) (?:to |as )?"
         r"(?P<name>.+)",
@@ -217,7 +218,8 @@ LEADING_FILLERS = (
     r"uh+|um+|uhm|er+|erm|hmm+|ah+|oh|so|well|hey|hi|okay|ok|alright|all right|and|now|then|"
     r"please|just|assistant|computer|can you|could you|would you|will you|can i|could i|"
     r"i want you to|i'd like you to|i would like you to|i want to|i'd like to|i would like to|"
-    r"i need to|i need you to|let's|let us|go ahead and|kindly|quickly"
+    r"i need to|i need you to|let's|let us|go ahead and|kindly|quickly|can we|could we|"
+    r"shall we|that's it|that is it"
 )
 TRAILING_FILLERS = r"please|now|thanks|thank you|for me|right now|for me please|ok|okay"
 

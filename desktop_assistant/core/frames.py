@@ -34,9 +34,11 @@ LEXICON_TEXT: dict[str, str] = {
         "attached files"
     ),
     "ANSWER": (
-        "answer|answers|reply|replies|response|responses|what you said|what you just said|"
-        "what you wrote|what you just wrote"
+        "answer|reply|response|what you said|what you just said|what you wrote|"
+        "what you just wrote"
     ),
+    # plural: every answer, as a setting ("stop speaking your answers") more than the last one
+    "ANSWERS": "answers|replies|responses|all answers|all the answers|all replies",
     "MESSAGE": "message|question|prompt|text i typed|what i typed|what i wrote",
     "TEXT": "text|font|fonts|letters|writing|words|type|font size|text size|everything|screen",
     "SETTINGS": (
@@ -170,7 +172,7 @@ FRAMES: tuple[Frame, ...] = (
     _f("zoom_in", ["BIGGER", "TEXT UP", "SIZE BIGGER"], "TEXT SIZE START TOGGLE"),
     _f("zoom_out", ["SMALLER", "TEXT DOWN", "SIZE SMALLER"], "TEXT SIZE START TOGGLE"),
     _f("open_settings", ["SETTINGS"], "GO START TOGGLE"),
-    _f("set_theme", ["DARK", "LIGHT"], "THEME TOGGLE GO START ON"),
+    _f("set_theme", ["DARK", "LIGHT"], "THEME TOGGLE GO START ON AGAIN PREV"),
     _f(
         "set_auto_read",
         [
@@ -180,8 +182,12 @@ FRAMES: tuple[Frame, ...] = (
             "READ ANSWER OFF",
             "READ ALOUD ON",
             "READ ALOUD OFF",
+            "READ ANSWERS ON",
+            "READ ANSWERS OFF",
+            "VOICE ANSWERS OFF",
+            "VOICE ANSWERS ON",
         ],
-        "TOGGLE ANSWER ALOUD READ",
+        "TOGGLE ANSWER ANSWERS ALOUD READ",
     ),
     _f("confirm", ["YES"], "DELETE"),
     _f("cancel", ["NO"], ""),
@@ -224,6 +230,11 @@ STRONG = frozenset(
         "settings menu",
     }
 )
+
+
+# ... and except a direction or size with a degree ("down a little", "bigger please" is not).
+MEASURED = frozenset({"UP", "DOWN", "BIGGER", "SMALLER"})
+_DEGREE = re.compile(r"\b(?:a bit|a little|a little bit|a tad|slightly)\b")
 
 
 def _single(cleaned: str) -> str:
@@ -270,7 +281,8 @@ def match_frame(cleaned: str) -> tuple[str, frozenset[str]] | None:
     found = concepts(cleaned)
     if not found:
         return None
-    if len(found) < 2 and not (found[0] & ANSWERS or _single(cleaned) in STRONG):
+    single = len(found) < 2 and not (found[0] & ANSWERS or _single(cleaned) in STRONG)
+    if single and not (found[0] & MEASURED and _DEGREE.search(cleaned)):
         return None  # one word ("dark", "higher", "say") is too little to act on
     fits: dict[str, frozenset[str]] = {}
     for frame in FRAMES:

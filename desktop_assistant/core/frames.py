@@ -34,8 +34,7 @@ LEXICON_TEXT: dict[str, str] = {
         "attached files"
     ),
     "ANSWER": (
-        "answer|reply|response|what you said|what you just said|what you wrote|"
-        "what you just wrote"
+        "answer|reply|response|what you said|what you just said|what you wrote|what you just wrote"
     ),
     # plural: every answer, as a setting ("stop speaking your answers") more than the last one
     "ANSWERS": "answers|replies|responses|all answers|all the answers|all replies",

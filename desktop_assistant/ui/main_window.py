@@ -45,7 +45,6 @@ STATE_TEXT = {
     "loading": "Loading model…",
     "ready": "ready",
     "generating": "generating…",
-    "error": "error",
 }
 
 
@@ -476,9 +475,12 @@ class MainWindow(QMainWindow):
         SettingsDialog(self.settings, self).exec()
 
     def show_problem(self, message: str) -> None:
-        """Show an error in the conversation and the status bar."""
+        """Show an error in the conversation and the status bar. The model's state is left
+        as it is: a failed import, save or answer must not stop the next message from being
+        answered (it used to set an "error" state that only a model load left)."""
         self.view.add_message("error", message)
-        self.set_state("error", message)
+        self.state_label.setText(f"Problem: {message}")
+        self.state_label.setToolTip(message)
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller text in the conversation and the prompt box."""

@@ -55,6 +55,7 @@ class ModelSetup(QObject):
             self.window.state_label.setText(message)
 
     def on_load_failed(self, message: str) -> None:
+        self.window.set_state("no-model", message)  # the worker dropped any model it had
         self.window.show_problem(
             f"{message}\n\nChoose another folder with File → Open model folder…."
         )

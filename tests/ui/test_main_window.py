@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
@@ -115,12 +116,14 @@ def test_a_message_sent_while_loading_is_answered_when_ready(qtbot, make_window)
 def test_load_errors_show_in_the_window_and_keep_the_message(qtbot, make_window):
     engine = FakeChatEngine(load_error=ModelError("model folder not found: /nope; check the path"))
     window, _ = make_window(engine, model_path="/nope")
-    qtbot.waitUntil(lambda: window.state == "error", timeout=10_000)
+    qtbot.waitUntil(lambda: bool(window.view.messages()), timeout=10_000)
+    assert window.state == "no-model"
     errors = [m for m in window.view.messages() if m.role == "error"]
     assert errors and "model folder not found" in errors[0].text
     assert "model folder not found" in window.state_label.text()
     _type_and_send(qtbot, window, "still here")
-    assert window.view.messages()[-1].text == "still here"
+    assert window.view.messages()[-2].text == "still here"
+    assert window.view.messages()[-1].role == "notice"  # answered once a model is loaded
     assert window.composer.button.text() == "Send"
 
 
@@ -227,3 +230,37 @@ def test_a_conversation_longer_than_the_context_says_what_was_left_out(
     notices = [m for m in window.view.messages() if m.role == "notice"]
     assert notices and f"{dropped} oldest messages" in notices[-1].text
     assert "left out to fit" in window.stats_label.text()
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "this file is not a conversation export",  # a failed import
+        "the disk is full: the conversation was not saved",  # a failed save
+        "Something went wrong inside the app: ValueError: x",  # the excepthook
+    ],
+)
+def test_the_window_still_answers_after_a_problem(qtbot, make_window, problem):
+    """Any problem used to put the window in an "error" state only a model load left: every
+    later message was saved and never answered (issue 18)."""
+    engine = FakeChatEngine(tokens=["Fine."])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    window.show_problem(problem)
+    assert problem in window.state_label.text()
+    assert window.view.messages()[-1].role == "error"
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "are you there?")
+    assert window.view.messages()[-1].text == "Fine."
+
+
+def test_a_failed_answer_does_not_stop_the_next_one(qtbot, make_window):
+    engine = FakeChatEngine(generate_error=RuntimeError("out of memory"))
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _type_and_send(qtbot, window, "hi")
+    qtbot.waitUntil(lambda: window.view.messages()[-1].role == "error", timeout=10_000)
+    engine.generate_error = None
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "again")
+    assert window.view.messages()[-1].role == "assistant"

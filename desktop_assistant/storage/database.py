@@ -4,7 +4,8 @@ WAL mode (readers never block the writer), foreign keys on, `synchronous=FULL` s
 message survives a power cut, not only a crash. The schema version lives in
 `PRAGMA user_version`; each migration is a small function run in its own transaction.
 A database written by a newer version of the app is refused, never modified. A file that is
-not a database (or is corrupt) is moved aside with a timestamp and a fresh one is created.
+not a database (or is corrupt) is moved aside with a timestamp and a fresh one is created;
+any other error (locked, read-only, disk full) leaves it untouched (`HistoryUnavailable`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,20 @@ class DatabaseTooNew(UserError):
     """The file was written by a newer version of the app."""
 
 
+class HistoryUnavailable(UserError):
+    """The file could not be opened for a reason other than damage (in use by another
+    program, read-only, disk full, an I/O error); it was left untouched."""
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """PRAGMA quick_check found the file damaged."""
+
+
+# What moving a file aside may answer: SQLite says the file is damaged or not a database.
+CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+BUSY_TIMEOUT_MS = 5000  # how long to wait for another connection's lock
+
+
 @dataclass(frozen=True)
 class Opened:
     connection: sqlite3.Connection
@@ -125,7 +140,7 @@ def connect(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = FULL")
-    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
     return db
 
 
@@ -165,12 +180,17 @@ def open_database(path: Path) -> Opened:
             db = connect(path)
             check_version(db)
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
+                raise _Damaged("quick_check failed")
             migrate(db)
             return Opened(db, moved)
         except DatabaseTooNew:
             raise
         except sqlite3.DatabaseError as err:
+            if not _damaged(err):
+                if db is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.close()
+                raise HistoryUnavailable(_why(path, err)) from err
             if attempt:
                 raise
             log.error("history database %s unreadable (%s); moving it aside", path, err)
@@ -179,6 +199,21 @@ def open_database(path: Path) -> Opened:
                     db.close()
             moved = _move_aside(path)
     raise AssertionError("unreachable")
+
+
+def _damaged(err: sqlite3.DatabaseError) -> bool:
+    """Only real damage may move a history aside: a locked, read-only or full disk must not
+    (it used to: any error at start renamed a healthy file and started an empty one)."""
+    return isinstance(err, _Damaged) or getattr(err, "sqlite_errorcode", None) in CORRUPT
+
+
+def _why(path: Path, err: sqlite3.DatabaseError) -> str:
+    code = getattr(err, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        reason = "it is in use by another program (is Desktop Assistant already running?)"
+    else:
+        reason = str(err)
+    return f"the conversation history {path} cannot be opened: {reason}; it was left untouched"
 
 
 def _move_aside(path: Path) -> Path:

@@ -284,3 +284,55 @@ def test_the_first_answer_retitles_unless_the_user_named_the_chat(history):
     history.rename(cid, "Fruit")
     assert history.title_after_first_answer(cid) is None
     assert history.conversation(cid)["title"] == "Fruit"
+
+
+def test_a_locked_database_is_not_taken_for_a_corrupt_one(tmp_path, monkeypatch):
+    """Another process holding the file (a second app, a backup tool) used to get a healthy
+    history renamed to .corrupt-… and an empty one started (issue 18)."""
+    import sqlite3
+
+    from desktop_assistant.storage import database
+
+    path = tmp_path / "history.sqlite3"
+    history = History(path)
+    history.add_message(history.create_conversation(), "user", "keep me")
+    history.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)
+    try:
+        with pytest.raises(database.HistoryUnavailable, match="in use|locked"):
+            History(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert [c.title for c in History(path).list_conversations()] != []
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("disk I/O error", 10),
+        ("attempt to write a readonly database", 8),
+        ("database or disk is full", 13),
+    ],
+)
+def test_io_errors_at_start_leave_the_file_alone(tmp_path, monkeypatch, message, code):
+    import sqlite3
+
+    from desktop_assistant.storage import database
+
+    path = tmp_path / "history.sqlite3"
+    History(path).close()
+
+    def failing(db, upto=database.SCHEMA_VERSION):
+        err = sqlite3.OperationalError(message)
+        err.sqlite_errorcode = code
+        raise err
+
+    monkeypatch.setattr(database, "migrate", failing)
+    with pytest.raises(database.HistoryUnavailable, match=message):
+        History(path)
+    assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))

@@ -59,7 +59,7 @@ class AttachmentStore:
         returned even if it was stored under another suffix (one copy per content).
         Raises OSError if a source file cannot be read or the disk is full.
         """
-        suffix = _clean_suffix(suffix)
+        suffix = clean_suffix(suffix)
         self.root.mkdir(parents=True, exist_ok=True)
         if isinstance(data, Path):
             with data.open("rb") as source:
@@ -91,7 +91,7 @@ class AttachmentStore:
     def path_for(self, sha256: str, suffix: str = "") -> Path:
         """Where the file with this digest and suffix lives (whether it exists or not)."""
         sha256 = _clean_hash(sha256)
-        return self.root / sha256[:2] / f"{sha256}{_clean_suffix(suffix)}"
+        return self.root / sha256[:2] / f"{sha256}{clean_suffix(suffix)}"
 
     def find(self, sha256: str) -> StoredFile | None:
         """The stored file with this digest, whatever its suffix, or None."""
@@ -190,7 +190,7 @@ def _clean_hash(sha256: str) -> str:
     return value
 
 
-def _clean_suffix(suffix: str) -> str:
+def clean_suffix(suffix: str) -> str:
     """Turn "png" or ".PNG" into ".png" ("" stays ""); refuse anything that is not a suffix."""
     value = suffix.lower()
     if value and not value.startswith("."):

@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import re
 import time
 from typing import Any
 
-from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.attachments import AttachmentStore, clean_suffix
 from desktop_assistant.storage.history import STATES, History, StoredAttachment
 
 FORMAT = "desktop-assistant-conversation"
+log = logging.getLogger(__name__)
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 VERSION = 2  # 1: no attachments or versions
 
 
@@ -171,16 +175,26 @@ def _checked(
         raise ValueError(f"bad message in the export: role {role!r}, state {state!r}")
     attachments = []
     for a in m.get("attachments") or []:
+        name = str(a.get("name", ""))
         sha = str(a.get("sha256", "")).lower()
-        suffix = str(a.get("suffix", ""))
+        kind = str(a.get("kind", "image"))
+        try:
+            suffix = clean_suffix(str(a.get("suffix", "")))
+        except ValueError:
+            suffix = "/"  # refused below
+        if kind not in ("image", "audio") or not HEX_DIGEST.fullmatch(sha) or suffix == "/":
+            raise ValueError(f"bad attachment in the export: {name!r}")
         if a.get("data") is not None:
             raw = base64.b64decode(a["data"], validate=True)
             if hashlib.sha256(raw).hexdigest() != sha:
-                raise ValueError(f"attachment {a.get('name', '')!r} is damaged (checksum)")
+                raise ValueError(f"attachment {name!r} is damaged (checksum)")
             stored = store.put(raw, suffix)
             sha, suffix = stored.sha256, stored.suffix
-        kind = str(a.get("kind", "image"))
-        if kind not in ("image", "audio") or len(sha) != 64:
-            raise ValueError(f"bad attachment in the export: {a.get('name', '')!r}")
-        attachments.append(StoredAttachment(kind, sha, str(a.get("name", "")), suffix))
+        else:  # exported while its file was missing: only a file already here can be used
+            found = store.find(sha)
+            if found is None:
+                log.info("import: attachment %r has no data and is not here; left out", name)
+                continue
+            suffix = found.suffix
+        attachments.append(StoredAttachment(kind, sha, name, suffix))
     return m, attachments

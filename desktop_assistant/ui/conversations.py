@@ -138,12 +138,15 @@ class Conversations(QObject):
         Only the newest messages are drawn now; older ones as the user scrolls up.
         """
         window = self.window
+        store = AttachmentStore()
+        # read first: a message that cannot be shown must not leave the window on this
+        # conversation's id with the last one's messages (the next message went astray)
+        entries = [entry_from_stored(m, store) for m in stored if m.role != "system"]
         window.stop()
         window.conversation_id = conversation_id
         window.system_prompt = info["system_prompt"]
         window.system_picker.set_text(window.system_prompt)
-        store = AttachmentStore()
-        window.transcript.show([entry_from_stored(m, store) for m in stored if m.role != "system"])
+        window.transcript.show(entries)
         window.composer.edit.setFocus()
 
     def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:

@@ -3,6 +3,7 @@ versions of an answer, delete."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -12,14 +13,21 @@ from desktop_assistant.inference.options import Reply
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry
 
+log = logging.getLogger(__name__)
+
 
 def entry_from_stored(message: Any, store: AttachmentStore | None = None) -> Entry:
     store = store or AttachmentStore()
-    images = tuple(
-        store.path_for(a.sha256, a.suffix) for a in message.attachments if a.kind == "image"
-    )
+    images = []
+    for a in message.attachments:
+        if a.kind != "image":
+            continue
+        try:
+            images.append(store.path_for(a.sha256, a.suffix))
+        except ValueError:  # a row no file can match (an import from before it was checked)
+            log.warning("message %s: unusable attachment %r left out", message.id, a.name)
     return Entry(
-        images=images,
+        images=tuple(images),
         role=message.role,
         text=message.content,
         id=message.id,

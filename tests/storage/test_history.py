@@ -336,3 +336,47 @@ def test_io_errors_at_start_leave_the_file_alone(tmp_path, monkeypatch, message,
     with pytest.raises(database.HistoryUnavailable, match=message):
         History(path)
     assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def _export_with_one_attachment(history, store):
+    from desktop_assistant.storage import transfer
+    from desktop_assistant.storage.history import StoredAttachment
+
+    picture = store.put(b"\x89PNG pretend picture", ".png")
+    cid = history.create_conversation("Pictures")
+    files = (StoredAttachment("image", picture.sha256, "cat.png", ".png"),)
+    history.add_message(cid, "user", "What is this?", attachments=files)
+    return json.loads(json.dumps(transfer.export_json(history, cid, store)))
+
+
+def test_an_attachment_without_its_data_is_imported_only_if_the_file_is_here(history, tmp_path):
+    """'"data": null' used to be stored unchecked: the chat then failed to open (issue 18)."""
+    from desktop_assistant.storage import transfer
+    from desktop_assistant.storage.attachments import AttachmentStore
+
+    store = AttachmentStore(tmp_path / "files")
+    data = _export_with_one_attachment(history, store)
+    data["messages"][0]["attachments"][0]["data"] = None
+    same_machine = transfer.import_json(history, data, store)  # the file is in the store
+    assert len(history.messages(same_machine)[0].attachments) == 1
+    elsewhere = transfer.import_json(history, data, AttachmentStore(tmp_path / "other"))
+    [question] = history.messages(elsewhere)
+    assert question.content == "What is this?" and question.attachments == ()
+
+
+@pytest.mark.parametrize("suffix", ["../../etc", ".png/x", "." + "p" * 40])
+def test_an_attachment_with_a_bad_suffix_is_refused(history, tmp_path, suffix):
+    from desktop_assistant.storage import transfer
+    from desktop_assistant.storage.attachments import AttachmentStore
+
+    store = AttachmentStore(tmp_path / "files")
+    data = _export_with_one_attachment(history, store)
+    before = len(history.list_conversations())
+    for with_data in (True, False):
+        attachment = dict(data["messages"][0]["attachments"][0], suffix=suffix)
+        if not with_data:
+            attachment["data"] = None
+        data["messages"][0]["attachments"] = [attachment]
+        with pytest.raises(ValueError, match="bad attachment"):
+            transfer.import_json(history, data, store)
+    assert len(history.list_conversations()) == before

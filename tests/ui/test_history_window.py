@@ -138,3 +138,31 @@ def test_new_chat_delete_with_undo_and_search(qtbot, make_window, tmp_path):
     assert "<b>volcanoes</b>" in label.text()
     sidebar.search_box.clear()
     assert sidebar.stack.currentWidget() is sidebar.list
+
+
+def test_a_chat_with_an_unusable_attachment_opens_and_keeps_its_id(qtbot, make_window, tmp_path):
+    """A row imported before attachments were checked (a suffix no file can have) made the
+    chat fail to open after the window had switched to its id: the next message was saved
+    in it while the last chat's messages were on screen (issue 18)."""
+    from desktop_assistant.storage.history import StoredAttachment
+
+    db = tmp_path / "history.sqlite3"
+    stored = History(db)
+    cid = stored.create_conversation("Old import")
+    bad = (StoredAttachment("image", "ab" * 32, "x.png", "../../etc"),)
+    stored.add_message(cid, "user", "What is in the picture?", attachments=bad)
+    stored.add_message(cid, "assistant", "A cat.")
+    stored.close()
+    window, _ = make_window(FakeChatEngine(tokens=["Yes."]), history=db)
+    _ready(qtbot, window)
+    qtbot.waitUntil(lambda: bool(_sidebar_titles(window)))
+    window.conversations.open(cid)
+    qtbot.waitUntil(lambda: len(window.view.messages()) == 2)
+    assert window.conversation_id == cid
+    assert [w.text for w in window.view.messages()] == ["What is in the picture?", "A cat."]
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "Are you sure?")
+    window.close()
+    check = History(db)
+    assert [m.content for m in check.messages(cid)][-2:] == ["Are you sure?", "Yes."]
+    check.close()

@@ -139,7 +139,12 @@ class Settings:
             value = float(value)
         if not isinstance(value, spec.type) or isinstance(value, bool) != (spec.type is bool):
             return spec.default
-        return dict(value) if isinstance(value, dict) else value
+        if isinstance(value, dict):  # named texts (system prompts): the text ones are kept
+            return {str(k): v for k, v in value.items() if isinstance(v, str)}
+        if _invalid(spec, value):
+            log.warning("setting %s = %r is out of its range; using %r", name, value, spec.default)
+            return spec.default
+        return value
 
     def set(self, name: str, value: Any) -> None:
         spec = _BY_NAME[name]
@@ -147,6 +152,8 @@ class Settings:
             value = float(value)
         if not isinstance(value, spec.type):
             raise TypeError(f"setting {name} wants {spec.type.__name__}, got {value!r}")
+        if _invalid(spec, value):
+            raise ValueError(f"setting {name} cannot be {value!r}: {_allowed(spec)}")
         if self._values.get(name, spec.default) == value and name in self._values:
             return
         self._values[name] = value
@@ -163,3 +170,19 @@ class Settings:
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self._values, indent=2, sort_keys=True), encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def _invalid(spec: Setting, value: Any) -> bool:
+    """Outside the declared range or choices (a hand-edited file: "top_p": 0 broke every
+    send). NaN is outside every range."""
+    if spec.choices and value not in spec.choices:
+        return True
+    if spec.type in (int, float) and not isinstance(value, bool):
+        return not (spec.minimum <= value <= spec.maximum)
+    return False
+
+
+def _allowed(spec: Setting) -> str:
+    if spec.choices:
+        return "one of " + ", ".join(spec.choices)
+    return f"from {spec.minimum:g} to {spec.maximum:g}"

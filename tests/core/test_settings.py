@@ -45,3 +45,36 @@ def test_paths_follow_the_home_variable(isolated_home):
     assert paths.data_dir().is_relative_to(isolated_home)
     assert paths.cache_dir().is_relative_to(isolated_home)
     assert Settings().path == paths.settings_file()
+
+
+def test_values_out_of_their_range_or_choices_fall_back(tmp_path):
+    """A hand-edited file with "top_p": 0 broke every send, and a system prompt that was not
+    text stopped the window from opening (issue 18)."""
+    import json
+
+    path = tmp_path / "s.json"
+    path.write_text(
+        json.dumps(
+            {
+                "top_p": 0,
+                "max_new_tokens": 10**9,
+                "precision": "int3",
+                "temperature": float("nan"),
+                "system_prompts": {"Fine": "Be brief.", "Bad": 42},
+                "system_prompt": 7,
+                "vad_silence_s": 0.5,
+            }
+        )
+    )
+    settings = Settings(path)
+    assert settings.get("top_p") == 0.9
+    assert settings.get("max_new_tokens") == 512
+    assert settings.get("precision") == "auto"
+    assert settings.get("temperature") == 0.7
+    assert settings.get("system_prompts") == {"Fine": "Be brief."}
+    assert settings.get("system_prompt") == "None"
+    assert settings.get("vad_silence_s") == 0.5  # in range: kept
+    with pytest.raises(ValueError, match="top_p"):
+        settings.set("top_p", 0.0)
+    with pytest.raises(ValueError, match="precision"):
+        settings.set("precision", "int3")

@@ -37,6 +37,7 @@ class Conversations(QObject):
         worker.conversations.connect(self.sidebar.set_conversations)
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
+        worker.images_stored.connect(window.images_stored)
         worker.answer_saved.connect(window._on_answer_saved)
         worker.message_changed.connect(window.tools.on_message_changed)
         worker.search_results.connect(self.sidebar.show_results)

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 class HistoryWorker(QObject):
     """Signals: opened(notice), failed(message), conversations(list of summaries),
     conversation_loaded(id, info dict, messages), user_message_saved(token, conversation_id,
-    message_id), answer_saved(token, message_id) when a streamed answer has its row,
+    message_id), images_stored(token, paths of the stored copies) just before it when the
+    message had pictures, answer_saved(token, message_id) when a streamed answer has its row,
     message_changed(StoredMessage) when another version of an answer was chosen,
     search_results(query, hits), exported(path), imported(conversation_id)."""
 
@@ -32,6 +33,7 @@ class HistoryWorker(QObject):
     conversations = Signal(object)
     conversation_loaded = Signal(int, object, object)
     user_message_saved = Signal(int, int, int)
+    images_stored = Signal(int, object)
     answer_saved = Signal(int, int)
     message_changed = Signal(object)
     search_results = Signal(str, object)
@@ -105,6 +107,9 @@ class HistoryWorker(QObject):
             stored = [self._store_file(Path(path), name) for path, name in attachments or ()]
             cid = conversation_id or h.create_conversation(system_prompt=system_prompt)
             mid = h.add_message(cid, "user", text, attachments=stored)
+            if stored:  # from now on the message reads the copies, not the user's files
+                paths = [str(self.store.path_for(a.sha256, a.suffix)) for a in stored]
+                self.images_stored.emit(token, paths)
             self.user_message_saved.emit(token, cid, mid)
             self.list_conversations()
             return True

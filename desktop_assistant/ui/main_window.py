@@ -259,6 +259,13 @@ class MainWindow(QMainWindow):
             return  # answered once committed: see user_message_saved
         self._answer_when_ready()
 
+    def images_stored(self, token: int, paths: list[str]) -> None:
+        """The message's pictures were copied into the store: it points at the copies from
+        now on, so deleting or moving the originals breaks nothing later in the chat."""
+        entry = self._saving_entry
+        if token == self._saving and entry is not None and len(paths) == len(entry.images):
+            entry.images = tuple(Path(p) for p in paths)
+
     def user_message_saved(self, token: int, conversation_id: int, message_id: int = 0) -> None:
         """The user's message is in the database: now it may be answered."""
         if token != self._saving:

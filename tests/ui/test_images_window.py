@@ -104,7 +104,9 @@ def test_images_go_with_the_message_and_are_saved(qtbot, make_window, tmp_path):
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
         window.composer.button.click()
     question = engine.calls[-1][-1]
-    assert question.images == (picture,) and question.content == "What colour is this?"
+    [sent_image] = question.images
+    assert sent_image != picture and sent_image.read_bytes() == picture.read_bytes()  # the copy
+    assert question.content == "What colour is this?"
     assert window.composer.tray.images() == [] and not window.composer.tray.high_detail.isChecked()
     sent = window.view.messages()[0]
     assert len(sent.image_buttons) == 1
@@ -176,3 +178,25 @@ def test_the_real_vision_engine_answers_about_a_picture_in_the_window(
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
         pass
     assert done.args[0].stats.image_tokens > 0
+
+
+def test_a_deleted_original_does_not_break_the_chat(qtbot, make_window, tmp_path):
+    """Messages sent since the app started pointed at the user's own file: once it was
+    deleted, every later message of the chat failed (issue 18)."""
+    db = tmp_path / "history.sqlite3"
+    engine = FakeVisionEngine(tokens=["Red."])
+    window, _ = make_window(engine, history=db)
+    _ready(qtbot, window)
+    picture = _picture(tmp_path / "red.png")
+    window.composer.tray.add_files([picture])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    window.composer.edit.setPlainText("What colour is this?")
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.composer.button.click()
+    picture.unlink()
+    window.composer.edit.setPlainText("And the shade?")
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.composer.button.click()
+    [earlier] = engine.calls[-1][0].images
+    assert earlier.exists() and earlier.read_bytes().startswith(b"\x89PNG")
+    assert window.view.messages()[-1].text == "Red."

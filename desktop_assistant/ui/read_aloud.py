@@ -45,10 +45,10 @@ OPENING = "Looking for the system's voice…"
 
 
 def _import_speech_module() -> None:
-    """Import Qt's speech module on the UI thread (9 ms): imported first on the read-aloud
-    thread while the speech thread loaded silero-vad with torch.jit, the two deadlocked
-    once in the test suite (the first import creates the module's enums). Only creating
-    the engine, which takes seconds, needs the thread."""
+    """Import Qt's speech module on the UI thread (9 ms); only creating the engine, which
+    takes seconds, needs the thread. Its import ran once at the same time as torch.jit loading
+    silero-vad on the speech thread and the two deadlocked (on either thread): the window
+    opens the read-aloud after the speech model is loaded (voice_control.py)."""
     with contextlib.suppress(ImportError):  # the speaker reports it, on its thread
         import PySide6.QtTextToSpeech  # noqa: F401
 

@@ -170,9 +170,12 @@ class Voice(QObject):
         if path:
             self._set_unavailable("Loading the speech model…")
             self.speech.load_requested.emit(path)
+            # The system's voice is looked for once the speech model is in (`_on_loaded`,
+            # `_on_load_failed`): Qt's speech module loading while torch.jit loaded silero-vad
+            # on the speech thread deadlocked the suite twice, whichever thread imported it.
         else:
             self._set_unavailable(NO_SPEECH_MODEL)
-        self.read_aloud.open()  # on its thread; `opened` follows
+            self.read_aloud.open()  # on its thread; `opened` follows
         self._on_read_aloud_opened()  # meanwhile the buttons say it is looking for a voice
 
     def _on_read_aloud_opened(self) -> None:
@@ -184,9 +187,11 @@ class Voice(QObject):
         self.microphone.detector_model = detector_model
         self.button.setEnabled(True)
         self.button.setToolTip(f"Speak ({name}); click, or hold to talk")
+        self.read_aloud.open()
 
     def _on_load_failed(self, message: str) -> None:
         self._set_unavailable(f"Voice input is off: {message}")
+        self.read_aloud.open()
 
     def _set_unavailable(self, why: str) -> None:
         self.button.setEnabled(False)

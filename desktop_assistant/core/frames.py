@@ -11,9 +11,14 @@ questions about stopping, deleting or zooming in other programs out of the comma
 
 Why by hand: no well-kept library parses intents offline without a trained model per app
 (Rhasspy and Snips NLU train on examples and bring their own stacks); a small lexicon with
-composition rules is what such parsers do underneath, and it can be read and tested.
-The lexicon was written from the app's vocabulary and the tuning half of
-`benchmarks/intents/sayings.json`; the other half is held out (`desktop-assistant eval intents`).
+composition rules is what such parsers do underneath, and it can be read and tested. The
+loaded chat model was tried first (Qwen2.5-Coder-0.5B choosing among the intents: 54% right
+and most dictation taken for commands; its sentence embeddings: 82%, dictation inseparable),
+and it would depend on which model the user loaded and be busy while an answer streams.
+
+The lexicon was written from the app's vocabulary and `benchmarks/intents/sayings.json` (its
+held-out half measured first: 93.9%, then tuned on); `sayings-2.json` is held out as a whole
+(`desktop-assistant eval intents --sayings ... --split all`: 94.7% at first sight).
 """
 
 from __future__ import annotations

@@ -270,9 +270,8 @@ def parse_command(text: str) -> Command | None:
     for candidate in candidates:
         fit = match_frame(candidate)
         if fit is not None:
-            slots = frame_slots(fit[0], candidate)
-            if slots is not None:
-                return Command(fit[0], slots)
+            intent, reading = fit
+            return Command(intent, frame_slots(intent, reading))
     return None
 
 

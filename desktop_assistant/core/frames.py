@@ -133,7 +133,7 @@ GLUE_WORDS = (
 GLUE = frozenset(GLUE_WORDS.split())
 
 # Concepts that mean different things in different frames share words ("open", "go", "on",
-# "stop", "back"...). For each word, every concept it may be is tried (`_readings`).
+# "stop", "back"...). Each frame takes the meaning of each phrase it can use (`_fit`).
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ FRAMES: tuple[Frame, ...] = (
 
 # A frame needs two meaningful phrases ("dark" alone is dictation, "dark mode" a command),
 # except a yes or no, which the window only takes as a command when it asked a question.
-ANSWERS = frozenset({"YES", "NO"})
+YES_NO = frozenset({"YES", "NO"})
 # ... and except phrases that are commands on their own.
 STRONG = frozenset(
     {
@@ -239,6 +239,15 @@ STRONG = frozenset(
 # ... and except a direction or size with a degree ("down a little", "bigger please" is not).
 MEASURED = frozenset({"UP", "DOWN", "BIGGER", "SMALLER"})
 _DEGREE = re.compile(r"\b(?:a bit|a little|a little bit|a tad|slightly)\b")
+
+
+def _enough_alone(meanings: frozenset[str], cleaned: str) -> bool:
+    """Whether an utterance with one meaningful phrase is a command (see above)."""
+    return bool(
+        meanings & YES_NO
+        or _single(cleaned) in STRONG
+        or (meanings & MEASURED and _DEGREE.search(cleaned))
+    )
 
 
 def _single(cleaned: str) -> str:
@@ -283,10 +292,7 @@ def match_frame(cleaned: str) -> tuple[str, frozenset[str]] | None:
     """The one intent whose frame fits every phrase of `cleaned`, with the concepts read;
     None when no frame fits or when more than one does (ambiguous is dictation)."""
     found = concepts(cleaned)
-    if not found:
-        return None
-    single = len(found) < 2 and not (found[0] & ANSWERS or _single(cleaned) in STRONG)
-    if single and not (found[0] & MEASURED and _DEGREE.search(cleaned)):
+    if not found or (len(found) == 1 and not _enough_alone(found[0], cleaned)):
         return None  # one word ("dark", "higher", "say") is too little to act on
     fits: dict[str, frozenset[str]] = {}
     for frame in FRAMES:
@@ -299,9 +305,9 @@ def match_frame(cleaned: str) -> tuple[str, frozenset[str]] | None:
 
 
 def _fit(frame: Frame, found: list[frozenset[str]]) -> frozenset[str] | None:
-    """The concepts `frame` reads in `found` (each phrase taking one of its meanings), or
-    None. A phrase may also be read as glue when its meanings include one the frame needs
-    already given by another phrase (e.g. a second "chat")."""
+    """The concepts `frame` reads in `found` (each phrase taking one of its meanings the
+    frame can use), or None. A phrase may repeat a concept another phrase already gave
+    (e.g. a second "chat")."""
     for need in frame.needs:
         usable = need | frame.allows
         chosen: set[str] = set()
@@ -319,27 +325,12 @@ def _fit(frame: Frame, found: list[frozenset[str]]) -> frozenset[str] | None:
     return None
 
 
-_ON_WORDS = re.compile(r"\b(?:on|enable|activate|always|from now on|unmute|start|keep)\b")
-
-
-def frame_slots(intent: str, cleaned: str) -> dict[str, str | bool] | None:
-    """Slots of a frame-recognised intent from its words; None when they cannot be told."""
+def frame_slots(intent: str, reading: frozenset[str]) -> dict[str, str | bool]:
+    """Slots of a frame-recognised intent from the concepts it was read with: a theme's frame
+    reads DARK or LIGHT, the read-aloud setting's ON or OFF (never both: neither is allowed
+    beside the other)."""
     if intent == "set_theme":
-        dark = bool(re.search(r"\b(?:dark|night|darker|black)\b", cleaned))
-        light = bool(re.search(r"\b(?:light|day|lighter|bright|brighter|white)\b", cleaned))
-        if dark == light:
-            return None
-        return {"theme": "dark" if dark else "light"}
+        return {"theme": "dark" if "DARK" in reading else "light"}
     if intent == "set_auto_read":
-        off = bool(
-            re.search(
-                r"\b(?:off|disable|deactivate|mute|no more|any ?more|don't|do not|never|stop|"
-                r"no longer)\b",
-                cleaned,
-            )
-        )
-        on = bool(_ON_WORDS.search(cleaned))
-        if off == on and not (off and re.search(r"\bstop\b", cleaned)):
-            return None
-        return {"enabled": not off}
+        return {"enabled": "ON" in reading}
     return {}

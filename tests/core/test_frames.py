@@ -103,9 +103,14 @@ def test_two_fitting_frames_are_no_command():
 
 
 def test_slots_must_be_told_apart():
-    assert frame_slots("set_theme", "dark and light mode") is None
-    assert frame_slots("set_auto_read", "turn voice replies") is None
-    assert frame_slots("set_auto_read", "stop reading answers aloud") == {"enabled": False}
+    """A theme or a read-aloud state the words do not settle is no command."""
+    assert match_frame(clean("dark light mode")) is None
+    assert match_frame(clean("dark and light mode")) is None
+    assert match_frame(clean("turn voice replies")) is None
+    assert match_frame(clean("turn on voice replies off")) is None
+    intent, reading = match_frame(clean("stop reading answers aloud"))
+    assert frame_slots(intent, reading) == {"enabled": False}
+    assert frame_slots(*match_frame(clean("go dark"))) == {"theme": "dark"}
 
 
 def _sayings() -> dict:

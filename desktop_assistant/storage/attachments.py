@@ -90,12 +90,12 @@ class AttachmentStore:
 
     def path_for(self, sha256: str, suffix: str = "") -> Path:
         """Where the file with this digest and suffix lives (whether it exists or not)."""
-        sha256 = _clean_hash(sha256)
+        sha256 = clean_hash(sha256)
         return self.root / sha256[:2] / f"{sha256}{clean_suffix(suffix)}"
 
     def find(self, sha256: str) -> StoredFile | None:
         """The stored file with this digest, whatever its suffix, or None."""
-        sha256 = _clean_hash(sha256)
+        sha256 = clean_hash(sha256)
         for path in self._files(self.root / sha256[:2]):
             match = _NAME.fullmatch(path.name)
             if match and match["sha"] == sha256:
@@ -182,7 +182,7 @@ def _chunks(source: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _clean_hash(sha256: str) -> str:
+def clean_hash(sha256: str) -> str:
     """A lowercase hex digest; anything else (a path, say) is a bug and refused."""
     value = sha256.lower()
     if not _HASH.fullmatch(value):

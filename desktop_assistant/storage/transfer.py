@@ -10,16 +10,14 @@ import base64
 import hashlib
 import json
 import logging
-import re
 import time
 from typing import Any
 
-from desktop_assistant.storage.attachments import AttachmentStore, clean_suffix
+from desktop_assistant.storage.attachments import AttachmentStore, clean_hash, clean_suffix
 from desktop_assistant.storage.history import STATES, History, StoredAttachment
 
 FORMAT = "desktop-assistant-conversation"
 log = logging.getLogger(__name__)
-HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 VERSION = 2  # 1: no attachments or versions
 
 
@@ -176,14 +174,14 @@ def _checked(
     attachments = []
     for a in m.get("attachments") or []:
         name = str(a.get("name", ""))
-        sha = str(a.get("sha256", "")).lower()
         kind = str(a.get("kind", "image"))
-        try:
+        try:  # a kind the app knows, and what the store itself accepts
+            if kind not in ("image", "audio"):
+                raise ValueError(kind)
+            sha = clean_hash(str(a.get("sha256", "")))
             suffix = clean_suffix(str(a.get("suffix", "")))
         except ValueError:
-            suffix = "/"  # refused below
-        if kind not in ("image", "audio") or not HEX_DIGEST.fullmatch(sha) or suffix == "/":
-            raise ValueError(f"bad attachment in the export: {name!r}")
+            raise ValueError(f"bad attachment in the export: {name!r}") from None
         if a.get("data") is not None:
             raw = base64.b64decode(a["data"], validate=True)
             if hashlib.sha256(raw).hexdigest() != sha:

@@ -48,11 +48,6 @@ LOGPROB_FLOOR = -1.0  # ...and the text's mean log-probability below this
 PRECISIONS = ("auto", "int8", "fp32")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 COMMAND_MAX_S = 4.0  # speech this short may be a voice command: decode it with command words
-# A command found by snapping or after the command words is taken at once when it is this
-# close (difflib ratio) to the words first heard, else asked about. Measured with whisper-base
-# on speech-dev and the tuning half of the paraphrase audio: all 20 at 0.8 or more were right;
-# the 3 wrong ones were at 0.23-0.47, among 23 right ones at 0.3-0.75.
-SAME_WORDS = 0.75
 # Final transcripts are decoded with beam search (openai/whisper's and faster-whisper's default
 # size); partial ones, shown while the user speaks, greedily. Measured with whisper-base on
 # speech-dev: WER 4.5% vs 7.5% greedy, intent accuracy 100% vs 86%, for 1.35x the time of
@@ -150,16 +145,6 @@ def find_cut(audio: np.ndarray, start: int, limit: int, search_s: float = 5.0) -
         return end
     quietest = int(np.argmin(np.square(frames).mean(axis=1)))
     return lo + quietest * step + step // 2
-
-
-def _nearly(heard: str, command: str) -> bool:
-    """Whether a command found by snapping or after the command list is nearly the words
-    first heard (`SAME_WORDS`)."""
-    import difflib
-
-    from desktop_assistant.core.commands import clean
-
-    return difflib.SequenceMatcher(None, clean(heard), clean(command)).ratio() >= SAME_WORDS
 
 
 class WhisperEngine:
@@ -346,14 +331,13 @@ class WhisperEngine:
             return window, ""
         return window.with_text(snapped), window.text
 
-    def _with_command_words(
-        self, piece: np.ndarray, window: Any, snapped_from: str, beams: int
-    ) -> tuple[Any, str]:
-        """Short speech that is no command on its own words is decoded again after the app's
-        command phrases as "previous text" (the encoder's output reused). A command found so
-        is taken when its words are nearly the ones first heard ("next chart" -> "next
-        chat"); otherwise it is a guess, asked about in the window (the list can put its own
-        words in Whisper's mouth: "go ahead" came out as "go to the next chat")."""
+    def _with_command_words(self, piece: np.ndarray, window: Any, beams: int) -> tuple[Any, str]:
+        """Short speech that is no command on its own words (so not snapped to one either) is
+        decoded again after the app's command phrases as "previous text", the encoder's
+        output reused. Returns the window and the words first heard when that found a
+        command, which is asked about unless nearly the same words (`_decode_windows`): the
+        list can put its own words in Whisper's mouth ("go ahead" came out as "go to the next
+        chat")."""
         from desktop_assistant.core.commands import parse_command
         from desktop_assistant.inference.whisper_decode import decode_window
 
@@ -368,7 +352,7 @@ class WhisperEngine:
         )
         again, _ = self._snap(again, True)
         if again.cancelled or parse_command(again.text) is None:
-            return window, snapped_from
+            return window, ""
         return again, window.text or "…"
 
     def _decode_windows(
@@ -382,7 +366,7 @@ class WhisperEngine:
         import torch
 
         from desktop_assistant.core.commands import parse_command
-        from desktop_assistant.inference.whisper_decode import decode_window
+        from desktop_assistant.inference.whisper_decode import decode_window, nearly_same
 
         texts: list[str] = []
         language, no_speech, logprobs, windows = "", 0.0, [], 0
@@ -404,10 +388,8 @@ class WhisperEngine:
                 )
                 window, snapped_from = self._snap(window, len(audio) == len(piece))
                 if short and final and not window.cancelled and parse_command(window.text) is None:
-                    window, snapped_from = self._with_command_words(
-                        piece, window, snapped_from, beams
-                    )
-                if snapped_from and _nearly(snapped_from, window.text):
+                    window, snapped_from = self._with_command_words(piece, window, beams)
+                if snapped_from and nearly_same(snapped_from, window.text):
                     snapped_from = ""  # "next chart" -> "next chat": no need to ask
             windows += 1
             language = language or window.language

@@ -136,6 +136,10 @@ def test_generation_errors_show_in_the_window(qtbot, make_window):
     assert "out of memory" in window.view.messages()[-1].text
     assert [m.role for m in window.view.messages()] == ["user", "error"]
     assert window.composer.button.text() == "Send"
+    engine.generate_error = None  # a failed answer does not stop the next one (issue 18)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "again")
+    assert window.view.messages()[-1].role == "assistant"
 
 
 def test_no_model_says_what_to_do(qtbot, make_window):
@@ -252,15 +256,3 @@ def test_the_window_still_answers_after_a_problem(qtbot, make_window, problem):
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
         _type_and_send(qtbot, window, "are you there?")
     assert window.view.messages()[-1].text == "Fine."
-
-
-def test_a_failed_answer_does_not_stop_the_next_one(qtbot, make_window):
-    engine = FakeChatEngine(generate_error=RuntimeError("out of memory"))
-    window, _ = make_window(engine)
-    _wait_ready(qtbot, window)
-    _type_and_send(qtbot, window, "hi")
-    qtbot.waitUntil(lambda: window.view.messages()[-1].role == "error", timeout=10_000)
-    engine.generate_error = None
-    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _type_and_send(qtbot, window, "again")
-    assert window.view.messages()[-1].role == "assistant"

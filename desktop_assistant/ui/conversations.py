@@ -3,6 +3,7 @@ undo, search, export and import."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -37,7 +38,6 @@ class Conversations(QObject):
         worker.conversations.connect(self.sidebar.set_conversations)
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
-        worker.images_stored.connect(window.images_stored)
         worker.answer_saved.connect(window._on_answer_saved)
         worker.message_changed.connect(window.tools.on_message_changed)
         worker.search_results.connect(self.sidebar.show_results)
@@ -150,10 +150,12 @@ class Conversations(QObject):
         window.transcript.show(entries)
         window.composer.edit.setFocus()
 
-    def _on_user_message_saved(self, token: int, conversation_id: int, message_id: int) -> None:
+    def _on_user_message_saved(
+        self, token: int, conversation_id: int, message_id: int, copies: list[Path]
+    ) -> None:
         if conversation_id:
             self.sidebar.select(conversation_id)
-        self.window.user_message_saved(token, conversation_id, message_id)
+        self.window.user_message_saved(token, conversation_id, message_id, copies)
 
     def _on_exported(self, path: str) -> None:
         self.window.statusBar().showMessage(f"Saved {path}", 5000)

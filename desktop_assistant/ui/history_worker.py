@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 class HistoryWorker(QObject):
     """Signals: opened(notice), failed(message), conversations(list of summaries),
     conversation_loaded(id, info dict, messages), user_message_saved(token, conversation_id,
-    message_id), images_stored(token, paths of the stored copies) just before it when the
-    message had pictures, answer_saved(token, message_id) when a streamed answer has its row,
+    message_id, paths of the stored copies of its pictures), answer_saved(token, message_id)
+    when a streamed answer has its row,
     message_changed(StoredMessage) when another version of an answer was chosen,
     search_results(query, hits), exported(path), imported(conversation_id)."""
 
@@ -32,8 +32,7 @@ class HistoryWorker(QObject):
     failed = Signal(str)
     conversations = Signal(object)
     conversation_loaded = Signal(int, object, object)
-    user_message_saved = Signal(int, int, int)
-    images_stored = Signal(int, object)
+    user_message_saved = Signal(int, int, int, object)
     answer_saved = Signal(int, int)
     message_changed = Signal(object)
     search_results = Signal(str, object)
@@ -107,15 +106,13 @@ class HistoryWorker(QObject):
             stored = [self._store_file(Path(path), name) for path, name in attachments or ()]
             cid = conversation_id or h.create_conversation(system_prompt=system_prompt)
             mid = h.add_message(cid, "user", text, attachments=stored)
-            if stored:  # from now on the message reads the copies, not the user's files
-                paths = [str(self.store.path_for(a.sha256, a.suffix)) for a in stored]
-                self.images_stored.emit(token, paths)
-            self.user_message_saved.emit(token, cid, mid)
+            copies = [self.store.path_for(a.sha256, a.suffix) for a in stored]
+            self.user_message_saved.emit(token, cid, mid, copies)
             self.list_conversations()
             return True
 
         if not self._run("save your message", save):  # answer it anyway; it stays on screen
-            self.user_message_saved.emit(token, conversation_id, 0)
+            self.user_message_saved.emit(token, conversation_id, 0, [])
 
     def _store_file(self, path: Path, name: str) -> StoredAttachment:
         """Copy an attached picture into the store (named by content)."""
@@ -133,11 +130,12 @@ class HistoryWorker(QObject):
             h.update_message(message_id, text)
             h.delete_after(message_id)
             stored = h.message(message_id)
-            self.user_message_saved.emit(token, stored.conversation_id if stored else 0, message_id)
+            cid = stored.conversation_id if stored else 0
+            self.user_message_saved.emit(token, cid, message_id, [])
             return True
 
         if not self._run("save the edited message", edit):
-            self.user_message_saved.emit(token, 0, message_id)
+            self.user_message_saved.emit(token, 0, message_id, [])
 
     @Slot(int, int, bool)
     def resume_answer(self, token: int, message_id: int, new_version: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -259,21 +260,19 @@ class MainWindow(QMainWindow):
             return  # answered once committed: see user_message_saved
         self._answer_when_ready()
 
-    def images_stored(self, token: int, paths: list[str]) -> None:
-        """The message's pictures were copied into the store: it points at the copies from
-        now on, so deleting or moving the originals breaks nothing later in the chat."""
-        entry = self._saving_entry
-        if token == self._saving and entry is not None and len(paths) == len(entry.images):
-            entry.images = tuple(Path(p) for p in paths)
-
-    def user_message_saved(self, token: int, conversation_id: int, message_id: int = 0) -> None:
-        """The user's message is in the database: now it may be answered."""
+    def user_message_saved(
+        self, token: int, conversation_id: int, message_id: int = 0, copies: Sequence[Path] = ()
+    ) -> None:
+        """The user's message is in the database: now it may be answered. `copies`: its
+        pictures in the store, which it reads from now on (the user's files may go)."""
         if token != self._saving:
             return
         self._saving = None
         if conversation_id:
             self.conversation_id = conversation_id
         entry, self._saving_entry = self._saving_entry, None
+        if entry is not None and len(copies) == len(entry.images):
+            entry.images = tuple(copies)
         if entry is not None and message_id:
             entry.id = message_id
             if entry.widget is not None:

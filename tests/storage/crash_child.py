@@ -38,7 +38,7 @@ def main() -> None:
         window.send(f"trial {sys.argv[2]} question {next(counter)}")
 
     window.history.worker.user_message_saved.connect(
-        lambda token, cid, mid: print(f"saved {window.messages[-1].content}", flush=True)
+        lambda token, cid, mid, copies: print(f"saved {window.messages[-1].content}", flush=True)
     )
     window.history.stream_update.connect(lambda *a: print("flushed", flush=True))
     window.reply_finished.connect(send_next)  # emitted on the UI thread

@@ -23,6 +23,7 @@ def run_gui(args: Any) -> int:
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
+    from desktop_assistant.ui.single_instance import SingleInstance
     from desktop_assistant.ui.voice import (
         Microphone,
         SpeechThread,
@@ -35,6 +36,14 @@ def run_gui(args: Any) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Desktop Assistant")
     app.setDesktopFileName("desktop-assistant")
+    single = SingleInstance(paths.data_dir(), app)
+    if not single.claim():  # before anything opens the history (see ui/single_instance.py)
+        print(
+            "Desktop Assistant is already running with this data folder; "
+            "its window was brought to the front.",
+            file=sys.stderr,
+        )
+        return 0
     settings = Settings()
     model_path = args.model or settings.get("model_path")
     chat = ChatThread(engine_factory_for(settings))
@@ -52,13 +61,27 @@ def run_gui(args: Any) -> int:
         QTimer.singleShot(0, lambda: window.send(args.send))
     if args.screenshot:
         window.reply_finished.connect(lambda _reply: _screenshot_and_quit(window, args.screenshot))
+    single.activate_requested.connect(lambda: _bring_to_front(window))
     _report_bugs_in_the_window(window)
     _close_on_ctrl_c(window)
     window.show()
     code = app.exec()
     if window.isVisible():
         window.close()
+    single.release()
     return code
+
+
+def _bring_to_front(window: Any) -> None:
+    """Another start asked for the window: unminimise it and ask the window manager for
+    focus (some refuse focus stealing and flash the task bar entry instead)."""
+    from PySide6.QtCore import Qt
+
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
 
 
 def _set_up_logging() -> None:

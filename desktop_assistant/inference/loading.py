@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference import quant_cache
+from desktop_assistant.inference import memory, quant_cache
 from desktop_assistant.inference.model_folder import ModelFolder
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,11 @@ def use_threads(threads: int = 0) -> int:
     return n
 
 
-def estimated_params(folder: ModelFolder) -> int:
-    """Parameters, from the weight files' sizes (bf16 checkpoints; a GGUF at ~4.5 bits)."""
-    if folder.gguf:
-        return int(folder.path.stat().st_size * 8 / 4.5)
-    return sum(p.stat().st_size for p in folder.path.glob("*.safetensors")) // 2
-
-
 def resolve_precision(precision: str, folder: ModelFolder | None = None) -> str:
     """ "auto" is int8 (W8A8): measured on Qwen2.5-0.5B it decodes as fast as int4 with
     AVX-512 (30 vs 31 tok/s) and faster on AVX2 (24-27 vs 21), prefills 1.8x faster and
-    agrees better with fp32 (95% vs 90% top-1). int4 when int8 would not fit in free RAM."""
-    import psutil
-
+    agrees better with fp32 (95% vs 90% top-1). int4 when int8 would not fit in free memory
+    (inference/memory.py)."""
     from desktop_assistant.inference.quantize import dynamic_int8_available, int4_kernel_available
 
     if precision not in PRECISIONS:
@@ -55,11 +47,24 @@ def resolve_precision(precision: str, folder: ModelFolder | None = None) -> str:
         return precision
     if not dynamic_int8_available():
         return "int4" if int4_kernel_available() else "bf16"
-    if folder is not None and int4_kernel_available():
-        int8_bytes = estimated_params(folder) * 1.1
-        if int8_bytes > 0.7 * psutil.virtual_memory().available:
-            return "int4"
-    return "int8"
+    too_big = folder is not None and memory_need(folder, "int8").bytes > memory.available()
+    return "int4" if too_big and int4_kernel_available() else "int8"
+
+
+def memory_need(folder: ModelFolder, precision: str) -> memory.Need:
+    """What loading `folder` in `precision` takes, its quantized cache counted when it has one."""
+    from desktop_assistant.inference.quantize import INT4_GROUP
+
+    cached = precision in ("int8", "int4") and quant_cache.is_current(
+        folder.path, precision, INT4_GROUP
+    )
+    return memory.need(folder, precision, cached)
+
+
+def check_memory(folder: ModelFolder, precision: str) -> None:
+    """`ModelError` before loading when `precision` cannot fit (saying whether int4 would)."""
+    smaller = memory_need(folder, "int4") if precision != "int4" else None
+    memory.check_fits(folder, memory_need(folder, precision), smaller)
 
 
 def _gguf_kwargs(folder: ModelFolder) -> dict[str, Any]:
@@ -167,6 +172,7 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
 def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, Any, str]:
     """Returns the model, its tokenizer and the precision it runs in."""
     chosen = resolve_precision(precision, folder)
+    check_memory(folder, chosen)
     if chosen in ("int8", "int4"):
         model, tokenizer = load_quantized(folder, chosen, progress)
         return model, tokenizer, chosen

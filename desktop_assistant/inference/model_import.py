@@ -152,6 +152,9 @@ def import_gguf(
     model_id, target = _new_id(source.stem)
     staging = _staging(target)
     _check_disk(elements * 2, staging)  # saved in bf16
+    from desktop_assistant.inference import memory
+
+    memory.check_fits(folder, memory.need(folder, "bf16"))  # converted through bf16
     try:
         from desktop_assistant.inference.loading import load_float, load_tokenizer
 
@@ -214,26 +217,21 @@ def read_gguf(path: Path) -> tuple[str, int]:
     """The file's architecture and parameter count; `ModelError` for a truncated or damaged
     file, or an architecture transformers cannot convert."""
     try:
-        from gguf import GGUFReader
+        from desktop_assistant.inference.gguf_header import read_header
+
+        header = read_header(path)
     except ImportError as err:
         raise ModelError("reading a GGUF file needs the gguf package: pip install gguf") from err
-    try:
-        reader = GGUFReader(path)
-        field = reader.fields["general.architecture"]
-        architecture = bytes(field.parts[field.data[0]]).decode()
-        elements = sum(int(t.n_elements) for t in reader.tensors)
-        end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
-    except (ValueError, KeyError, IndexError, OSError) as err:
-        raise ModelError(f"{path} is truncated or damaged; copy or download it again") from err
-    if end > path.stat().st_size:
+    if header.data_end > path.stat().st_size:
         raise ModelError(f"{path} is truncated; copy or download it again")
     from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
-    if architecture not in GGUF_SUPPORTED_ARCHITECTURES:
+    if header.architecture not in GGUF_SUPPORTED_ARCHITECTURES:
         raise ModelError(
-            f"{path} holds a {architecture} model, which transformers cannot convert from GGUF"
+            f"{path} holds a {header.architecture} model, which transformers cannot convert "
+            "from GGUF"
         )
-    return architecture, elements
+    return header.architecture, header.parameters
 
 
 def _new_id(name: str) -> tuple[str, Path]:

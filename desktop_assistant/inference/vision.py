@@ -27,6 +27,7 @@ from typing import Any
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError
+from desktop_assistant.inference import memory
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.causal_lm import (
     DEFAULT_CONTEXT,
@@ -119,6 +120,8 @@ class VisionChatEngine:
         import torch
 
         chosen = resolve_precision(self.requested_precision, folder)
+        smaller = memory.need(folder, "int4") if chosen != "int4" else None
+        memory.check_fits(folder, memory.need(folder, chosen), smaller)  # never cached
         self._processor = load_processor(folder)
         model = load_vision_model(folder, chosen, progress or (lambda message: None))
         self._model, self._precision = model, chosen

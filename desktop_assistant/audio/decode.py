@@ -4,20 +4,30 @@ The format is found from the file's content, not its name (an MP3 named .wav wor
 Decoders, in order: libsndfile through `soundfile` (WAV, FLAC, OGG Vorbis and Opus, MP3 and
 most other uncompressed formats), then PyAV when it is installed (M4A/AAC, WebM, ...), then
 `audioread` (the system's ffmpeg, where there is one). Resampling is soxr's.
+
+Files are read in blocks (`BLOCK_S`), each made mono and resampled as it comes (soxr's
+streaming resampler), so memory holds only the 16 kHz result (230 MB an hour), never the file's
+own samples (a 48 kHz stereo hour is 1.4 GB as float32). A file longer than `MAX_FILE_S` is
+refused from its header before it is read, or as soon as its audio passes that length when the
+header does not say; `stop` is asked between blocks (Esc in the window).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.errors import AudioCancelled, AudioError
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000  # what Whisper and silero-vad take
+MAX_FILE_S = 2 * 3600  # longest file transcribed at once (the microphone stops at 600 s)
+BLOCK_S = 10  # seconds read at a time
+Stop = Callable[[], bool]
 READABLE = "WAV, FLAC, OGG (Vorbis or Opus) and MP3"
 
 # The first bytes of a file and the format they announce (for messages only).
@@ -68,8 +78,13 @@ def resample(samples: np.ndarray, rate: float, target: int = SAMPLE_RATE) -> np.
     return np.asarray(soxr.resample(samples, rate, target, quality="HQ"), dtype=np.float32)
 
 
-def decode_file(path: str | Path) -> np.ndarray:
-    """The file's audio as 16 kHz mono float32 in [-1, 1]; `AudioError` when it can't be read."""
+def decode_file(
+    path: str | Path, stop: Stop | None = None, max_s: float | None = None
+) -> np.ndarray:
+    """The file's audio as 16 kHz mono float32 in [-1, 1]; `AudioError` when it can't be read
+    or is longer than `max_s` (default `MAX_FILE_S`), `AudioCancelled` when `stop()` turned
+    true while reading."""
+    max_s = MAX_FILE_S if max_s is None else max_s
     path = Path(path).expanduser()
     if not path.exists():
         raise AudioError(f"audio file not found: {path}")
@@ -89,21 +104,68 @@ def decode_file(path: str | Path) -> np.ndarray:
     decoders = (_with_soundfile, _with_pyav, _with_audioread)[0 if found else 1 :]
     for decoder in decoders:
         try:
-            decoded = decoder(path)
+            opened = decoder(path)
+            if opened is None:
+                continue
+            seconds, blocks = opened
+            if seconds is not None and seconds > max_s:
+                raise AudioError(_too_long(path, seconds, max_s))
+            mono = _collect(path, blocks, stop or (lambda: False), max_s)
+        except AudioError:
+            raise
         except Exception as err:  # each library fails in its own way
             errors.append(f"{decoder.__name__[6:]}: {err}")
             continue
-        if decoded is None:
-            continue
-        samples, rate = decoded
-        mono = to_mono(samples)
         if mono.size == 0:
             raise AudioError(f"{path.name} contains no audio (0 samples)")
         if not np.isfinite(mono).all():
             raise AudioError(f"{path.name} is damaged: it decodes to invalid samples")
-        return resample(mono, rate)
+        return mono
     log.info("could not decode %s: %s", path, "; ".join(errors))
     raise AudioError(_unreadable_message(path, found))
+
+
+Blocks = Iterable[tuple[np.ndarray, float]]  # (frames x channels or frames, sample rate)
+
+
+def _collect(path: Path, blocks: Blocks, stop: Stop, max_s: float) -> np.ndarray:
+    """Blocks -> one 16 kHz mono array, resampled as they come; stops at `max_s`."""
+    import soxr
+
+    out: list[np.ndarray] = []
+    done = 0
+    stream: Any = None
+    rate = 0.0
+    for samples, block_rate in blocks:
+        if stop():
+            raise AudioCancelled(f"reading {path.name} was stopped")
+        mono = to_mono(samples)
+        if stream is None and int(block_rate) != SAMPLE_RATE:
+            rate = block_rate
+            stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        if stream is not None:
+            mono = stream.resample_chunk(mono, last=False)
+        out.append(np.asarray(mono, dtype=np.float32))
+        done += len(out[-1])
+        if done > max_s * SAMPLE_RATE:
+            raise AudioError(_too_long(path, None, max_s))
+    if stream is not None:
+        out.append(np.asarray(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def _too_long(path: Path, seconds: float | None, max_s: float) -> str:
+    length = f" is {_clock(seconds)} long;" if seconds is not None else " is too long:"
+    return (
+        f"{path.name}{length} files of up to {_clock(max_s)} are transcribed at once. "
+        "Cut it into parts (for example with Audacity) and drop them one by one"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {int(seconds % 60)} s"
 
 
 def _unreadable_message(path: Path, found: str | None) -> str:
@@ -118,11 +180,22 @@ def _unreadable_message(path: Path, found: str | None) -> str:
     return f"{what}. Readable here: {READABLE}{extra}"
 
 
-def _with_soundfile(path: Path) -> tuple[np.ndarray, float]:
+Opened = tuple[float | None, Iterator[tuple[np.ndarray, float]]]  # seconds (if known), blocks
+
+
+def _with_soundfile(path: Path) -> Opened:
     import soundfile
 
-    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return samples, float(rate)
+    info = soundfile.info(str(path))
+    rate = float(info.samplerate)
+    seconds = info.frames / rate if info.frames > 0 else None
+
+    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+        size = int(rate * BLOCK_S)
+        for block in soundfile.blocks(str(path), blocksize=size, dtype="float32", always_2d=True):
+            yield block, rate
+
+    return seconds, blocks()
 
 
 def _have_pyav() -> bool:
@@ -131,27 +204,31 @@ def _have_pyav() -> bool:
     return importlib.util.find_spec("av") is not None
 
 
-def _with_pyav(path: Path) -> tuple[np.ndarray, float] | None:
+def _with_pyav(path: Path) -> Opened | None:
     if not _have_pyav():
         return None
     import av
 
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise ValueError("no audio stream")
-        stream = container.streams.audio[0]
-        resampler: Any = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        chunks = []
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return samples, float(SAMPLE_RATE)
+    container = av.open(str(path))
+    if not container.streams.audio:
+        container.close()
+        raise ValueError("no audio stream")
+    seconds = container.duration / 1_000_000 if container.duration else None
+
+    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+        with container:
+            stream = container.streams.audio[0]
+            resampler: Any = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1), float(SAMPLE_RATE)
+            for out in resampler.resample(None):
+                yield out.to_ndarray().reshape(-1), float(SAMPLE_RATE)
+
+    return seconds, blocks()
 
 
-def _with_audioread(path: Path) -> tuple[np.ndarray, float] | None:
+def _with_audioread(path: Path) -> Opened | None:
     """The system's ffmpeg, through audioread (librosa's fallback), when there is one."""
     import shutil
     import warnings
@@ -163,9 +240,13 @@ def _with_audioread(path: Path) -> tuple[np.ndarray, float] | None:
         import audioread
         from audioread.ffdec import FFmpegAudioFile
 
-    backends = [FFmpegAudioFile]
-    with audioread.audio_open(str(path), backends=backends) as f:
-        rate, channels = f.samplerate, f.channels
-        pcm = b"".join(f)
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
-    return samples.reshape(-1, channels), float(rate)
+    f = audioread.audio_open(str(path), backends=[FFmpegAudioFile])
+    rate, channels = float(f.samplerate), f.channels
+
+    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+        with f:
+            for pcm in f:
+                samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+                yield samples.reshape(-1, channels), rate
+
+    return (f.duration or None), blocks()

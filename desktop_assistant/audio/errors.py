@@ -7,3 +7,7 @@ from desktop_assistant.core.errors import UserError
 
 class AudioError(UserError):
     """No microphone, a microphone that failed, or an audio file that cannot be read."""
+
+
+class AudioCancelled(AudioError):
+    """The user stopped the reading of an audio file."""

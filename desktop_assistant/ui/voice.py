@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from desktop_assistant.audio.errors import AudioCancelled
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.settings import Settings
 
@@ -64,6 +65,7 @@ class SpeechWorker(QObject):
         self._factory = factory
         self._engine: Any = None
         self._latest_partial = 0  # partial requests older than this are skipped
+        self._stopped_up_to = 0  # transcriptions with this id or lower were stopped (Esc)
         self._lock = threading.Lock()
 
     @Slot(str)
@@ -103,18 +105,35 @@ class SpeechWorker(QObject):
     @Slot(int, object, bool)
     def transcribe(self, request_id: int, audio: Any, trimmed: bool = False) -> None:
         """`audio`: 16 kHz samples, or the Path of a file to decode first. `trimmed`: samples
-        the microphone's voice detector has already cut to the speech."""
+        the microphone's voice detector has already cut to the speech. A transcription
+        stopped with `stop` comes back `cancelled`, with the words heard until then."""
+        from desktop_assistant.inference.speech import Transcript
+
         if self._engine is None:
             self.failed.emit(request_id, "no speech model is loaded")
             return
+        engine = self._engine
+
+        def stopped() -> bool:
+            with self._lock:
+                return request_id <= self._stopped_up_to
+
+        def progress(done: float, total: float) -> None:
+            if stopped():
+                engine.cancel()  # again: the engine clears its flag when it starts
+            self.progress.emit(request_id, done, total)
+
         try:
             if isinstance(audio, Path):
                 from desktop_assistant.audio.decode import decode_file
 
-                audio = decode_file(audio)
-            result = self._engine.transcribe(
-                audio, lambda done, total: self.progress.emit(request_id, done, total), trimmed
-            )
+                audio = decode_file(audio, stop=stopped)
+            if stopped():
+                raise AudioCancelled("stopped")
+            result = engine.transcribe(audio, progress, trimmed)
+        except AudioCancelled:
+            self.transcribed.emit(request_id, Transcript("", "", 0.0, 0.0, cancelled=True))
+            return
         except UserError as err:
             self.failed.emit(request_id, str(err))
             return
@@ -123,6 +142,12 @@ class SpeechWorker(QObject):
             self.failed.emit(request_id, f"speech recognition failed: {err}")
             return
         self.transcribed.emit(request_id, result)
+
+    def stop(self, request_id: int) -> None:
+        """Thread-safe: stop transcribing `request_id` (reading its file, or decoding)."""
+        with self._lock:
+            self._stopped_up_to = max(self._stopped_up_to, request_id)
+        self.cancel()
 
     def cancel(self) -> None:
         engine = self._engine

@@ -84,6 +84,8 @@ class Voice(QObject):
         self._request = 0
         self._draft = ""  # what was in the prompt box when recording began
         self._file_request = 0  # a dropped audio file being transcribed
+        self._file_name = ""
+        self._file_done_s = 0.0  # ...and how far it has got
         # Decoding ahead: at a pause in speech the audio so far is transcribed; if the
         # recording then ends with no more speech, that text is used at once.
         self._ahead_request = 0
@@ -230,7 +232,12 @@ class Voice(QObject):
         self.microphone.stop()
 
     def cancel(self) -> bool:
-        """Esc: throw the recording away. True when there was one."""
+        """Esc: throw the recording away, or stop transcribing a file (its words so far go in
+        the box). True when there was one of them."""
+        if self._file_request and not self.recording:
+            self.speech.worker.stop(self._file_request)
+            self.status.setText(f"Stopping the transcription of {self._file_name}…")
+            return True
         if not self.recording:
             return False
         self.microphone.cancel()
@@ -331,7 +338,12 @@ class Voice(QObject):
         if request == self._file_request:
             self._file_request = 0
             self._draft = self.window.composer.text()
-            self._show_in_box(text)
+            if text:
+                self._show_in_box(text)
+            if transcript.cancelled:
+                kept = "; the words until then are in the prompt box" if text else ""
+                where = f" after {self._file_done_s:.0f} s" if self._file_done_s else ""
+                self.window.intake.tell(f"Stopped transcribing {self._file_name}{where}{kept}.")
             return
         if request == self._ahead_request and request != 0:
             self._ahead_result = transcript
@@ -370,12 +382,18 @@ class Voice(QObject):
 
     def _on_failed(self, request: int, message: str) -> None:
         self.status.hide()
-        if request in (self._request, self._file_request):
+        if request == self._file_request:
+            self._file_request = 0
+            self.window.intake.tell(f"Speech recognition failed: {message}")
+        elif request == self._request:
             self.window.intake.tell(f"Speech recognition failed: {message}")
 
     def _on_progress(self, request: int, done: float, total: float) -> None:
         if request == self._file_request and total > 0:
-            self.status.setText(f"Transcribing… {done:.0f} of {total:.0f} s")
+            self._file_done_s = done
+            self.status.setText(
+                f"Transcribing {self._file_name}… {done:.0f} of {total:.0f} s (Esc stops)"
+            )
             self.status.show()
 
     def _show_in_box(self, text: str) -> None:
@@ -389,9 +407,15 @@ class Voice(QObject):
         if not self.model_name:
             self.window.intake.tell(f"{path.name} cannot be transcribed: {NO_SPEECH_MODEL}")
             return
+        if self._file_request:
+            self.window.intake.tell(
+                f"{path.name} waits: {self._file_name} is still being transcribed (Esc stops it)"
+            )
+            return
         self._request += 1
         self._file_request = self._request
-        self.status.setText(f"Transcribing {path.name}…")
+        self._file_name, self._file_done_s = path.name, 0.0
+        self.status.setText(f"Reading {path.name}… (Esc stops)")
         self.status.show()
         self.speech.transcribe_requested.emit(self._file_request, path, False)
 

@@ -141,3 +141,62 @@ def test_wav_with_no_samples(tmp_path):
     path = _write(tmp_path / "empty.wav", np.zeros(0, np.float32), SAMPLE_RATE)
     with pytest.raises(AudioError, match="no audio"):
         decode_file(path)
+
+
+def test_blocks_resampled_as_they_come_match_the_whole_file_resampled(tmp_path):
+    """A 25 s 44.1 kHz stereo file read in 10 s blocks through soxr's stream: the same as
+    resampling it whole (nothing lost or doubled at the block edges)."""
+    import soxr
+
+    rng = np.random.default_rng(0)
+    stereo = (0.1 * rng.standard_normal((44_100 * 25, 2))).astype(np.float32)
+    path = _write(tmp_path / "long.wav", stereo, 44_100, subtype="FLOAT")
+    whole = soxr.resample(stereo.mean(axis=1), 44_100, SAMPLE_RATE, quality="HQ")
+    decoded = decode_file(path)
+    assert len(decoded) == len(whole)
+    assert np.max(np.abs(decoded - whole)) < 1e-4
+
+
+def test_a_file_longer_than_the_cap_is_refused_from_its_header(tmp_path, reference, monkeypatch):
+    from desktop_assistant.audio import decode
+
+    path = _write(tmp_path / "talk.wav", np.tile(reference, 20), SAMPLE_RATE)  # > 30 s
+    read = []
+    monkeypatch.setattr(decode, "_collect", lambda *a: read.append(a) or np.zeros(1, np.float32))
+    with pytest.raises(
+        AudioError, match=r"talk\.wav is 0 min \d+ s long; files of up to 0 min 10 s"
+    ):
+        decode_file(path, max_s=10)
+    assert read == []  # refused before a sample was read
+
+
+def test_a_file_whose_header_hides_its_length_stops_at_the_cap(tmp_path, reference):
+    """An MP3 or stream with no length in its header is read only up to the cap."""
+    from desktop_assistant.audio.decode import _collect
+
+    blocks = ((reference, float(SAMPLE_RATE)) for _ in range(1000))  # endless, in effect
+    with pytest.raises(AudioError, match="too long"):
+        _collect(CLIP, blocks, lambda: False, max_s=5)
+
+
+def test_reading_can_be_stopped_between_blocks(tmp_path, reference):
+    from desktop_assistant.audio.errors import AudioCancelled
+
+    path = _write(tmp_path / "talk.wav", np.tile(reference, 20), SAMPLE_RATE)
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(AudioCancelled):
+        decode_file(path, stop=stop)
+    assert len(asked) == 3
+
+
+def test_the_default_cap_is_two_hours_and_says_so_in_hours(tmp_path):
+    from desktop_assistant.audio.decode import MAX_FILE_S, _too_long
+
+    assert MAX_FILE_S == 2 * 3600
+    message = _too_long(tmp_path / "podcast.mp3", 3 * 3600 + 65, MAX_FILE_S)
+    assert message.startswith("podcast.mp3 is 3 h 01 min long; files of up to 2 h 00 min")

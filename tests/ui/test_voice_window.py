@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -334,6 +335,74 @@ def test_a_dropped_audio_file_is_transcribed_into_the_box(qtbot, voice_window, t
     window.intake.take_files([named_wrongly])
     qtbot.waitUntil(lambda: window.composer.text() == "Plan three rice dinners", timeout=20_000)
     assert window.composer.tray.images() == [] and speech.heard[0] > 16_000 * 5
+
+
+def test_esc_stops_a_file_transcription_and_keeps_what_was_typed(qtbot, voice_window, tmp_path):
+    window, speech, _, _ = voice_window(["never heard"], delays=[60])
+    window.composer.edit.setPlainText("my own words")
+    talk = tmp_path / "talk.wav"
+    shutil.copy(SPEECH_DEV / "dict02_rice_dinners.wav", talk)
+    window.intake.take_files([talk])
+    qtbot.waitUntil(lambda: bool(speech.heard), timeout=20_000)  # decoding, in the fake's wait
+    assert "Esc stops" in window.voice.status.text()
+    started = time.monotonic()
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    qtbot.waitUntil(
+        lambda: "Stopped transcribing talk.wav" in window.statusBar().currentMessage(),
+        timeout=10_000,
+    )
+    assert time.monotonic() - started < 5 and speech.cancels >= 1
+    assert window.composer.text() == "my own words"
+    assert not window.voice.status.isVisible()
+    window.intake.take_files([talk])  # the next file is taken again
+    qtbot.waitUntil(lambda: window.composer.text().endswith("never heard"), timeout=20_000)
+
+
+def test_a_second_file_waits_for_the_first(qtbot, voice_window, tmp_path):
+    window, speech, _, _ = voice_window(["first file"], delays=[60])
+    one, two = tmp_path / "one.wav", tmp_path / "two.wav"
+    for path in (one, two):
+        shutil.copy(SPEECH_DEV / "cmd01_new_chat.wav", path)
+    window.intake.take_files([one])
+    qtbot.waitUntil(lambda: bool(speech.heard), timeout=20_000)
+    window.intake.take_files([two])
+    assert "two.wav waits: one.wav is still being transcribed" in (
+        window.statusBar().currentMessage()
+    )
+    window.escape()
+
+
+def test_a_file_over_the_length_cap_is_refused_with_its_length(
+    qtbot, voice_window, tmp_path, monkeypatch
+):
+    from desktop_assistant.audio import decode
+
+    monkeypatch.setattr(decode, "MAX_FILE_S", 1)
+    window, speech, _, _ = voice_window(["never heard"])
+    talk = tmp_path / "talk.wav"
+    shutil.copy(SPEECH_DEV / "dict02_rice_dinners.wav", talk)
+    window.intake.take_files([talk])
+    qtbot.waitUntil(
+        lambda: "files of up to 0 min 1 s" in window.statusBar().currentMessage(), timeout=10_000
+    )
+    assert speech.heard == [] and window.composer.text() == ""
+
+
+def test_a_stopped_request_is_not_read_at_all(qtbot, tmp_path):
+    """Esc before the worker reached the file: nothing is decoded, the request ends
+    cancelled."""
+    from desktop_assistant.ui.voice import SpeechWorker
+
+    engine = FakeSpeechEngine(["never heard"])
+    worker = SpeechWorker(lambda path: engine)
+    worker.load("/models/fake-whisper")
+    results = []
+    worker.transcribed.connect(lambda request, transcript: results.append((request, transcript)))
+    worker.stop(3)
+    worker.transcribe(3, SPEECH_DEV / "cmd01_new_chat.wav", False)
+    assert engine.heard == [] and results[0][0] == 3 and results[0][1].cancelled
+    worker.transcribe(4, SPEECH_DEV / "cmd01_new_chat.wav", False)  # a later one runs
+    assert results[1][1].text == "never heard"
 
 
 def test_hold_space_outside_the_prompt_box_to_talk(qtbot, voice_window):

@@ -132,6 +132,20 @@ class AttachmentStore:
                     shard.rmdir()  # only if empty
         return removed
 
+    def remove(self, digests: set[str]) -> int:
+        """Delete the stored files with these digests (no longer referenced: the caller
+        knows); return how many went."""
+        removed = 0
+        with self._lock:
+            for sha in digests:
+                found = self.find(sha)
+                if found is not None:
+                    found.path.unlink(missing_ok=True)
+                    removed += 1
+                    with contextlib.suppress(OSError):
+                        found.path.parent.rmdir()  # only if empty
+        return removed
+
     @staticmethod
     def _refresh(found: StoredFile | None, size: int) -> StoredFile | None:
         """`found` if it is whole, its time set to now so garbage collection spares it until

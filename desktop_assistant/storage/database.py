@@ -139,6 +139,7 @@ def connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA secure_delete = ON")  # deleted text is overwritten, not left in free pages
     db.execute("PRAGMA synchronous = FULL")
     db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
     return db

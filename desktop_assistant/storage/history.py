@@ -2,7 +2,10 @@
 
 A `History` is used from one thread (the storage thread in the app); all queries are indexed
 and bounded. Deleting a conversation is a soft delete so it can be undone; `purge_deleted`
-removes them for good.
+removes them for good: their rows (messages, versions and attachment rows go with them), their
+words in the search index (merged away, not only marked deleted), and, with `secure_delete` on
+and the write-ahead log truncated, their bytes in the file; the caller removes the attached
+files no other message uses.
 """
 
 from __future__ import annotations
@@ -198,12 +201,31 @@ class History:
             "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
         )
 
-    def purge_deleted(self, older_than_s: float = 0.0) -> int:
-        cur = self.db.execute(
-            "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?",
-            (time.time() - older_than_s,),
-        )
-        return cur.rowcount
+    def purge_deleted(self, conversation_id: int | None = None) -> set[str]:
+        """Remove deleted conversations for good: one (if it is deleted) or all of them.
+        Returns the digests of attached files no message refers to any more."""
+        chosen = "c.deleted_at IS NOT NULL" + ("" if conversation_id is None else " AND c.id = ?")
+        args: tuple[int, ...] = () if conversation_id is None else (conversation_id,)
+        hashes = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT a.sha256 FROM attachments a "
+                "JOIN messages m ON m.id = a.message_id "
+                f"JOIN conversations c ON c.id = m.conversation_id WHERE {chosen}",
+                args,
+            )
+        }
+        removed = self.db.execute(
+            "DELETE FROM conversations WHERE id IN "
+            f"(SELECT c.id FROM conversations c WHERE {chosen})",
+            args,
+        ).rowcount
+        if not removed:
+            return set()
+        # fts5 only marks deleted rows; 'optimize' merges the index so their words are gone
+        self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log held the old pages
+        return hashes - self.attachment_hashes()
 
     # ---- messages ---------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ class Conversations(QObject):
         self.undo_button.hide()
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
-        self._undo_timer.timeout.connect(self._hide_undo)
+        self._undo_timer.timeout.connect(self._undo_over)
         self._deleted = 0
         worker = history.worker
         worker.opened.connect(self._on_opened)
@@ -79,6 +79,8 @@ class Conversations(QObject):
         self.sidebar.select(conversation_id)
 
     def delete(self, conversation_id: int) -> None:
+        if self._deleted:  # the earlier deletion's Undo ends here
+            self.history.purge_requested.emit(self._deleted)
         self.history.delete_requested.emit(conversation_id)
         if conversation_id == self.window.conversation_id:
             self.new_chat()
@@ -91,6 +93,12 @@ class Conversations(QObject):
         if self._deleted:
             self.history.undo_delete_requested.emit(self._deleted)
             self.open(self._deleted)
+        self._hide_undo()
+
+    def _undo_over(self) -> None:
+        """The deleted conversation can no longer be brought back: remove it for good."""
+        if self._deleted:
+            self.history.purge_requested.emit(self._deleted)
         self._hide_undo()
 
     def _hide_undo(self) -> None:

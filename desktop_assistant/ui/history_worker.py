@@ -72,6 +72,7 @@ class HistoryWorker(QObject):
                 f"{self.history.moved_aside} and a new one was started."
             )
         interrupted = self.history.mark_interrupted()
+        self.purge_deleted(0)  # deleted before the last exit: their Undo is gone with it
         self._run(  # files of deleted messages (an hour's grace for ones being attached)
             "tidy the attachments",
             lambda h: self.store.remove_unreferenced(h.attachment_hashes()),
@@ -208,6 +209,17 @@ class HistoryWorker(QObject):
         self.list_conversations()
 
     @Slot(int)
+    def purge_deleted(self, conversation_id: int) -> None:
+        """A deleted conversation (0: every deleted one) whose Undo is over: gone for good,
+        with the attached files no other message uses."""
+
+        def purge(h: History) -> None:
+            unused = h.purge_deleted(conversation_id or None)
+            self.store.remove(unused)
+
+        self._run("remove the deleted conversation", purge)
+
+    @Slot(int)
     def delete_message(self, message_id: int) -> None:
         self._run("delete the message", lambda h: h.delete_message(message_id))
 
@@ -248,6 +260,7 @@ class HistoryWorker(QObject):
     @Slot()
     def close(self) -> None:
         if self.history is not None:
+            self.purge_deleted(0)  # an Undo still offered ends with the app
             self.history.close()
             self.history = None
 
@@ -268,6 +281,7 @@ class HistoryThread(QObject):
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
     undo_delete_requested = Signal(int)
+    purge_requested = Signal(int)
     delete_message_requested = Signal(int)
     search_requested = Signal(str)
     export_requested = Signal(int, str)
@@ -294,6 +308,7 @@ class HistoryThread(QObject):
             (self.rename_requested, w.rename),
             (self.delete_requested, w.delete_conversation),
             (self.undo_delete_requested, w.undo_delete),
+            (self.purge_requested, w.purge_deleted),
             (self.delete_message_requested, w.delete_message),
             (self.search_requested, w.search),
             (self.export_requested, w.export),

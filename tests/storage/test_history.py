@@ -123,8 +123,62 @@ def test_list_is_newest_first_and_delete_can_be_undone(history):
     history.undo_delete(first)
     assert {c.id for c in history.list_conversations()} == {first, second}
     history.delete_conversation(second)
-    assert history.purge_deleted() == 1
+    assert history.purge_deleted() == set()
     assert history.conversation(second) is None
+
+
+def _file_bytes(path):
+    """The database file and its write-ahead log, as the disk holds them."""
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_a_purged_conversation_leaves_no_trace_in_the_file(tmp_path):
+    """Deleted means deleted (issue 18, 9): the words are not in the search index's segments,
+    the free pages or the write-ahead log afterwards, only in a conversation not purged."""
+    path = tmp_path / "history.sqlite3"
+    history = History(path)
+    assert history.db.execute("PRAGMA secure_delete").fetchone()[0] == 1  # whatever the build
+    kept = history.create_conversation("kept")
+    history.add_message(kept, "user", "Quokkas stay")
+    secret = history.create_conversation("Zanzibarquest planning")
+    for n in range(300):  # pages of their own (more than later writes reuse), many segments
+        history.add_message(secret, "user", f"Zanzibarquest number {n} xylophonic " * 20)
+    history.delete_conversation(secret)
+    assert b"Zanzibarquest" in _file_bytes(path)  # a soft delete keeps it for Undo
+    history.purge_deleted(secret)
+    assert history.search("Zanzibarquest") == [] and history.search("xylophonic") == []
+    history.close()
+    data = _file_bytes(path)
+    assert b"Zanzibarquest" not in data and b"xylophonic" not in data
+    assert b"Quokkas" in data
+
+
+def test_purging_one_or_all_and_which_files_are_no_longer_used(history):
+    from desktop_assistant.storage.history import StoredAttachment
+
+    shared, own = "a" * 64, "b" * 64
+    one, two, three = (history.create_conversation(t) for t in ("one", "two", "three"))
+    history.add_message(
+        one,
+        "user",
+        "pictures",
+        attachments=(
+            StoredAttachment("image", shared, "cat.png", ".png"),
+            StoredAttachment("image", own, "dog.png", ".png"),
+        ),
+    )
+    history.add_message(
+        two, "user", "same cat", attachments=(StoredAttachment("image", shared, "c.png", ".png"),)
+    )
+    assert history.purge_deleted(one) == set()  # not deleted: nothing happens
+    history.delete_conversation(one)
+    history.delete_conversation(three)
+    assert history.purge_deleted(one) == {own}  # the shared picture is still used by two
+    assert history.conversation(three) is not None  # still deleted, still restorable
+    history.undo_delete(three)
+    assert {c.id for c in history.list_conversations()} == {two, three}
+    history.delete_conversation(two)
+    assert history.purge_deleted() == {shared}
 
 
 def test_search_highlights_and_tolerates_syntax(history):

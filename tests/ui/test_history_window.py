@@ -140,6 +140,21 @@ def test_new_chat_delete_with_undo_and_search(qtbot, make_window, tmp_path):
     assert sidebar.stack.currentWidget() is sidebar.list
 
 
+def test_a_deletion_still_undoable_at_quit_is_purged(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    window, _ = make_window(FakeChatEngine(tokens=["fine"]), history=db)
+    _ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "Remember the ostrich")
+    ids = window.conversations.sidebar.model.conversation_ids
+    qtbot.waitUntil(lambda: len(ids()) == 1)
+    window.conversations.delete(ids()[0])
+    window.close()
+    stored = History(db)
+    assert stored.db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
+    stored.close()
+
+
 def test_a_chat_with_an_unusable_attachment_opens_and_keeps_its_id(qtbot, make_window, tmp_path):
     """A row imported before attachments were checked (a suffix no file can have) made the
     chat fail to open after the window had switched to its id: the next message was saved

@@ -200,3 +200,32 @@ def test_a_deleted_original_does_not_break_the_chat(qtbot, make_window, tmp_path
     [earlier] = engine.calls[-1][0].images
     assert earlier.exists() and earlier.read_bytes().startswith(b"\x89PNG")
     assert window.view.messages()[-1].text == "Red."
+
+
+def test_a_deleted_chat_is_purged_with_its_pictures_when_undo_is_over(qtbot, make_window, tmp_path):
+    """Issue 18, 9: after the Undo window the conversation, its words in the search index and
+    its attached files are gone; until then Undo could bring all of it back."""
+    from desktop_assistant.core import paths
+
+    db = tmp_path / "history.sqlite3"
+    window, _ = make_window(FakeVisionEngine(tokens=["Lava."]), history=db)
+    _ready(qtbot, window)
+    window.composer.tray.add_files([_picture(tmp_path / "volcano.png")])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    window.composer.edit.setPlainText("How do volcanoes erupt?")
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.composer.button.click()
+    stored_files = lambda: list(paths.attachments_dir().rglob("*.png"))  # noqa: E731
+    qtbot.waitUntil(lambda: len(stored_files()) == 1, timeout=5_000)
+    ids = window.conversations.sidebar.model.conversation_ids
+    qtbot.waitUntil(lambda: len(ids()) == 1)
+    window.conversations.delete(ids()[0])
+    qtbot.waitUntil(lambda: ids() == [])
+    assert len(stored_files()) == 1  # Undo could still bring it back
+    window.conversations._undo_timer.timeout.emit()  # the Undo window ends
+    qtbot.waitUntil(lambda: stored_files() == [], timeout=5_000)
+    assert not window.conversations.undo_button.isVisibleTo(window)
+    window.close()
+    stored = History(db)
+    assert stored.search("volcanoes") == [] and stored.attachment_hashes() == set()
+    stored.close()

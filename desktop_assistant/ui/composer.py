@@ -111,7 +111,7 @@ class Composer(QWidget):
         outer.addWidget(self.tray)
         outer.addLayout(row)
         self._busy = False
-        self.edit.submitted.connect(self._on_submitted)
+        self.edit.submitted.connect(self.submit)
         self.edit.stop_requested.connect(self.stop_requested)
         self.edit.files_given.connect(self.files_given)
         self.edit.image_given.connect(self.tray.add_pasted)
@@ -155,7 +155,7 @@ class Composer(QWidget):
         if self._busy:
             self.stop_requested.emit()
         else:
-            self._on_submitted()
+            self.submit()
 
     def pick_images(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
@@ -181,7 +181,9 @@ class Composer(QWidget):
             else PLACEHOLDER
         )
 
-    def _on_submitted(self) -> None:
+    def submit(self) -> None:
+        """Send what is in the box (Enter, the Send button, hands-free); never stops an
+        answer: while one is pending this does nothing."""
         if self._busy:
             return
         text = self.edit.toPlainText()

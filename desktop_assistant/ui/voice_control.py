@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.ui.read_aloud import ReadAloud
+from desktop_assistant.ui.spoken_text import SpokenText
 from desktop_assistant.ui.voice import Microphone, SpeechThread
 from desktop_assistant.ui.voice_commands import VoiceCommands
 
@@ -82,7 +83,7 @@ class Voice(QObject):
         self.commands = VoiceCommands(window, self.read_last_answer)
         self.model_name = ""
         self._request = 0
-        self._draft = ""  # what was in the prompt box when recording began
+        self.spoken = SpokenText(window.composer.edit)  # the words dictated, beside typing
         self._file_request = 0  # a dropped audio file being transcribed
         self._file_name = ""
         self._file_done_s = 0.0  # ...and how far it has got
@@ -223,7 +224,7 @@ class Voice(QObject):
             return
         self._request += 1
         self._ahead_request, self._ahead_result, self._waiting_for_ahead = 0, None, False
-        self._draft = self.window.composer.text()
+        self.spoken.begin()
         self.button.setText("Stop")
         self.recording_row.show()
         self._partial.start()
@@ -242,7 +243,7 @@ class Voice(QObject):
             return False
         self.microphone.cancel()
         self._partial.stop()
-        self.window.composer.edit.setPlainText(self._draft)
+        self.spoken.remove()
         self._reset_button()
         return True
 
@@ -275,7 +276,7 @@ class Voice(QObject):
 
     def _on_partial(self, request: int, text: str) -> None:
         if request == self._request and self.recording and text:
-            self._show_in_box(text)
+            self.spoken.show(text)
 
     def _on_paused(self) -> None:
         audio = self.microphone.audio()
@@ -320,7 +321,7 @@ class Voice(QObject):
             audio = recording.audio  # keep what was said before the device went
         if audio is None or not len(audio):
             self.window.statusBar().showMessage("No speech heard", 4000)
-            self.window.composer.edit.setPlainText(self._draft)
+            self.spoken.remove()
             return
         self.status.setText("Recognising…")
         self.status.show()
@@ -337,9 +338,8 @@ class Voice(QObject):
         text = transcript.text.strip()
         if request == self._file_request:
             self._file_request = 0
-            self._draft = self.window.composer.text()
             if text:
-                self._show_in_box(text)
+                SpokenText(self.window.composer.edit).show(text, final=True)
             if transcript.cancelled:
                 kept = "; the words until then are in the prompt box" if text else ""
                 where = f" after {self._file_done_s:.0f} s" if self._file_done_s else ""
@@ -363,22 +363,34 @@ class Voice(QObject):
         self.heard.emit(text)
         if not text:
             self.window.statusBar().showMessage("No speech heard", 4000)
-            self.window.composer.edit.setPlainText(self._draft)
+            self.spoken.remove()
             return
         from desktop_assistant.core.commands import understand  # its patterns: 28 ms
 
         heard = understand(text, snapped=bool(getattr(transcript, "snapped_from", "")))
         command = heard.command
         if command is not None and self.commands.takes(command):
-            self.window.composer.edit.setPlainText(self._draft)
+            self.spoken.remove()
             if heard.ask:
                 self.commands.ask(command)
             else:
                 self.commands.run(command)
             return
-        self._show_in_box(text)
+        self.spoken.show(text, final=True)
+        self.spoken.end()
         if self.window.settings.get("hands_free"):
-            self.window.composer.button.click()
+            self._send_hands_free()
+
+    def _send_hands_free(self) -> None:
+        """Send what was said, unless an answer is still coming (the button is Stop then:
+        clicking it would stop that answer); the words wait in the box."""
+        composer = self.window.composer
+        if composer.busy:
+            self.window.statusBar().showMessage(
+                "Your words are in the box: send them when the answer has finished", 8000
+            )
+            return
+        composer.submit()
 
     def _on_failed(self, request: int, message: str) -> None:
         self.status.hide()
@@ -395,12 +407,6 @@ class Voice(QObject):
                 f"Transcribing {self._file_name}… {done:.0f} of {total:.0f} s (Esc stops)"
             )
             self.status.show()
-
-    def _show_in_box(self, text: str) -> None:
-        joined = f"{self._draft.rstrip()} {text}".strip() if self._draft.strip() else text
-        edit = self.window.composer.edit
-        edit.setPlainText(joined)
-        edit.moveCursor(edit.textCursor().MoveOperation.End)
 
     def transcribe_file(self, path: Path) -> None:
         """A dropped audio file: its words go into the prompt box."""

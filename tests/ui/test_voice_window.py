@@ -159,6 +159,41 @@ def test_dictation_goes_into_the_prompt_box_and_hands_free_sends_it(qtbot, voice
     assert chat.calls[-1][-1].content == "Tell me a joke"
 
 
+def test_typing_while_dictating_is_kept(qtbot, voice_window):
+    """Issue 18, 10: the transcript used to replace the whole box, typing included."""
+    slow = lambda: FakeInputStream(SPEECH_DEV / "dict01_self_attention.wav", speed=1.0)  # noqa: E731
+    said = "Explain self attention"
+    window, _, _, _ = voice_window([said, said], stream=slow)  # a decode ahead at a pause, too
+    window.composer.edit.setPlainText("Before:")
+    _click_mic(qtbot, window)
+    qtbot.waitUntil(lambda: window.composer.text() != "Before:", timeout=10_000)  # a partial
+    window.composer.edit.setFocus()  # typing, not holding Space to talk
+    window.composer.edit.moveCursor(window.composer.edit.textCursor().MoveOperation.End)
+    qtbot.keyClicks(window.composer.edit, " typed meanwhile")
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert window.composer.text() == "Before: Explain self attention typed meanwhile"
+
+
+def test_hands_free_never_presses_stop_on_a_streaming_answer(qtbot, voice_window):
+    """Issue 18, 10: hands-free sent the words with a click on the Send button, which is Stop
+    while an answer streams."""
+    chat = FakeChatEngine(tokens=[f"word{i} " for i in range(40)], delay_s=0.1)
+    window, _, _, _ = voice_window(["And in French?"], chat=chat)
+    window.send("Say hello")
+    qtbot.waitUntil(lambda: window.composer.busy, timeout=5_000)
+    window.settings.set("hands_free", True)
+    _click_mic(qtbot, window)
+    with qtbot.waitSignal(window.voice.heard, timeout=20_000):
+        pass
+    assert window.composer.busy  # the answer goes on
+    assert window.composer.text() == "And in French?"
+    assert "send them when the answer has finished" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        pass
+    assert window.messages[-1].content.count("word") == 40  # not stopped
+
+
 def test_escape_cancels_a_recording_and_keeps_the_draft(qtbot, voice_window):
     slow = lambda: FakeInputStream(SPEECH_DEV / "dict01_self_attention.wav", speed=1.0)  # noqa: E731
     window, speech, _, _ = voice_window(["never used"], stream=slow)

@@ -217,6 +217,11 @@ class MainWindow(QMainWindow):
     # ---- sending and streaming ------------------------------------------------------------
 
     @property
+    def waiting(self) -> bool:
+        """A sent message waits for a model to answer it."""
+        return self._waiting
+
+    @property
     def messages(self) -> list[Message]:
         """The conversation as the model reads it (without the system prompt)."""
         return self.transcript.prompt("")

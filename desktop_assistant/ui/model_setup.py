@@ -56,8 +56,13 @@ class ModelSetup(QObject):
 
     def on_load_failed(self, message: str) -> None:
         self.window.set_state("no-model", message)  # the worker dropped any model it had
+        waiting = (
+            "\n\nYour message is kept: it will be answered once a model is loaded."
+            if self.window.waiting
+            else ""
+        )
         self.window.show_problem(
-            f"{message}\n\nChoose another folder with File → Open model folder…."
+            f"{message}\n\nChoose another folder with File → Open model folder….{waiting}"
         )
         self.window.composer.set_busy(False)
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.ui.markdown import COPY_CODE_SCHEME, render_markdown, render_plain
+from desktop_assistant.ui.plain import plain_label, tip
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
 # Palette roles and translucent tints, so the bubbles follow the light or dark theme.
@@ -114,7 +115,7 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         header = QHBoxLayout()
         self.title = QLabel(f"<b>{ROLE_TITLES[role]}</b>")
-        self.stats_label = QLabel()
+        self.stats_label = plain_label(QLabel())
         self.stats_label.setObjectName("faint")
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
@@ -128,11 +129,11 @@ class MessageWidget(QFrame):
         self.version_label.setObjectName("faint")
         self.version_label.hide()
         self.buttons: dict[str, QPushButton] = {}
-        for action, label, tip in ACTIONS:
+        for action, label, hint in ACTIONS:
             button = QPushButton(label)
             button.setFlat(True)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
-            button.setToolTip(tip)
+            button.setToolTip(hint)
             button.hide()
             button.clicked.connect(lambda _=False, a=action: self.action_requested.emit(a))
             self.buttons[action] = button
@@ -174,7 +175,7 @@ class MessageWidget(QFrame):
             button.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
             button.setMinimumSize(THUMB_SIDE + 8, THUMB_SIDE + 8)
             button.setAutoRaise(True)
-            button.setToolTip(f"Open {path.name}")
+            button.setToolTip(tip(f"Open {path.name}"))
             button.setCursor(Qt.CursorShape.PointingHandCursor)
             button.clicked.connect(
                 lambda _=False, p=path: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p)))

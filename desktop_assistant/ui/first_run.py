@@ -34,6 +34,7 @@ from desktop_assistant.ui.model_tasks import (
     show_progress,
     task_pool,
 )
+from desktop_assistant.ui.plain import plain_label
 
 OFFLINE_KINDS = ("offline", "timeout")
 NO_SPEECH = "No speech model (type only)"
@@ -78,7 +79,7 @@ class FirstRunPage(QWidget):
         choices = QFormLayout()
         choices.addRow("Assistant (chat and pictures):", self.chat_choice)
         choices.addRow("Speech to text:", self.speech_choice)
-        self.total = QLabel()
+        self.total = plain_label(QLabel())
         self.download_button = QPushButton("Download")
         self.download_button.setDefault(True)
         self.download_button.clicked.connect(self.download)
@@ -87,7 +88,7 @@ class FirstRunPage(QWidget):
         self.cancel_button.hide()
         self.progress = QProgressBar()
         self.progress.hide()
-        self.status = QLabel()
+        self.status = plain_label(QLabel())
         self.status.setWordWrap(True)
         self.offline = QLabel(
             "<b>No network connection.</b> The models cannot be downloaded right now. Connect "

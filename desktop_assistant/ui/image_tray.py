@@ -20,6 +20,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop_assistant.core import paths
+from desktop_assistant.ui.plain import plain_label, tip
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class ImageTray(QWidget):
         self.high_detail.setToolTip(
             "Read big images in several tiles: finer detail, but slower on this computer"
         )
-        self.estimate = QLabel()
+        self.estimate = plain_label(QLabel())
         self.estimate.setObjectName("faint")
         self._row.addStretch(1)
         self._row.addWidget(self.estimate)
@@ -223,11 +224,11 @@ class ImageTray(QWidget):
         picture = QToolButton(box)
         picture.setIcon(QIcon(QPixmap.fromImage(image.thumbnail)))
         picture.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        picture.setToolTip(f"{image.name} · {image.width}×{image.height}")
+        picture.setToolTip(tip(f"{image.name} · {image.width}×{image.height}"))
         picture.setAutoRaise(True)
         remove = QToolButton(box)
         remove.setText("×")
-        remove.setToolTip(f"Remove {image.name}")
+        remove.setToolTip(tip(f"Remove {image.name}"))
         remove.setAccessibleName(f"Remove {image.name}")
         remove.setCursor(Qt.CursorShape.PointingHandCursor)
         remove.clicked.connect(lambda _=False, k=image.key: self.remove(k))

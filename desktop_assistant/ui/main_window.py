@@ -31,6 +31,7 @@ from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
 from desktop_assistant.ui.message_tools import MessageTools, format_stats
 from desktop_assistant.ui.model_setup import NO_MODEL_TEXT, ModelSetup
+from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import Entry, Transcript
@@ -154,9 +155,9 @@ class MainWindow(QMainWindow):
             self.resize(1100, 720)
         else:
             self.setCentralWidget(chat_area)
-        self.model_label = QLabel("no model")
-        self.state_label = QLabel()
-        self.stats_label = QLabel()
+        self.model_label = plain_label(QLabel("no model"))
+        self.state_label = plain_label(QLabel())
+        self.stats_label = plain_label(QLabel())
         bar = self.statusBar()
         bar.addWidget(self.model_label)
         bar.addWidget(self.state_label)
@@ -472,7 +473,7 @@ class MainWindow(QMainWindow):
         self.state = state
         text = STATE_TEXT[state]
         self.state_label.setText(f"{text}: {detail}" if detail else text)
-        self.state_label.setToolTip(detail)
+        self.state_label.setToolTip(tip(detail))
 
     def _on_setting_changed(self, name: str, value: Any) -> None:
         if name == "theme":
@@ -491,7 +492,7 @@ class MainWindow(QMainWindow):
         answered (it used to set an "error" state that only a model load left)."""
         self.view.add_message("error", message)
         self.state_label.setText(f"Problem: {message}")
-        self.state_label.setToolTip(message)
+        self.state_label.setToolTip(tip(message))
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller text in the conversation and the prompt box."""

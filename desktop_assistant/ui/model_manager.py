@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -44,6 +43,7 @@ from desktop_assistant.ui.model_tasks import (
     show_progress,
     task_pool,
 )
+from desktop_assistant.ui.plain import ask, plain_label, tip
 
 COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
 VERDICT_MARK = {models.FITS: "✓", models.TIGHT: "⚠", models.WONT_FIT: "✗"}
@@ -74,13 +74,13 @@ class ModelManagerDialog(QDialog):
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
-        self.details = QLabel()
+        self.details = plain_label(QLabel())
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.machine = QLabel()
+        self.machine = plain_label(QLabel())
         self.progress = QProgressBar()
         self.progress.hide()
-        self.status = QLabel()
+        self.status = plain_label(QLabel())
         self.status.setWordWrap(True)
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
@@ -159,7 +159,7 @@ class ModelManagerDialog(QDialog):
                     status += ", recommended"
                 size = "≈ " + human_size(entry.download_bytes)
                 item = QTreeWidgetItem([entry.id, status, size, fit_text(ram), fit_text(disk)])
-                item.setToolTip(0, entry.description)
+                item.setToolTip(0, tip(entry.description))
                 item.setData(0, Qt.ItemDataRole.UserRole, ("available", entry))
                 parent.addChild(item)
             parent.setExpanded(True)
@@ -303,8 +303,7 @@ class ModelManagerDialog(QDialog):
         self.default_changed.emit(model.role, str(model.path))
 
     def confirm(self, question: str) -> bool:
-        answer = QMessageBox.question(self, "Models", question)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask(self, "Models", question)
 
     def _pick_folder(self) -> None:
         if folder := ask_import_path(self, gguf=False):

@@ -36,6 +36,7 @@ from desktop_assistant.storage.history import (
     ConversationSummary,
     SearchHit,
 )
+from desktop_assistant.ui.plain import tip
 
 ConversationIdRole = Qt.ItemDataRole.UserRole + 1
 Index = QModelIndex | QPersistentModelIndex
@@ -78,7 +79,7 @@ class ConversationListModel(QAbstractListModel):
             font.setPointSizeF(font.pointSizeF() * 0.85)
             return font
         if role == Qt.ItemDataRole.ToolTipRole and not header:
-            return row.title  # type: ignore[union-attr]
+            return tip(row.title)  # type: ignore[union-attr]
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:

@@ -7,6 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QLabel, QWidget
 
 from desktop_assistant.core.settings import Settings
+from desktop_assistant.ui.plain import tip
 
 CUSTOM = "Custom…"
 
@@ -55,7 +56,7 @@ class SystemPromptPicker(QWidget):
             self.box.setCurrentIndex(self.box.count() - 1)
         else:
             self.box.setCurrentText(name)
-        self.box.setToolTip(self.text or "No system prompt")
+        self.box.setToolTip(tip(self.text) or "No system prompt")
         self.box.blockSignals(False)
 
     def _on_activated(self, index: int) -> None:

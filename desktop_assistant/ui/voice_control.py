@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.core.errors import UserError
+from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.read_aloud import ReadAloud
 from desktop_assistant.ui.spoken_text import SpokenText
 from desktop_assistant.ui.voice import Microphone, SpeechThread
@@ -126,7 +127,7 @@ class Voice(QObject):
         self.meter.setFixedHeight(8)
         self.meter.setAccessibleName("Microphone level")
         self.clock = QLabel("0:00", composer)
-        self.status = QLabel(composer)
+        self.status = plain_label(QLabel(composer))
         self.status.setObjectName("faint")
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
@@ -189,7 +190,7 @@ class Voice(QObject):
         self.model_name = name
         self.microphone.detector_model = detector_model
         self.button.setEnabled(True)
-        self.button.setToolTip(f"Speak ({name}); click, or hold to talk")
+        self.button.setToolTip(tip(f"Speak ({name}); click, or hold to talk"))
         self.read_aloud.open()
 
     def _on_load_failed(self, message: str) -> None:
@@ -198,7 +199,7 @@ class Voice(QObject):
 
     def _set_unavailable(self, why: str) -> None:
         self.button.setEnabled(False)
-        self.button.setToolTip(why)
+        self.button.setToolTip(tip(why))
 
     # ---- recording ----------------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""Text from users, models, files and errors shown as text, never as HTML.
+
+Qt takes any label, tooltip or message box text that looks like HTML (`Qt.mightBeRichText`)
+for rich text, and rich text can make Qt load a local file (`<img src=/dev/zero>` in a
+conversation title from an import, a model's first line, a file name). So labels that show such
+text are set to plain text, and tooltips (which have no such setting) are converted with
+`Qt.convertFromPlainText`, which escapes them.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import Qt as GuiQt  # Qt's text functions live in QtGui's namespace
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+
+def tip(text: str) -> str:
+    """A tooltip that shows `text` as it is ("" for none)."""
+    return GuiQt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal) if text else ""
+
+
+def plain_label(label: QLabel) -> QLabel:
+    """`label`, set to show its text as plain text."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def ask(parent: object, title: str, question: str) -> bool:
+    """A Yes/No question whose text is shown as it is."""
+    box = QMessageBox(parent)  # type: ignore[arg-type]
+    box.setWindowTitle(title)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(question)
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes

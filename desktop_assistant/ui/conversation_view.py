@@ -50,6 +50,7 @@ ACTIONS = (
     ("older", "‹", "Show the previous version of this answer"),
     ("newer", "›", "Show the next version of this answer"),
     ("continue", "Continue", "Continue this answer from where it stopped"),
+    ("answer", "Answer", "This message was never answered: answer it now"),
     ("regenerate", "Regenerate", "Answer again (the current answer is kept as a version)"),
     ("speak", "Read aloud", "Read this answer aloud"),
     ("edit", "Edit", "Edit this message and ask again from here"),

@@ -46,12 +46,18 @@ class HistoryWorker(QObject):
         self.store = AttachmentStore()
         self._streams: dict[int, int] = {}  # request id -> message row id
 
-    def _run(self, what: str, action: Any) -> Any:
-        """Run one database action; report a failure instead of raising into Qt."""
+    def _run(self, what: str, action: Any, expected: tuple[type[Exception], ...] = ()) -> Any:
+        """Run one database action; report a failure instead of raising into Qt. `expected`:
+        failures caused by what the user gave (a file that is not an export), which are
+        reported to them and logged in a line, without the traceback a bug gets."""
         if self.history is None:
             return None
         try:
             return action(self.history)
+        except expected as err:
+            log.info("history: could not %s: %s", what, err)
+            self.failed.emit(f"Could not {what}: {err}")
+            return None
         except Exception as err:
             log.exception("history: %s failed", what)
             self.failed.emit(f"Could not {what}: {err}")
@@ -255,7 +261,8 @@ class HistoryWorker(QObject):
             self.imported.emit(cid)
             self.list_conversations()
 
-        self._run("import the conversation", read)
+        # not JSON, not text, not an export, a damaged attachment, an unreadable file
+        self._run("import the conversation", read, (ValueError, OSError))
 
     @Slot()
     def close(self) -> None:

@@ -289,6 +289,12 @@ class MainWindow(QMainWindow):
         self.composer.set_busy(False)
         self._answer_when_ready()
 
+    def answer_now(self) -> None:
+        """The last message has no answer (stopped while it waited, or from an earlier run):
+        answer it now, or when the model is ready."""
+        if self._active is None and self._saving is None and self.transcript.entries:
+            self._answer_when_ready()
+
     def _answer_when_ready(self) -> None:
         if self.state == "ready":
             self.stream_answer()

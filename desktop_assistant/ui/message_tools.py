@@ -75,6 +75,8 @@ class MessageTools(QObject):
             self._answer_again(entry, keep_text=False)
         elif action == "continue":
             self._answer_again(entry, keep_text=True)
+        elif action == "answer":
+            self.window.answer_now()
         elif action in ("older", "newer") and entry.id and self.window.history is not None:
             step = -1 if action == "older" else 1
             self.window.history.select_version.emit(entry.id, entry.version + step)

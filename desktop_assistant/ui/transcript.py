@@ -185,6 +185,8 @@ class Transcript(QObject):
                 actions.add("delete")
                 if entry.role == "user":
                     actions.add("edit")
+                    if entry is self.entries[-1]:  # stopped before its answer, or never sent
+                        actions.add("answer")
                 elif entry is last:
                     actions.add("regenerate")
                     if entry.state in UNFINISHED and entry.text:

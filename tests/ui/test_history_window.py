@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from PySide6.QtCore import Qt
 
 from desktop_assistant.storage.history import History
@@ -181,3 +182,54 @@ def test_a_chat_with_an_unusable_attachment_opens_and_keeps_its_id(qtbot, make_w
     check = History(db)
     assert [m.content for m in check.messages(cid)][-2:] == ["Are you sure?", "Yes."]
     check.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"format": "something else"}', b"not json at all", b"\xff\xfe\x00binary", None],
+)
+def test_a_bad_import_is_reported_without_a_traceback_and_the_chat_goes_on(
+    qtbot, make_window, tmp_path, caplog, content
+):
+    """Issue 18, 13: a file that is not an export printed a traceback (at quit), and the
+    window stopped answering."""
+    import logging
+
+    path = tmp_path / "export.json"
+    if content is not None:  # None: the file is gone by the time it is read
+        path.write_bytes(content)
+    window, _ = make_window(FakeChatEngine(tokens=["Four."]), history=tmp_path / "h.db")
+    _ready(qtbot, window)
+    with caplog.at_level(logging.INFO):
+        window.history.import_requested.emit(str(path))
+        qtbot.waitUntil(
+            lambda: "Could not import the conversation" in window.state_label.text(),
+            timeout=5_000,
+        )
+        with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+            _send(qtbot, window, "What is 2+2?")
+        window.close()
+    assert window.view.messages()[-1].text == "Four."
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_question_left_unanswered_offers_to_answer_it(qtbot, make_window, tmp_path):
+    """Issue 18, 13: a question stopped while it waited for the model stayed in the history
+    with no sign that it was never answered."""
+    db = tmp_path / "h.db"
+    stored = History(db)
+    cid = stored.create_conversation("Maths")
+    stored.add_message(cid, "user", "What is 2+2?")
+    stored.close()
+    engine = FakeChatEngine(tokens=["Four."])
+    window, _ = make_window(engine, history=db)
+    _ready(qtbot, window)
+    window.conversations.open(cid)
+    qtbot.waitUntil(lambda: len(window.view.messages()) == 1, timeout=5_000)
+    question = window.view.messages()[0]
+    answer = question.buttons["answer"]
+    qtbot.waitUntil(answer.isVisible, timeout=5_000)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        answer.click()
+    assert [m.text for m in window.view.messages()] == ["What is 2+2?", "Four."]
+    assert not question.buttons["answer"].isVisible()

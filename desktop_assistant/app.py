@@ -15,7 +15,29 @@ def main(argv: list[str] | None = None) -> int:
     return cli.main(argv)
 
 
+def no_display_reason(env: dict[str, str] | None = None, platform: str | None = None) -> str:
+    """Why the window cannot open here ("" when it can, as far as can be told without
+    opening it): Qt ends the process with a hint about xcb libraries when there is no display,
+    which says nothing about what to do."""
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return ""
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return (
+        "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the window cannot "
+        'open here. Without a screen, ask from the command line: desktop-assistant ask "..." '
+        "(see --help); or run the window in a virtual display: xvfb-run desktop-assistant"
+    )
+
+
 def run_gui(args: Any) -> int:
+    from desktop_assistant.core.errors import UserError
+
+    reason = no_display_reason()
+    if reason:
+        raise UserError(reason)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

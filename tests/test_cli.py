@@ -154,3 +154,27 @@ def test_bench_window_reports_ui_stalls(tiny_chat_dir):
     data = json.loads(result.stdout)
     assert data["new_tokens"] == 16 and data["heartbeats"] > 0
     assert data["ui_max_stall_ms"] is not None and data["renders"] >= 1
+
+
+def test_no_display_says_so_and_how_to_go_on():
+    """Issue 18, 15: without a display Qt aborted with a hint about xcb libraries."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_assistant"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert_one_error_line(result, 2, "no display found", "desktop-assistant ask", "xvfb-run")
+
+
+def test_where_the_window_can_open():
+    from desktop_assistant.app import no_display_reason
+
+    assert no_display_reason({}, "linux")
+    assert not no_display_reason({"DISPLAY": ":0"}, "linux")
+    assert not no_display_reason({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not no_display_reason({"QT_QPA_PLATFORM": "offscreen"}, "linux")
+    assert not no_display_reason({}, "darwin") and not no_display_reason({}, "win32")

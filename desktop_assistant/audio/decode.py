@@ -15,6 +15,7 @@ header does not say; `stop` is asked between blocks (Esc in the window).
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ def decode_file(
     if path.is_dir():
         raise AudioError(f"{path} is a folder, not an audio file")
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # /dev/zero never ends, a pipe may not start
+            raise AudioError(f"{path.name} is not a file but a device or a pipe")
         with path.open("rb") as f:
             head = f.read(16)
     except OSError as err:

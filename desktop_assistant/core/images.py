@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import stat
 import struct
 import threading
 from dataclasses import dataclass
@@ -99,8 +100,14 @@ def _read(source: Path | bytes, name: str | None) -> tuple[bytes, str]:
         try:
             if source.is_dir():
                 raise ImageError(f"{label} is a folder, not a picture: choose an image file in it.")
-            size = source.stat().st_size  # refused before a huge file is read
-            data = b"" if size > MAX_FILE_BYTES else source.read_bytes()
+            info = source.stat()
+            if not stat.S_ISREG(info.st_mode):  # /dev/zero never ends, a pipe may never start
+                raise ImageError(
+                    f"{label} is not a file but a device or a pipe: save the picture to a file"
+                )
+            size = info.st_size  # refused before a huge file is read
+            data = b"" if size > MAX_FILE_BYTES else _read_at_most(source, MAX_FILE_BYTES + 1)
+            size = max(size, len(data))  # a file that grew while it was read
         except FileNotFoundError:
             raise ImageError(f"{label} is gone: it was moved or deleted ({source}).") from None
         except PermissionError:
@@ -117,6 +124,16 @@ def _read(source: Path | bytes, name: str | None) -> tuple[bytes, str]:
     if not data:
         raise ImageError(f"{label} is empty (0 bytes): it may still be copying; try again.")
     return data, label
+
+
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """The file's bytes, at most `limit` of them (a file may grow after stat())."""
+    chunks, total = [], 0
+    with path.open("rb") as f:
+        while total < limit and (chunk := f.read(min(1 << 20, limit - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    return b"".join(chunks)
 
 
 def _ensure_plugins() -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.ui.markdown import COPY_CODE_SCHEME, render_markdown, render_plain
-from desktop_assistant.ui.plain import plain_label, tip
+from desktop_assistant.ui.plain import ask, plain_label, tip
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
 # Palette roles and translucent tints, so the bubbles follow the light or dark theme.
@@ -214,12 +214,16 @@ class MessageWidget(QFrame):
         self.copied.emit(text)
 
     def _on_anchor(self, url: QUrl) -> None:
+        """A click on a link in an answer: a code block's Copy, or an address, opened only
+        once the user has seen it (the link's text may say anything)."""
         if url.scheme() == COPY_CODE_SCHEME:
-            index = int(url.path() or -1)
-            if 0 <= index < len(self._code_blocks):
-                self._copy(self._code_blocks[index])
+            index = url.path()
+            if index.isdigit() and int(index) < len(self._code_blocks):
+                self._copy(self._code_blocks[int(index)])
         elif url.scheme() in ("http", "https", "mailto"):
-            QDesktopServices.openUrl(url)  # only on the user's click
+            address = url.toDisplayString()
+            if ask(self, "Open link", f"Open this address outside the app?\n\n{address}"):
+                QDesktopServices.openUrl(url)
 
 
 class ConversationView(QScrollArea):

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
+NOT_ANSWERED = " (stopped: your message is kept, unanswered)"
 STATE_TEXT = {
     "no-model": "no model",
     "loading": "Loading model…",
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self._streaming_entries: dict[int, Entry] = {}  # ended answers awaiting their row id
         self._saved_at = 0.0  # when the streaming answer was last written to the history
         self._saving: int | None = None  # request id of a user message being committed
+        self._answer_saved = True  # ...and whether to answer it then (not after Stop)
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -234,6 +236,8 @@ class MainWindow(QMainWindow):
         anything is sent (the message and images stay in the composer).
         """
         if self._active is not None or self._saving is not None:
+            if text and not self.composer.text():  # never drop what the user typed
+                self.composer.edit.setPlainText(text)
             return
         pending = self.composer.tray.images()
         if not text.strip() and not pending:
@@ -274,6 +278,7 @@ class MainWindow(QMainWindow):
         if token != self._saving:
             return
         self._saving = None
+        answer, self._answer_saved = self._answer_saved, True
         if conversation_id:
             self.conversation_id = conversation_id
         entry, self._saving_entry = self._saving_entry, None
@@ -287,7 +292,8 @@ class MainWindow(QMainWindow):
             self.transcript.saved = False  # the history failed: the tools work in memory
         self.transcript.refresh_actions()
         self.composer.set_busy(False)
-        self._answer_when_ready()
+        if answer:
+            self._answer_when_ready()
 
     def answer_now(self) -> None:
         """The last message has no answer (stopped while it waited, or from an earlier run):
@@ -448,11 +454,15 @@ class MainWindow(QMainWindow):
             self._save_reply("stopped")
             self._end_reply("stopped", "stopped")
             self.stats_label.setText("stopped")
-        elif self._waiting or self._saving is not None:
+        elif self._saving is not None:
+            # The message is being written: let that finish (so the chat keeps its id and the
+            # next message goes into it, not into a new chat), then leave it unanswered.
+            self._answer_saved = False
+            self.state_label.setText(STATE_TEXT[self.state] + NOT_ANSWERED)
+        elif self._waiting:
             self._waiting = False
-            self._saving = None
             self.composer.set_busy(False)
-            self.state_label.setText(STATE_TEXT[self.state] + " (your message was not sent)")
+            self.state_label.setText(STATE_TEXT[self.state] + NOT_ANSWERED)
         elif self.editing is not None:
             self.editing = None
             self.composer.end_edit()

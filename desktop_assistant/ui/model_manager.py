@@ -315,7 +315,16 @@ class ModelManagerDialog(QDialog):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         """Closing cancels a running task (a download resumes next time)."""
+        self._stop_task()
+        super().closeEvent(event)
+
+    def done(self, result: int) -> None:
+        """Esc (reject) and accept end the dialog without a close event: they cancel too,
+        so no download goes on with nobody to see it."""
+        self._stop_task()
+        super().done(result)
+
+    def _stop_task(self) -> None:
         if self.task is not None:
             self.task.cancel()
             task_pool().waitForDone(5000)
-        super().closeEvent(event)

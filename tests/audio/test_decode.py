@@ -200,3 +200,15 @@ def test_the_default_cap_is_two_hours_and_says_so_in_hours(tmp_path):
     assert MAX_FILE_S == 2 * 3600
     message = _too_long(tmp_path / "podcast.mp3", 3 * 3600 + 65, MAX_FILE_S)
     assert message.startswith("podcast.mp3 is 3 h 01 min long; files of up to 2 h 00 min")
+
+
+@pytest.mark.timeout(20)
+def test_a_device_or_a_pipe_is_not_read(tmp_path):
+    import os
+    from pathlib import Path
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    for source in (Path("/dev/zero"), fifo):
+        with pytest.raises(AudioError, match="device or a pipe"):
+            decode_file(source)

@@ -278,10 +278,10 @@ def test_unreadable_file(tmp_path, monkeypatch, error, match):
     """Faked, because the tests may run as root, who can read anything."""
     path = write(tmp_path, "secret.png", encode(red_blue(), "PNG"))
 
-    def fail(self):
+    def fail(self, *args, **kwargs):
         raise error
 
-    monkeypatch.setattr(Path, "read_bytes", fail)
+    monkeypatch.setattr(Path, "open", fail)
     refused(path, match)
 
 
@@ -399,3 +399,17 @@ def test_wide_range_grey_is_stretched(tmp_path, mode, low, high):
     assert Image.open(path).mode == mode
     image = open_image(path)
     assert (image.getpixel((5, 5)), image.getpixel((15, 5))) == (BLACK, WHITE)
+
+
+@pytest.mark.timeout(20)
+def test_a_device_or_a_pipe_is_refused_without_reading_it(tmp_path):
+    """Issue 18, 16: `ask --image /dev/zero` read without end; a FIFO blocked."""
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for source in (Path("/dev/zero"), fifo):
+        started = time.monotonic()
+        with pytest.raises(ImageError, match="not a file but a device or a pipe"):
+            check_image(source)
+        assert time.monotonic() - started < 2

@@ -233,3 +233,24 @@ def test_a_question_left_unanswered_offers_to_answer_it(qtbot, make_window, tmp_
         answer.click()
     assert [m.text for m in window.view.messages()] == ["What is 2+2?", "Four."]
     assert not question.buttons["answer"].isVisible()
+
+
+def test_stop_before_the_first_message_is_saved_keeps_one_chat(qtbot, make_window, tmp_path):
+    """Issue 18, 16: Esc while a new chat's first message was still being written forgot the
+    chat's id when it came back, so the next message started a second chat."""
+    db = tmp_path / "h.db"
+    window, engine = make_window(FakeChatEngine(tokens=["Answer."]), history=db)
+    _ready(qtbot, window)
+    window.send("First, stopped at once")
+    window.stop()  # before the storage thread said the message is saved
+    qtbot.waitUntil(lambda: window.conversation_id != 0, timeout=5_000)
+    assert not window.composer.busy and "kept, unanswered" in window.state_label.text()
+    assert engine.calls == []  # not answered
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _send(qtbot, window, "Second")
+    window.close()
+    stored = History(db)
+    [conversation] = stored.list_conversations()
+    texts = [m.content for m in stored.messages(conversation.id)]
+    assert texts == ["First, stopped at once", "Second", "Answer."]
+    stored.close()

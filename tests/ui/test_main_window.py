@@ -176,6 +176,32 @@ def test_copy_buttons(qtbot, make_window):
 
     reply.body.anchorClicked.emit(QUrl("copy-code:0"))
     assert QGuiApplication.clipboard().text() == "print(1)\n"
+    QGuiApplication.clipboard().setText("kept")
+    for bad in ("copy-code:abc", "copy-code:-1", "copy-code:99", "copy-code:"):
+        reply.body.anchorClicked.emit(QUrl(bad))  # issue 18, 16: "abc" raised
+    assert QGuiApplication.clipboard().text() == "kept"
+
+
+@pytest.mark.parametrize("agree", [True, False])
+def test_a_link_opens_only_after_its_address_was_shown(qtbot, make_window, monkeypatch, agree):
+    """Issue 18, 16: a link in an answer opened at once, whatever its text said."""
+    from PySide6.QtCore import QUrl
+
+    from desktop_assistant.ui import conversation_view
+
+    engine = FakeChatEngine(tokens=["See [the docs](https://example.org/docs?q=1)."])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "link please")
+    asked, opened = [], []
+    monkeypatch.setattr(
+        conversation_view, "ask", lambda parent, title, text: asked.append(text) or agree
+    )
+    monkeypatch.setattr(conversation_view.QDesktopServices, "openUrl", opened.append)
+    window.view.messages()[-1].body.anchorClicked.emit(QUrl("https://example.org/docs?q=1"))
+    assert asked and "https://example.org/docs?q=1" in asked[0]
+    assert [u.toString() for u in opened] == (["https://example.org/docs?q=1"] if agree else [])
 
 
 def test_model_output_html_is_not_interpreted(qtbot, make_window):

@@ -92,6 +92,19 @@ def test_cancel_a_download(dialog, qtbot, fake_hub):
     assert any(p.done for p in seen)
 
 
+def test_esc_closes_the_dialog_and_cancels_its_download(dialog, qtbot, fake_hub):
+    """Issue 18, 16: Esc (reject) left the download running with nobody to see it."""
+    from PySide6.QtCore import Qt
+
+    fake_hub.piece_delay = 0.05
+    dialog.select(SPEECH_ID)
+    task = dialog.start_download(SPEECH_ID, backoff=0.0)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    assert task.download.cancelled
+    assert models.find_installed(SPEECH_ID) is None
+
+
 def test_import_set_default_and_remove(dialog, qtbot, tiny_chat_dir, monkeypatch):
     with qtbot.waitSignal(dialog.model_installed, timeout=30_000) as installed:
         dialog.import_path(str(tiny_chat_dir))

@@ -9,7 +9,12 @@ from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script and `python -m desktop_assistant` entry point."""
+    """Console script and `python -m desktop_assistant` entry point: offline from the first
+    line (core/offline.py), then the command line."""
+    from desktop_assistant.core import offline
+
+    offline.go_offline()
+    offline.install_guard()
     from desktop_assistant import cli
 
     return cli.main(argv)
@@ -84,6 +89,7 @@ def run_gui(args: Any) -> int:
     if args.screenshot:
         window.reply_finished.connect(lambda _reply: _screenshot_and_quit(window, args.screenshot))
     single.activate_requested.connect(lambda: _bring_to_front(window))
+    _report_blocked_connections(window)
     _report_bugs_in_the_window(window)
     _close_on_ctrl_c(window)
     window.show()
@@ -127,6 +133,26 @@ def _set_up_logging() -> None:
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+
+
+def _report_blocked_connections(window: Any) -> None:
+    """A connection the offline guard refused (from any thread) is said in the status bar."""
+    from PySide6.QtCore import QObject, Qt, Signal
+
+    from desktop_assistant.core import offline
+
+    class Bridge(QObject):
+        blocked = Signal(str)
+
+    bridge = Bridge(window)
+    bridge.blocked.connect(
+        lambda what: window.statusBar().showMessage(
+            f"Blocked a connection to {what}: the app is offline", 10_000
+        ),
+        Qt.ConnectionType.QueuedConnection,
+    )
+    stop = offline.on_blocked(bridge.blocked.emit)
+    window.destroyed.connect(lambda *_: stop())
 
 
 def _report_bugs_in_the_window(window: Any) -> None:

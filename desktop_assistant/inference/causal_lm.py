@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError, UserError
+from desktop_assistant.core.offline import go_offline
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.decode import PromptCache, generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
@@ -29,15 +29,6 @@ from desktop_assistant.inference.streaming import TextStream
 log = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048  # when a config names no context length
 TEXT_ONLY = "This model reads text only; pick a vision model (e.g. SmolVLM) to ask about images."
-
-
-def go_offline() -> None:
-    """Nothing in transformers or huggingface_hub may reach the network."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion's progress bar on stderr
 
 
 def prepare_to_load(threads: int) -> None:

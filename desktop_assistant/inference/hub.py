@@ -83,12 +83,15 @@ def hub_module() -> Any:
 def network_allowed() -> Iterator[None]:
     """Let huggingface_hub reach the network for the duration (see the module doc)."""
     global _users
+    from desktop_assistant.core.offline import allow_network
+
     constants = hub_module().constants
     with _lock:
         _users += 1
         constants.HF_HUB_OFFLINE = False
     try:
-        yield
+        with allow_network():  # and the socket guard (core/offline.py)
+            yield
     finally:
         with _lock:
             _users -= 1

@@ -282,3 +282,32 @@ def test_the_window_still_answers_after_a_problem(qtbot, make_window, problem):
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
         _type_and_send(qtbot, window, "are you there?")
     assert window.view.messages()[-1].text == "Fine."
+
+
+def test_a_blocked_connection_is_said_in_the_status_bar(qtbot, make_window):
+    import socket
+    import threading
+
+    from desktop_assistant.app import _report_blocked_connections
+    from desktop_assistant.core import offline
+
+    window, _ = make_window()
+    _report_blocked_connections(window)
+
+    def attempt():  # as a library on a worker thread would
+        offline.install_guard()
+        try:
+            with socket.socket() as s:
+                s.connect(("192.0.2.7", 443))
+        except offline.NetworkBlocked:
+            pass
+        finally:
+            offline.remove_guard()
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(
+        lambda: "Blocked a connection to 192.0.2.7:443" in window.statusBar().currentMessage(),
+        timeout=5_000,
+    )

@@ -1,0 +1,163 @@
+"""Offline by construction: no connection leaves the machine unless the user started a download.
+
+Setting `HF_HUB_OFFLINE` keeps huggingface_hub and transformers from asking the network, but
+only them, and only if it is set before they are imported. So the app sets it first thing
+(`go_offline`), and then puts a guard on Python's sockets (`install_guard`): a connection to
+anything but this machine (loopback addresses and Unix sockets) and a name lookup of anything
+but a local name are refused with `NetworkBlocked` (an `OSError`, which every client library
+already handles as "no network"), logged, and reported to whoever listens (`on_blocked`: the
+window says so in its status bar). `allow_network()` opens the guard while a download the user
+asked for runs, and closes it again afterwards.
+
+Why by hand: Python has no switch for this; pytest-socket does the same for tests, but it is a
+test plugin, and the app needs the guard itself, with the download exception. Qt's own network
+classes are not used by the app (only its local sockets, which this allows), and C libraries
+that open their own sockets (speech-dispatcher's is local too) are out of its reach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+class NetworkBlocked(ConnectionRefusedError):
+    """A connection the app refused to make: it is offline."""
+
+
+_lock = threading.Lock()
+_allowed = 0  # downloads running now
+_installed = False
+_listeners: list[Callable[[str], None]] = []
+_original: dict[str, Any] = {}
+
+
+def go_offline() -> None:
+    """Nothing in transformers or huggingface_hub may reach the network (set before either
+    is imported: huggingface_hub reads these once)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion's progress bar on stderr
+
+
+def is_local(host: Any) -> bool:
+    """A loopback address or a name for this machine."""
+    if not isinstance(host, str):
+        return False
+    name = host.strip("[]").split("%")[0].lower()
+    if not name or name in LOCAL_NAMES:  # "": the wildcard of a local server
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def network_allowed() -> bool:
+    with _lock:
+        return _allowed > 0
+
+
+@contextlib.contextmanager
+def allow_network() -> Iterator[None]:
+    """While a download the user started runs (process-wide, like HF_HUB_OFFLINE)."""
+    global _allowed
+    with _lock:
+        _allowed += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _allowed -= 1
+
+
+def on_blocked(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call `listener(address)` for each blocked connection (from the thread that tried);
+    returns a function that stops it."""
+    with _lock:
+        _listeners.append(listener)
+
+    def stop() -> None:
+        with _lock, contextlib.suppress(ValueError):
+            _listeners.remove(listener)
+
+    return stop
+
+
+def _blocked(what: str) -> NetworkBlocked:
+    log.warning("blocked a network connection to %s: the app is offline", what)
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        try:
+            listener(what)
+        except Exception:  # a listener's bug must not change what the caller sees
+            log.exception("offline listener failed")
+    return NetworkBlocked(f"the app is offline: no connection to {what}")
+
+
+def _check_address(family: int, address: Any) -> None:
+    if family == getattr(socket, "AF_UNIX", None) or network_allowed():
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not is_local(host):
+        port = address[1] if isinstance(address, tuple) and len(address) > 1 else ""
+        raise _blocked(f"{host}:{port}" if port != "" else str(host))
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    _check_address(self.family, address)
+    return _original["connect"](self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    _check_address(self.family, address)
+    return _original["connect_ex"](self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host is not None and not network_allowed():
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if not is_local(name):
+            raise _blocked(name)
+    return _original["getaddrinfo"](host, *args, **kwargs)
+
+
+def install_guard() -> None:
+    """Refuse connections off this machine from now on (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _original.update(
+            connect=socket.socket.connect,
+            connect_ex=socket.socket.connect_ex,
+            getaddrinfo=socket.getaddrinfo,
+        )
+        socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
+        socket.getaddrinfo = _guarded_getaddrinfo
+        _installed = True
+
+
+def remove_guard() -> None:
+    """Undo `install_guard` (tests)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        socket.socket.connect = _original["connect"]  # type: ignore[method-assign]
+        socket.socket.connect_ex = _original["connect_ex"]  # type: ignore[method-assign]
+        socket.getaddrinfo = _original["getaddrinfo"]
+        _installed = False

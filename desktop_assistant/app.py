@@ -10,11 +10,13 @@ from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     """Console script and `python -m desktop_assistant` entry point: offline from the first
-    line (core/offline.py), then the command line."""
-    from desktop_assistant.core import offline
+    line (core/offline.py) and owner-only files (paths.make_private), then the command
+    line."""
+    from desktop_assistant.core import offline, paths
 
     offline.go_offline()
     offline.install_guard()
+    paths.make_private()
     from desktop_assistant import cli
 
     return cli.main(argv)
@@ -156,7 +158,10 @@ def _report_blocked_connections(window: Any) -> None:
 
 
 def _report_bugs_in_the_window(window: Any) -> None:
-    """An exception escaping a slot is a bug: log it and say so in the window, keep running."""
+    """An exception escaping a slot is a bug: log it (with its traceback, in the rotating log
+    in the data folder), say so in the window with the details to copy, keep running."""
+    import traceback
+
     log = logging.getLogger("desktop_assistant")
 
     def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
@@ -165,8 +170,44 @@ def _report_bugs_in_the_window(window: Any) -> None:
             return
         log.error("unexpected error", exc_info=(kind, error, tb))
         window.show_problem(f"Something went wrong inside the app: {kind.__name__}: {error}")
+        details = "".join(traceback.format_exception(kind, error, tb))
+        show_bug_details(window, f"{kind.__name__}: {error}", details)
 
     sys.excepthook = hook
+
+
+def show_bug_details(window: Any, summary: str, details: str) -> Any:
+    """A dialog (one at a time, not modal) with the error's details and a Copy button, for a
+    bug report. Returns it."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_assistant.core import paths
+
+    box = getattr(window, "_bug_dialog", None)
+    if box is not None and box.isVisible():
+        box.setDetailedText(box.detailedText() + "\n" + details)  # one dialog for a burst
+        return box
+    box = QMessageBox(window)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Something went wrong")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(
+        f"Something went wrong inside the app ({summary}). It goes on; nothing you had is lost."
+    )
+    box.setInformativeText(
+        "If it happens again, please report it with the details below "
+        f"(they are also in {paths.log_file()})."
+    )
+    box.setDetailedText(details)
+    copy = box.addButton("Copy details", QMessageBox.ButtonRole.ActionRole)
+    copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(box.detailedText()))
+    box.addButton(QMessageBox.StandardButton.Close)
+    box.setModal(False)
+    box.show()
+    window._bug_dialog = box
+    return box
 
 
 def _close_on_ctrl_c(window: Any) -> None:

@@ -178,3 +178,57 @@ def test_where_the_window_can_open():
     assert not no_display_reason({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
     assert not no_display_reason({"QT_QPA_PLATFORM": "offscreen"}, "linux")
     assert not no_display_reason({}, "darwin") and not no_display_reason({}, "win32")
+
+
+def test_the_app_keeps_its_files_to_the_user(tmp_path, tiny_chat_dir):
+    """Issue 18: data and settings owner-only, those from before included."""
+    import stat
+
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "data").mkdir()
+    old = [home / "config" / "settings.json", home / "data" / "history.sqlite3"]
+    for path in old:
+        path.write_text("{}")
+        path.chmod(0o644)
+    (home / "data").chmod(0o755)
+    result = run(
+        "ask",
+        "--model",
+        str(tiny_chat_dir),
+        "--precision",
+        "int8",
+        "--max-new-tokens",
+        "2",
+        "Hi",
+        env={"DESKTOP_ASSISTANT_HOME": str(home)},
+    )
+    assert result.returncode == 0, result.stderr
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert [mode(p) for p in old] == [0o600, 0o600]
+    assert mode(home / "data") == 0o700 and mode(home / "config") == 0o700
+    made = [p for p in (home / "cache").rglob("*")]  # the quantized copy, written just now
+    assert made and all(mode(p) == (0o700 if p.is_dir() else 0o600) for p in made)
+
+
+def test_the_log_holds_no_message_text(tmp_path, tiny_chat_dir):
+    """Issue 18: the rotating log in the data folder says what happened, not what was said."""
+    home = tmp_path / "home"
+    env = {"DESKTOP_ASSISTANT_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    result = run(
+        "--model",
+        str(tiny_chat_dir),
+        "--send",
+        "Quixotic zebracorn question",
+        "--screenshot",
+        str(tmp_path / "shot.png"),
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    logged = "".join(p.read_text() for p in (home / "data" / "logs").glob("*.log*"))
+    assert "loaded" in logged  # the log is written...
+    assert "zebracorn" not in logged.lower()  # ...without the conversation

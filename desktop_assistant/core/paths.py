@@ -63,3 +63,27 @@ def attachments_dir() -> Path:
 
 def log_file() -> Path:
     return data_dir() / "logs" / "desktop-assistant.log"
+
+
+def make_private() -> None:
+    """Conversations, pictures, settings and logs are the user's alone: files the app makes
+    from now on are owner-only (umask 077: folders 700, files 600), and the app's folders and
+    its history, settings and log files from before are set so. Files the user exports where
+    they choose are theirs to share, and get the same owner-only mode. No-op on Windows, where
+    the per-user folders are private already."""
+    if os.name != "posix":
+        return
+    os.umask(0o077)
+    for folder in (config_dir(), data_dir(), cache_dir(), log_file().parent):
+        _chmod(folder, 0o700)
+    history = history_file()
+    for file in (settings_file(), log_file(), history, *history.parent.glob(history.name + "-*")):
+        _chmod(file, 0o600)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if path.exists() and (path.stat().st_mode & 0o777) & ~mode:
+            path.chmod(mode)
+    except OSError:  # someone else's file (a shared HOME): leave it, the app still runs
+        pass

@@ -311,3 +311,32 @@ def test_a_blocked_connection_is_said_in_the_status_bar(qtbot, make_window):
         lambda: "Blocked a connection to 192.0.2.7:443" in window.statusBar().currentMessage(),
         timeout=5_000,
     )
+
+
+def test_a_bug_shows_its_details_to_copy_and_the_window_goes_on(qtbot, make_window, monkeypatch):
+    import sys
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_assistant.app import _report_bugs_in_the_window
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    engine = FakeChatEngine(tokens=["Still here."])
+    window, _ = make_window(engine)
+    _wait_ready(qtbot, window)
+    _report_bugs_in_the_window(window)
+    for n in range(2):  # a burst: one dialog
+        try:
+            raise ValueError(f"broken thing {n}")
+        except ValueError as err:
+            sys.excepthook(type(err), err, err.__traceback__)
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1
+    details = boxes[0].detailedText()
+    assert "broken thing 0" in details and "broken thing 1" in details and "Traceback" in details
+    copy = next(b for b in boxes[0].buttons() if b.text() == "Copy details")
+    copy.click()
+    assert "broken thing 1" in QGuiApplication.clipboard().text()
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        _type_and_send(qtbot, window, "still there?")
+    assert window.view.messages()[-1].text == "Still here."

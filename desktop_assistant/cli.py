@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from desktop_assistant import models_cli
 
     models_cli.add_parser(sub, _Parser)
+    doctor = sub.add_parser("doctor", help="check what this machine has for the app")
+    doctor.add_argument("--verify", action="store_true", help="re-hash installed model files")
+    doctor.add_argument("--json", action="store_true")
     return parser
 
 
@@ -153,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             return models_cli.run(args)
         if args.command == "ask":
             return run_ask(args)
+        if args.command == "doctor":
+            from desktop_assistant import doctor
+
+            return doctor.run(args)
         if args.command in ("transcribe", "eval"):
             from desktop_assistant import speech_eval
 

@@ -21,6 +21,7 @@ from pygments.lexers import TextLexer, get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
 COPY_CODE_SCHEME = "copy-code"
+LINK_SCHEMES = ("http:", "https:", "mailto:")
 # Code block colours and pygments style, for light and dark themes.
 CODE_COLOURS = {
     False: {"background": "#f6f8fa", "border": "#d0d7de", "label": "#57606a", "style": "default"},
@@ -78,6 +79,9 @@ def _code_block_html(code: str, language: str, index: int) -> str:
 def _build_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
+    # Only addresses a click can open (after showing them) become links; anything else
+    # (relative, ftp:, file:, javascript:) stays the text it was written as.
+    md.validateLink = lambda url: url.strip().lower().startswith(LINK_SCHEMES)
 
     def fence(renderer: Any, tokens: Any, idx: int, options: Any, env: dict) -> str:
         token = tokens[idx]

@@ -46,3 +46,55 @@ def test_any_text_renders_without_raw_tags(text):
     rendered = render_markdown(text)
     assert "<script" not in rendered.html.lower()
     assert isinstance(rendered.code_blocks, list)
+
+
+class _Tags:
+    """Every tag and attribute of rendered HTML."""
+
+    def __init__(self, markup: str) -> None:
+        from html.parser import HTMLParser
+
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        parser = HTMLParser()
+        parser.handle_starttag = lambda tag, attrs: self.tags.append((tag, dict(attrs)))
+        parser.feed(markup)
+        parser.close()
+
+
+ACTIVE = {"img", "script", "iframe", "object", "embed", "style", "link", "meta", "form", "input"}
+SCHEMES = ("http:", "https:", "mailto:", "copy-code:")
+
+markdownish = st.lists(
+    st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(
+            [
+                "<img src=/dev/zero>",
+                "![x](file:///etc/passwd)",
+                "[a](javascript:alert(1))",
+                "[b](https://example.org)",
+                "[c](file:///home)",
+                "[e](relative/path)",
+                "[f](ftp://x.org/a)",
+                "<script>x</script>",
+                "```html\n<b>x</b>\n```",
+                "| a | b |\n|---|---|\n| <i> | [d](data:text/html,x) |",
+                "<a href='file:///x' onclick='y'>z</a>",
+                "*em* **strong** `code`",
+            ]
+        ),
+    ),
+    max_size=8,
+).map("\n\n".join)
+
+
+@settings(deadline=None, max_examples=300)
+@given(markdownish)
+def test_rendered_markdown_has_no_active_html_and_only_safe_links(text):
+    """Issue 18: never active HTML; a link is only ever an address that can be shown first
+    (http, https, mailto) or a code block's Copy."""
+    for tag, attrs in _Tags(render_markdown(text).html).tags:
+        assert tag not in ACTIVE
+        assert not any(name.startswith("on") for name in attrs)
+        if tag == "a":
+            assert (attrs.get("href") or "").lower().startswith(SCHEMES), attrs

@@ -97,7 +97,7 @@ def _safetensors_parameters(path: Path) -> int:
                         count *= int(size)
                     total += count
         except Exception as err:  # a torn header: loading will say so in its own words
-            log.warning("cannot read the header of %s (%s)", file, err)
+            log.info("cannot read the header of %s (%s)", file, err)
             total += file.stat().st_size // 2
     return total
 

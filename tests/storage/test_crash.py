@@ -18,12 +18,12 @@ FULL_ANSWER = "".join(TOKENS)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)  # 20 processes killed at random moments: 21 s here
+@pytest.mark.timeout(600)  # 50 processes killed at random moments: about 55 s here
 def test_sigkill_never_loses_a_committed_message(tmp_path):
     rng = random.Random(20261123)
     db = tmp_path / "history.sqlite3"
     saved: list[str] = []
-    for trial in range(20):
+    for trial in range(50):
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.storage.crash_child", str(db), str(trial)],
             stdout=subprocess.PIPE,
@@ -61,5 +61,5 @@ def test_sigkill_never_loses_a_committed_message(tmp_path):
         assert streaming <= trial + 1
         interrupted = streaming
         history.close()
-    assert len(saved) >= 20
+    assert len(saved) >= 50
     assert interrupted >= 3  # kills did land mid-answer, and those answers were kept

@@ -25,6 +25,29 @@ FILLER = (
 )
 
 
+def bench_soak(args: Any) -> dict[str, Any]:
+    """`bench soak`: the real engines the settings make, in the real window."""
+    from pathlib import Path
+
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.bench_soak import soak
+    from desktop_assistant.ui.voice import speech_factory_for
+    from desktop_assistant.ui.workers import engine_factory_for
+
+    settings = Settings()
+    if args.audio and not args.stt_model:
+        raise UserError("--audio needs --stt-model (a Whisper folder)")
+    return soak(
+        engine_factory_for(settings),
+        str(Path(args.bench_model).expanduser().resolve()),
+        args.turns,
+        Path(args.bench_image) if args.bench_image else None,
+        speech_factory_for(settings) if args.stt_model else None,
+        str(Path(args.stt_model).expanduser().resolve()) if args.stt_model else "",
+        Path(args.audio) if args.audio else None,
+    )
+
+
 def run(args: Any) -> int:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # window benchmarks, headless
@@ -63,6 +86,8 @@ def run(args: Any) -> int:
             args.command_audio,
             args.beam_size,
         )
+    elif args.bench_command == "soak":
+        result = bench_soak(args)
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming
 

@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
     window.add_argument("--new-tokens", type=int, default=128, metavar="N")
     window.add_argument("--json", action="store_true")
+    soak = bench_sub.add_parser("soak", help="many turns in the window: memory, threads, files")
+    soak.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
+    soak.add_argument("--turns", type=int, default=200, metavar="N")
+    soak.add_argument("--image", dest="bench_image", metavar="FILE", help="sent every 5 turns")
+    soak.add_argument("--stt-model", metavar="PATH", help="a Whisper folder, for --audio")
+    soak.add_argument("--audio", metavar="FILE", help="transcribed every 7 turns")
+    soak.add_argument("--json", action="store_true")
     _add_voice_parsers(sub, bench_sub)
     from desktop_assistant import models_cli
 

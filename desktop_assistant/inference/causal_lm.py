@@ -21,7 +21,7 @@ from desktop_assistant.core.offline import go_offline
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.decode import PromptCache, generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
-from desktop_assistant.inference.loading import load_model, use_threads
+from desktop_assistant.inference.loading import give_back_memory, load_model, use_threads
 from desktop_assistant.inference.model_folder import ModelFolder, check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
@@ -108,6 +108,7 @@ class CausalLMEngine:
         self._bf16 = model.dtype == torch.bfloat16
         self._prompt_cache.reset()
         self.context_tokens = self._context_length(model.config)
+        give_back_memory()
         log.info("loaded %s (%s, context %d)", self.name, self.precision, self.context_tokens)
 
     @staticmethod

@@ -169,6 +169,22 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
     return prepare(model.eval()), tokenizer
 
 
+def give_back_memory() -> None:
+    """Return memory freed while loading to the system. Quantizing reads the model in bf16
+    and then drops it, and glibc keeps such freed blocks for the process: measured on
+    Qwen2.5-Coder-0.5B, a first (quantizing) load left 2.99 GB resident, 1.19 GB after this
+    (a cached load: 1.26 GB, 1.18 GB after). Elsewhere it does nothing."""
+    import contextlib
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to do
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def load_model(folder: ModelFolder, precision: str, progress: Progress) -> tuple[Any, Any, str]:
     """Returns the model, its tokenizer and the precision it runs in."""
     chosen = resolve_precision(precision, folder)

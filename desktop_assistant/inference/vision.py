@@ -37,7 +37,7 @@ from desktop_assistant.inference.causal_lm import (
 from desktop_assistant.inference.compat import cache_keyword, with_cache
 from desktop_assistant.inference.decode import generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
-from desktop_assistant.inference.loading import resolve_precision
+from desktop_assistant.inference.loading import give_back_memory, resolve_precision
 from desktop_assistant.inference.model_folder import check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
@@ -135,6 +135,7 @@ class VisionChatEngine:
         self.reset_cache()
         with torch.inference_mode():
             self._warm_up()
+        give_back_memory()
         log.info("loaded %s (%s, vision %s)", self.name, chosen, self.vision_precision)
 
     def _warm_up(self) -> None:

@@ -124,3 +124,28 @@ def test_a_gguf_import_is_checked_before_converting(tiny_chat_dir, tmp_path, fre
     free_memory(1000)
     with pytest.raises(ModelError, match="GB of memory"):
         import_model(gguf, lambda message, fraction: None, threading.Event())
+
+
+def test_a_load_gives_freed_memory_back(tiny_chat_dir, monkeypatch):
+    """malloc_trim after loading (quantizing leaves the bf16 copy's memory with the process)."""
+    import ctypes
+    import sys
+
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    trims = []
+    real = ctypes.CDLL
+
+    class Libc:
+        def __init__(self, name):
+            self.lib = real(name)
+
+        def malloc_trim(self, pad):
+            trims.append(pad)
+            return self.lib.malloc_trim(pad)
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
+    CausalLMEngine(tiny_chat_dir, precision="int8").load()
+    assert trims == [0]

@@ -14,6 +14,7 @@ header does not say; `stop` is asked between blocks (Esc in the window).
 
 from __future__ import annotations
 
+import io
 import logging
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -104,7 +105,7 @@ def decode_file(
     errors: list[str] = []
     # libsndfile is only given content it announces: on anything else its MP3 decoder
     # prints "Illegal Audio-MPEG-Header" notes on stderr.
-    decoders = (_with_soundfile, _with_pyav, _with_audioread)[0 if found else 1 :]
+    decoders = (_with_soundfile, _with_riff_mp3, _with_pyav, _with_audioread)[0 if found else 2 :]
     for decoder in decoders:
         try:
             opened = decoder(path)
@@ -199,6 +200,38 @@ def _with_soundfile(path: Path) -> Opened:
             yield block, rate
 
     return seconds, blocks()
+
+
+def _with_riff_mp3(path: Path) -> Opened | None:
+    """A WAV whose data is MP3 (format tag 0x55, what some voice recorders write): libsndfile
+    refuses the container but decodes the MP3 frames inside it."""
+    import soundfile
+
+    data = path.read_bytes() if path.stat().st_size <= 64 << 20 else b""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    at, tag, payload = 12, -1, b""
+    while at + 8 <= len(data):
+        kind, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        body = data[at + 8 : at + 8 + size]
+        if kind == b"fmt " and len(body) >= 2:
+            tag = int.from_bytes(body[:2], "little")
+        elif kind == b"data":
+            payload = body
+        at += 8 + size + (size & 1)
+    if tag != 0x55 or not payload:
+        return None
+    inner = soundfile.SoundFile(io.BytesIO(payload))
+    rate = float(inner.samplerate)
+
+    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+        with inner:
+            for block in inner.blocks(
+                blocksize=int(rate * BLOCK_S), dtype="float32", always_2d=True
+            ):
+                yield block, rate
+
+    return (inner.frames / rate if inner.frames > 0 else None), blocks()
 
 
 def _have_pyav() -> bool:

@@ -1,0 +1,1 @@
+raise SystemExit("remote code ran")

@@ -73,10 +73,10 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     original = widget.set_text if widget is not None else None
     if widget is not None and original is not None:
 
-        def counting(text: str) -> None:
+        def counting(text: str, streaming: bool = False) -> None:
             nonlocal renders
             renders += 1
-            original(text)
+            original(text, streaming=streaming)
 
         widget.set_text = counting  # type: ignore[method-assign]
     loop.exec()

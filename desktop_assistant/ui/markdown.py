@@ -10,6 +10,7 @@ No Qt import here, so it is tested without a display.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -88,7 +89,8 @@ def _build_parser() -> MarkdownIt:
         blocks: list[str] = env.setdefault("code_blocks", [])
         language = token.info.strip().split(" ")[0] if token.info else ""
         blocks.append(token.content)
-        return _code_block_html(token.content, language, len(blocks) - 1)
+        index = env.get("first_block", 0) + len(blocks) - 1
+        return _code_block_html(token.content, language, index)
 
     def image(renderer: Any, tokens: Any, idx: int, options: Any, env: dict) -> str:
         token = tokens[idx]
@@ -107,10 +109,40 @@ def _parser() -> MarkdownIt:
     return _build_parser()
 
 
-def render_markdown(text: str) -> Rendered:
-    env: dict = {}
+def render_markdown(text: str, first_block: int = 0) -> Rendered:
+    """`first_block`: the number of the first code block's Copy link (a part of an answer
+    rendered after others)."""
+    env: dict = {"first_block": first_block}
     body = _parser().render(text, env)
     return Rendered(html=body, code_blocks=list(env.get("code_blocks", [])))
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def settled_end(text: str) -> int:
+    """Where the blocks that can no longer change end, in text still being written: after the
+    last blank line outside a fenced code block (0 when there is none). Used to render only
+    the rest again as an answer streams."""
+    fence = ""
+    end = 0
+    at = 0
+    for line in text.splitlines(keepends=True):
+        at += len(line)
+        match = _FENCE.match(line)
+        if match:
+            marker = match.group(1)
+            if not fence:
+                fence = marker
+            elif (
+                marker[0] == fence[0]
+                and len(marker) >= len(fence)
+                and not line.strip(marker[0] + " \n")
+            ):
+                fence = ""
+        elif not fence and not line.strip() and line.endswith("\n"):
+            end = at
+    return end
 
 
 def render_plain(text: str) -> str:

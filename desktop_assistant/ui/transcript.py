@@ -155,7 +155,10 @@ class Transcript(QObject):
         for name, value in changes.items():
             setattr(entry, name, value)
         if entry.widget is not None:
+            streaming = entry.state == "streaming"
             if "text" in changes and entry.widget.text != entry.text:
+                entry.widget.set_text(entry.text, streaming=streaming)
+            elif not streaming and entry.widget.partial:  # the answer ended: render it whole
                 entry.widget.set_text(entry.text)
             if "stats" in changes or "state" in changes:
                 entry.widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))

@@ -49,7 +49,7 @@ def test_streaming_updates_are_coalesced(qtbot, make_window):
         _type_and_send(qtbot, window, "go")
         widget = window.view.messages()[-1]
         original = widget.set_text
-        widget.set_text = lambda text: (renders.append(text), original(text))
+        widget.set_text = lambda text, **kw: (renders.append(text), original(text, **kw))
     assert widget.text == "".join(engine.tokens)
     assert 1 <= len(renders) < 400 / 4
 

@@ -98,3 +98,50 @@ def test_rendered_markdown_has_no_active_html_and_only_safe_links(text):
         assert not any(name.startswith("on") for name in attrs)
         if tag == "a":
             assert (attrs.get("href") or "").lower().startswith(SCHEMES), attrs
+
+
+STREAMED = (
+    "# Plan\n\nFirst a paragraph with **bold** and `code`.\n\n"
+    "```python\nprint('one')\n\nprint('two')\n```\n\n"
+    "- item one\n- item two\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "Then more text, and another block:\n\n~~~\nplain\n~~~\n\nThe end."
+)
+
+
+def _words(widget) -> list[str]:
+    return widget.body.toPlainText().split()
+
+
+def test_a_streamed_answer_rendered_in_parts_shows_what_a_whole_render_shows(qtbot):
+    """Issue 17: while an answer streams only its unsettled end is rendered again; the words,
+    the code blocks and their Copy links are those of a whole render at every step, and the
+    final render is the whole one."""
+    from desktop_assistant.ui.conversation_view import MessageWidget
+
+    streamed, whole = MessageWidget("assistant"), MessageWidget("assistant")
+    qtbot.addWidget(streamed)
+    qtbot.addWidget(whole)
+    for end in range(1, len(STREAMED) + 1, 7):
+        streamed.set_text(STREAMED[:end], streaming=True)
+        whole.set_text(STREAMED[:end])
+        assert _words(streamed) == _words(whole), STREAMED[:end]
+        assert streamed.code_blocks == whole.code_blocks
+    assert streamed.partial
+    shown = streamed.body.toHtml()  # each block's Copy link, numbered across the parts
+    assert 'href="copy-code:0"' in shown and 'href="copy-code:1"' in shown
+    streamed.set_text(STREAMED)
+    whole.set_text(STREAMED)
+    assert not streamed.partial and streamed.body.toHtml() == whole.body.toHtml()
+    html = render_markdown(STREAMED).html
+    assert 'href="copy-code:0"' in html and 'href="copy-code:1"' in html
+
+
+def test_settled_end_never_splits_a_code_block():
+    from desktop_assistant.ui.markdown import settled_end
+
+    for end in range(len(STREAMED) + 1):
+        text = STREAMED[:end]
+        settled = settled_end(text)
+        assert text[:settled].count("```") % 2 == 0 and text[:settled].count("~~~") % 2 == 0
+        assert settled == 0 or text[:settled].endswith("\n\n")

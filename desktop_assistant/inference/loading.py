@@ -147,10 +147,16 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
                 model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             return make_skeleton(model, scheme, group)
 
-        try:
-            model = prepare(quant_cache.load(folder.path, scheme, group, skeleton, dtype))
-            source = entry if folder.gguf else None
-            return model, load_tokenizer(folder, source)
+        from concurrent.futures import ThreadPoolExecutor
+
+        source = entry if folder.gguf else None
+        try:  # the tokenizer reads its files (in Rust, the GIL let go) while the weights load
+            with ThreadPoolExecutor(1, thread_name_prefix="tokenizer") as pool:
+                tokenizer = pool.submit(load_tokenizer, folder, source)
+                model = prepare(quant_cache.load(folder.path, scheme, group, skeleton, dtype))
+                return model, tokenizer.result()
+        except ModelError:
+            raise
         except Exception as err:  # a torn cache file: make it again
             log.warning("quantized cache unusable (%s); quantizing again", err)
     what = "Converting the GGUF file and quantizing" if folder.gguf else "Quantizing"

@@ -28,6 +28,7 @@ from desktop_assistant.inference.streaming import TextStream
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048  # when a config names no context length
+PROMPT_LOOKUP = True  # it won on every prompt measured (inference/decode.py)
 TEXT_ONLY = "This model reads text only; pick a vision model (e.g. SmolVLM) to ask about images."
 
 
@@ -80,6 +81,7 @@ class CausalLMEngine:
         self._stop_ids: list[int] = []
         self._bf16 = False
         self.context_tokens = DEFAULT_CONTEXT
+        self.prompt_lookup = PROMPT_LOOKUP  # check drafts from the conversation (decode.py)
 
     @property
     def name(self) -> str:
@@ -149,6 +151,7 @@ class CausalLMEngine:
                 stream.add,
                 self._cancel,
                 decode_mode,
+                prompt_lookup=self.prompt_lookup,
             )
         if not result.cancelled:
             stream.finish()

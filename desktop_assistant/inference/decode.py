@@ -22,6 +22,8 @@ from desktop_assistant.inference.compat import with_cache
 from desktop_assistant.inference.options import GenerationOptions
 
 PREFILL_CHUNK = 256  # tokens per prefill step: Stop is checked between chunks
+MATCH_TOKENS = 3  # prompt lookup: how many of the last tokens must have occurred before
+DRAFT_TOKENS = 8  # ...and how many of the tokens that followed them are checked at once
 
 
 @dataclass
@@ -84,6 +86,51 @@ def _forward(model: Any, ids: Sequence[int], cache: Any) -> Any:
     return out.logits[:, -1, :]
 
 
+def _forward_all(model: Any, ids: Sequence[int], cache: Any) -> Any:
+    """Logits at every position of `ids` (the token and a draft to check)."""
+    import torch
+
+    out = model(
+        input_ids=torch.tensor([list(ids)], dtype=torch.long), use_cache=True, **with_cache(cache)
+    )
+    return out.logits[0]
+
+
+def lookup_draft(ids: Sequence[int], longest: int = DRAFT_TOKENS) -> list[int]:
+    """Prompt-lookup decoding's draft: where the last `MATCH_TOKENS` tokens occurred before
+    (the most recent time), the tokens that followed them then. Answers that repeat their
+    prompt (code edits, quotes, lists of names) continue the same way; others find nothing."""
+    n = MATCH_TOKENS
+    if len(ids) <= n:
+        return []
+    tail = list(ids[-n:])
+    for start in range(len(ids) - n - 1, -1, -1):
+        if list(ids[start : start + n]) == tail:
+            return list(ids[start + n : start + n + longest])
+    return []
+
+
+def _pick(scores: Any, sampling: bool, draft: int | None = None) -> tuple[int, bool]:
+    """The next token from processed `scores`, and whether it is `draft`. Sampling with a
+    draft is speculative sampling with a draft of probability 1: the draft is kept with the
+    model's probability for it, else a token is drawn from the rest; the tokens come out with
+    exactly the model's distribution."""
+    import torch
+
+    if not sampling:
+        token = int(torch.argmax(scores, dim=-1)[0])
+        return token, token == draft
+    probs = torch.softmax(scores.float(), dim=-1)[0]
+    if draft is not None:
+        if float(torch.rand(())) < float(probs[draft]):
+            return draft, True
+        probs = probs.clone()
+        probs[draft] = 0.0
+        if float(probs.sum()) <= 0.0:
+            return draft, True
+    return int(torch.multinomial(probs, num_samples=1)[0]), False
+
+
 def generate_tokens(
     model: Any,
     prompt: Sequence[int],
@@ -94,8 +141,19 @@ def generate_tokens(
     on_token: Callable[[int], bool],
     cancel: threading.Event,
     on_first_token: Callable[[], None] | None = None,
+    prompt_lookup: bool = False,
 ) -> DecodeResult:
-    """Generate after `prompt`; `on_token` returns True to end the reply (a stop marker)."""
+    """Generate after `prompt`; `on_token` returns True to end the reply (a stop marker).
+
+    `prompt_lookup`: check a draft found in the conversation (`lookup_draft`) with one forward
+    pass over the token and the draft, keeping the drafted tokens the model itself picks
+    (`_pick`). The reply is the model's own choice at every position, from the same
+    distribution when sampling; the rows of one pass are computed together, so with int8
+    activations (scaled per row) a near-tie can fall the other way than one row at a time.
+    Measured with `bench lookup` on Qwen2.5-Coder-0.5B int8, Zen 4, 200 tokens, median of 3:
+    renaming a function in a 20-line file 27.6 -> 72.1 tok/s greedy, 23.8 -> 48.6 sampled;
+    a short story 30.1 -> 29.6 greedy, 21.3 -> 23.4 sampled (`_Backoff` keeps prose from
+    paying for drafts that miss)."""
     import torch
     from transformers import DynamicCache
 
@@ -120,31 +178,110 @@ def generate_tokens(
             prompt_cache.ids.extend(chunk)
         assert logits is not None
         processors = _processors(options)
+        sampling = options.temperature > 0
         history = torch.tensor([list(prompt)], dtype=torch.long)
         stops = set(stop_ids)
-        first_at: float | None = None
-        new = 0
-        while True:
-            scores = processors(history, logits.float()) if processors else logits
-            if options.temperature > 0:
-                probs = torch.softmax(scores.float(), dim=-1)
-                token = int(torch.multinomial(probs, num_samples=1)[0, 0])
-            else:
-                token = int(torch.argmax(scores, dim=-1)[0])
-            new += 1
-            if first_at is None:
-                first_at = time.perf_counter()
-                if on_first_token is not None:
-                    on_first_token()
-            if token in stops or cancel.is_set():
-                break
-            if on_token(token) or cancel.is_set() or new >= max_new:
-                break
-            logits = _forward(model, (token,), cache)
+        state = _Emitter(on_token, cancel, max_new, stops, on_first_token)
+
+        def process(row: Any) -> Any:
+            return processors(history, row.float()) if processors else row
+
+        def grow(token: int) -> None:
+            nonlocal history
             prompt_cache.ids.append(token)
             if processors:
                 history = torch.cat([history, torch.tensor([[token]])], dim=1)
-        return DecodeResult(new, len(todo), reused, first_at, cancel.is_set())
+
+        token, _ = _pick(process(logits), sampling)
+        backoff = _Backoff()
+        while not state.emit(token):
+            draft = []
+            if prompt_lookup and backoff.ready():
+                draft = lookup_draft([*prompt_cache.ids, token])
+            if not draft:
+                logits = _forward(model, (token,), cache)
+                grow(token)
+                token, _ = _pick(process(logits), sampling)
+                continue
+            rows = _forward_all(model, (token, *draft), cache)
+            grow(token)
+            following: int | None = None
+            kept = 0
+            for i, guess in enumerate(draft):
+                chosen, right = _pick(process(rows[i : i + 1]), sampling, guess)
+                if not right:
+                    following = chosen
+                    break
+                kept += 1
+                grow(guess)
+                if state.emit(guess):
+                    break
+            if kept < len(draft):  # the cache holds the whole draft: drop what was not kept
+                cache.crop(-(len(draft) - kept))
+            backoff.result(kept)
+            if state.done:
+                break
+            if following is None:
+                following, _ = _pick(process(rows[kept : kept + 1]), sampling)
+            token = following
+        return DecodeResult(state.new, len(todo), reused, state.first_at, cancel.is_set())
     except BaseException:
         prompt_cache.reset()  # a half-written cache must not be reused
         raise
+
+
+class _Backoff:
+    """Drafts that find nothing right cost a wider pass for one token: after a draft of which
+    nothing was kept, look up again only after 2, 4, ... 16 tokens; a kept token resets it."""
+
+    def __init__(self) -> None:
+        self.wait = 0
+        self.skip = 0
+
+    def ready(self) -> bool:
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        return True
+
+    def result(self, kept: int) -> None:
+        if kept:
+            self.wait = 0
+        else:
+            self.wait = min(16, max(2, self.wait * 2))
+            self.skip = self.wait
+
+
+class _Emitter:
+    """Hands each new token on and says when the reply ends (a stop token, Stop, the limit,
+    or `on_token` asking to end it)."""
+
+    def __init__(
+        self,
+        on_token: Callable[[int], bool],
+        cancel: threading.Event,
+        max_new: int,
+        stops: set[int],
+        on_first_token: Callable[[], None] | None,
+    ) -> None:
+        self.on_token, self.cancel, self.max_new, self.stops = on_token, cancel, max_new, stops
+        self.on_first_token = on_first_token
+        self.new = 0
+        self.first_at: float | None = None
+        self.done = False
+
+    def emit(self, token: int) -> bool:
+        self.new += 1
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
+            if self.on_first_token is not None:
+                self.on_first_token()
+        # a stop token is not handed on; short-circuit order matters
+        self.done = (
+            token in self.stops
+            or self.cancel.is_set()
+            or self.on_token(token)
+            or self.cancel.is_set()
+            or self.new >= self.max_new
+        )
+        return self.done

@@ -70,3 +70,32 @@ def test_a_follow_up_after_drafted_replies_reuses_the_cache(engine):
     engine.reset_cache()
     fresh = engine.generate(follow, options, lambda t: None)
     assert again.text == fresh.text
+
+
+@pytest.mark.parametrize("top_k,top_p", [(40, 0.9), (5, 1.0), (0, 0.8), (200, 0.5)])
+def test_the_sampler_draws_from_what_transformers_processors_give(top_k, top_p, monkeypatch):
+    """Top-p over the top-k tokens only: the same distribution as the processors in a row."""
+    import torch
+
+    from desktop_assistant.inference.decode import _processors, _Sampler
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 5000) * 4
+    history = torch.randint(0, 5000, (1, 50))
+    options = GenerationOptions(temperature=0.7, top_p=top_p, top_k=top_k, repetition_penalty=1.1)
+    expected = torch.softmax(_processors(options)(history, logits.clone()), dim=-1)[0]
+    seen = {}
+
+    def multinomial(probs, num_samples):
+        seen["probs"] = probs.clone()
+        return torch.tensor([0])
+
+    monkeypatch.setattr(torch, "multinomial", multinomial)
+    token, _ = _Sampler(options).pick(logits, history)
+    probs = seen["probs"]
+    if top_k:
+        values, ids = _processors(options)(history, logits.clone()).topk(top_k)
+        full = torch.zeros(5000)
+        full[ids[0]] = probs
+        probs = full
+    assert torch.allclose(probs, expected, atol=1e-6)

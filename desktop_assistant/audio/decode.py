@@ -139,13 +139,11 @@ def _collect(path: Path, blocks: Blocks, stop: Stop, max_s: float) -> np.ndarray
     out: list[np.ndarray] = []
     done = 0
     stream: Any = None
-    rate = 0.0
-    for samples, block_rate in blocks:
+    for samples, rate in blocks:
         if stop():
             raise AudioCancelled(f"reading {path.name} was stopped")
         mono = to_mono(samples)
-        if stream is None and int(block_rate) != SAMPLE_RATE:
-            rate = block_rate
+        if stream is None and int(rate) != SAMPLE_RATE:
             stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
         if stream is not None:
             mono = stream.resample_chunk(mono, last=False)
@@ -190,16 +188,20 @@ Opened = tuple[float | None, Iterator[tuple[np.ndarray, float]]]  # seconds (if 
 def _with_soundfile(path: Path) -> Opened:
     import soundfile
 
-    info = soundfile.info(str(path))
-    rate = float(info.samplerate)
-    seconds = info.frames / rate if info.frames > 0 else None
+    return _sound_blocks(soundfile.SoundFile(str(path)))
+
+
+def _sound_blocks(sound: Any) -> Opened:
+    """An open `soundfile.SoundFile`: its length and its blocks (closed when read out)."""
+    rate = float(sound.samplerate)
 
     def blocks() -> Iterator[tuple[np.ndarray, float]]:
-        size = int(rate * BLOCK_S)
-        for block in soundfile.blocks(str(path), blocksize=size, dtype="float32", always_2d=True):
-            yield block, rate
+        with sound:
+            size = int(rate * BLOCK_S)
+            for block in sound.blocks(blocksize=size, dtype="float32", always_2d=True):
+                yield block, rate
 
-    return seconds, blocks()
+    return (sound.frames / rate if sound.frames > 0 else None), blocks()
 
 
 def _with_riff_mp3(path: Path) -> Opened | None:
@@ -221,17 +223,7 @@ def _with_riff_mp3(path: Path) -> Opened | None:
         at += 8 + size + (size & 1)
     if tag != 0x55 or not payload:
         return None
-    inner = soundfile.SoundFile(io.BytesIO(payload))
-    rate = float(inner.samplerate)
-
-    def blocks() -> Iterator[tuple[np.ndarray, float]]:
-        with inner:
-            for block in inner.blocks(
-                blocksize=int(rate * BLOCK_S), dtype="float32", always_2d=True
-            ):
-                yield block, rate
-
-    return (inner.frames / rate if inner.frames > 0 else None), blocks()
+    return _sound_blocks(soundfile.SoundFile(io.BytesIO(payload)))
 
 
 def _have_pyav() -> bool:

@@ -27,7 +27,6 @@ from typing import Any
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference import memory
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.causal_lm import (
     DEFAULT_CONTEXT,
@@ -37,7 +36,11 @@ from desktop_assistant.inference.causal_lm import (
 from desktop_assistant.inference.compat import cache_keyword, with_cache
 from desktop_assistant.inference.decode import generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
-from desktop_assistant.inference.loading import give_back_memory, resolve_precision
+from desktop_assistant.inference.loading import (
+    check_memory,
+    give_back_memory,
+    resolve_precision,
+)
 from desktop_assistant.inference.model_folder import check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
@@ -120,8 +123,7 @@ class VisionChatEngine:
         import torch
 
         chosen = resolve_precision(self.requested_precision, folder)
-        smaller = memory.need(folder, "int4") if chosen != "int4" else None
-        memory.check_fits(folder, memory.need(folder, chosen), smaller)  # never cached
+        check_memory(folder, chosen)  # as the text engine (a vision model has no cache)
         self._processor = load_processor(folder)
         model = load_vision_model(folder, chosen, progress or (lambda message: None))
         self._model, self._precision = model, chosen

@@ -68,8 +68,9 @@ _users = 0
 
 def hub_module() -> Any:
     """huggingface_hub, imported offline: requests are refused unless a download runs."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from desktop_assistant.core.offline import go_offline
+
+    go_offline()  # already done by the entry point; not by every caller (tests, scripts)
     import huggingface_hub
     import huggingface_hub.constants  # a submodule the package does not import eagerly
 

@@ -396,10 +396,10 @@ class Voice(QObject):
     def _on_failed(self, request: int, message: str) -> None:
         self.status.hide()
         if request == self._file_request:
-            self._file_request = 0
-            self.window.intake.tell(f"Speech recognition failed: {message}")
-        elif request == self._request:
-            self.window.intake.tell(f"Speech recognition failed: {message}")
+            self._file_request = 0  # the next dropped file may start
+        elif request != self._request:
+            return  # an earlier recording's, superseded
+        self.window.intake.tell(f"Speech recognition failed: {message}")
 
     def _on_progress(self, request: int, done: float, total: float) -> None:
         if request == self._file_request and total > 0:

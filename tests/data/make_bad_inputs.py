@@ -2,11 +2,12 @@
 
     python tests/data/make_bad_inputs.py      # rewrites tests/data/bad/ and its catalogue.json
 
-Small files only (the biggest is a few kB): pictures, audio, prompts, model folders and
-history files a user could bring, each with what the app must do with it: "read" (it is odd
-but fine) or "refuse" (a clear message). Everything is made from code, the same bytes every
-time: no randomness, no network. tests/test_bad_inputs.py puts each through the command line
-and the window.
+Small files only (the biggest, 24-bit 96 kHz stereo audio, is 58 kB): pictures, audio, prompts,
+model folders and history files a user could bring, each with what the app must do with it:
+"read" (it is odd but fine) or "refuse" (a clear message). Everything is made from code, with no
+network; the same bytes every time except the Opus file (libopus's encoder output varies from
+run to run). tests/test_bad_inputs_cli.py puts each through the command line,
+tests/ui/test_bad_inputs_window.py through the window.
 """
 
 from __future__ import annotations
@@ -181,10 +182,6 @@ def prompts() -> dict[str, dict[str, Any]]:
     }
 
 
-def prompt_text(recipe: dict[str, Any]) -> str:
-    return str(recipe["text"]) * int(recipe.get("times", 1))
-
-
 def _safetensors(header: dict[str, Any], data: bytes) -> bytes:
     raw = json.dumps(header).encode()
     return struct.pack("<Q", len(raw)) + raw + data
@@ -274,24 +271,22 @@ def main() -> None:
     for folder in ("pictures", "audio", "models", "histories"):
         (OUT / folder).mkdir(parents=True)
     catalogue: dict[str, Any] = {"pictures": {}, "audio": {}, "models": {}, "histories": {}}
-    for name, (data, expect) in pictures().items():
-        (OUT / "pictures" / name).write_bytes(data)
-        catalogue["pictures"][name] = expect
-    for name, (data, expect) in audio().items():
-        (OUT / "audio" / name).write_bytes(data)
-        catalogue["audio"][name] = expect
-    for name, files in model_folders().items():
+    files = [
+        ("pictures", pictures()),
+        ("audio", audio()),
+        ("models", model_files()),
+        ("histories", histories()),
+    ]
+    for kind, made in files:
+        for name, (data, expect) in made.items():
+            (OUT / kind / name).write_bytes(data)
+            catalogue[kind][name] = expect
+    for name, contents in model_folders().items():
         folder = OUT / "models" / name
         folder.mkdir()
-        for file, data in files.items():
+        for file, data in contents.items():
             (folder / file).write_bytes(data)
         catalogue["models"][name] = "refuse"
-    for name, (data, expect) in model_files().items():
-        (OUT / "models" / name).write_bytes(data)
-        catalogue["models"][name] = expect
-    for name, (data, expect) in histories().items():
-        (OUT / "histories" / name).write_bytes(data)
-        catalogue["histories"][name] = expect
     (OUT / "prompts.json").write_text(json.dumps(prompts(), ensure_ascii=True, indent=1))
     catalogue["prompts"] = {name: "answer" for name in prompts()}
     catalogue["prompts"]["whitespace-only"] = "ignore"

@@ -8,17 +8,23 @@ from PySide6.QtWidgets import QPlainTextEdit
 from desktop_assistant.ui.spoken_text import SpokenText
 
 
+def _dictating(qtbot, draft: str = "") -> tuple[QPlainTextEdit, SpokenText]:
+    """A prompt box holding `draft`, and a recording that has just begun in it."""
+    edit = QPlainTextEdit()
+    qtbot.addWidget(edit)
+    edit.setPlainText(draft)
+    spoken = SpokenText(edit)
+    spoken.begin()
+    return edit, spoken
+
+
 def _type_at_end(edit: QPlainTextEdit, text: str) -> None:
     edit.moveCursor(QTextCursor.MoveOperation.End)
     edit.insertPlainText(text)
 
 
 def test_partials_replace_each_other_after_the_draft(qtbot):
-    edit = QPlainTextEdit()
-    qtbot.addWidget(edit)
-    edit.setPlainText("Draft:")
-    spoken = SpokenText(edit)
-    spoken.begin()
+    edit, spoken = _dictating(qtbot, "Draft:")
     spoken.show("what")
     spoken.show("what is the")
     spoken.show("What is the time?", final=True)
@@ -26,10 +32,7 @@ def test_partials_replace_each_other_after_the_draft(qtbot):
 
 
 def test_typing_after_the_spoken_words_is_kept(qtbot):
-    edit = QPlainTextEdit()
-    qtbot.addWidget(edit)
-    spoken = SpokenText(edit)
-    spoken.begin()
+    edit, spoken = _dictating(qtbot)
     spoken.show("plan a")
     _type_at_end(edit, " (typed 😀 meanwhile)")
     spoken.show("plan a trip")
@@ -38,11 +41,7 @@ def test_typing_after_the_spoken_words_is_kept(qtbot):
 
 
 def test_typing_before_them_with_wide_characters_is_kept(qtbot):
-    edit = QPlainTextEdit()
-    qtbot.addWidget(edit)
-    edit.setPlainText("🎉🎉")
-    spoken = SpokenText(edit)
-    spoken.begin()
+    edit, spoken = _dictating(qtbot, "🎉🎉")
     spoken.show("hello")
     cursor = edit.textCursor()
     cursor.setPosition(0)
@@ -52,10 +51,7 @@ def test_typing_before_them_with_wide_characters_is_kept(qtbot):
 
 
 def test_typing_into_the_spoken_words_stops_partials_and_the_final_goes_at_the_end(qtbot):
-    edit = QPlainTextEdit()
-    qtbot.addWidget(edit)
-    spoken = SpokenText(edit)
-    spoken.begin()
+    edit, spoken = _dictating(qtbot)
     spoken.show("send the report")
     edit.setPlainText("send the final report")  # the user corrected the partial words
     spoken.show("send the report to")
@@ -65,11 +61,7 @@ def test_typing_into_the_spoken_words_stops_partials_and_the_final_goes_at_the_e
 
 
 def test_a_command_or_silence_takes_out_only_the_spoken_words(qtbot):
-    edit = QPlainTextEdit()
-    qtbot.addWidget(edit)
-    edit.setPlainText("keep me")
-    spoken = SpokenText(edit)
-    spoken.begin()
+    edit, spoken = _dictating(qtbot, "keep me")
     spoken.show("new")
     _type_at_end(edit, " and me")
     spoken.remove()

@@ -25,87 +25,6 @@ FILLER = (
 )
 
 
-EDIT_TASK = """Rename the function `load_settings` to `read_settings` in this code and \
-show the whole file:
-
-```python
-import json
-from pathlib import Path
-
-
-def load_settings(path: Path) -> dict:
-    \"\"\"Read the settings file, or the defaults when there is none.\"\"\"
-    if not path.exists():
-        return {"theme": "light", "font_size": 12, "language": "en"}
-    with path.open(encoding="utf-8") as f:
-        data = json.load(f)
-    data.setdefault("theme", "light")
-    data.setdefault("font_size", 12)
-    data.setdefault("language", "en")
-    return data
-
-
-def save_settings(path: Path, settings: dict) -> None:
-    path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    print(load_settings(Path("settings.json")))
-```"""
-STORY_TASK = "Write a short story about a lighthouse keeper who finds a message in a bottle."
-
-
-def bench_lookup(model: str, new_tokens: int, runs: int) -> dict[str, Any]:
-    """Decode speed with and without prompt-lookup drafts: a code edit (the answer repeats
-    the prompt) and a story (it does not), greedy and sampled (0.7), median of `runs`."""
-    import torch
-
-    from desktop_assistant.core.conversation import Message
-    from desktop_assistant.inference.causal_lm import CausalLMEngine
-    from desktop_assistant.inference.options import GenerationOptions
-
-    engine = CausalLMEngine(model)
-    engine.load()
-    out: dict[str, Any] = {"model": engine.name, "precision": engine.precision}
-    for name, prompt in (("edit", EDIT_TASK), ("story", STORY_TASK)):
-        for temperature in (0.0, 0.7):
-            for lookup in (False, True):
-                engine.prompt_lookup = lookup
-                options = GenerationOptions(max_new_tokens=new_tokens, temperature=temperature)
-                speeds = []
-                for run in range(runs):
-                    engine.reset_cache()
-                    torch.manual_seed(run)
-                    reply = engine.generate([Message("user", prompt)], options, lambda t: None)
-                    speeds.append(reply.stats.decode_tok_s)
-                key = f"{name}_t{temperature:g}_{'lookup' if lookup else 'plain'}_tok_s"
-                out[key] = round(statistics.median(speeds), 1)
-    return out
-
-
-def bench_soak(args: Any) -> dict[str, Any]:
-    """`bench soak`: the real engines the settings make, in the real window."""
-    from pathlib import Path
-
-    from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.bench_soak import soak
-    from desktop_assistant.ui.voice import speech_factory_for
-    from desktop_assistant.ui.workers import engine_factory_for
-
-    settings = Settings()
-    if args.audio and not args.stt_model:
-        raise UserError("--audio needs --stt-model (a Whisper folder)")
-    return soak(
-        engine_factory_for(settings),
-        str(Path(args.bench_model).expanduser().resolve()),
-        args.turns,
-        Path(args.bench_image) if args.bench_image else None,
-        speech_factory_for(settings) if args.stt_model else None,
-        str(Path(args.stt_model).expanduser().resolve()) if args.stt_model else "",
-        Path(args.audio) if args.audio else None,
-    )
-
-
 def run(args: Any) -> int:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # window benchmarks, headless
@@ -145,8 +64,12 @@ def run(args: Any) -> int:
             args.beam_size,
         )
     elif args.bench_command == "lookup":
+        from desktop_assistant.bench_lookup import bench_lookup
+
         result = bench_lookup(args.bench_model, args.new_tokens, args.runs)
     elif args.bench_command == "soak":
+        from desktop_assistant.ui.bench_soak import bench_soak
+
         result = bench_soak(args)
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming

@@ -169,3 +169,24 @@ def _soak(
         "open_files_after_warm_up": int(base["open_files"]),
         "open_files_end": int(end["open_files"]),
     }
+
+
+def bench_soak(args: Any) -> dict[str, Any]:
+    """`bench soak`: the real engines the settings make, in the real window."""
+    from desktop_assistant.core.errors import UserError
+    from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.voice import speech_factory_for
+    from desktop_assistant.ui.workers import engine_factory_for
+
+    settings = Settings()
+    if args.audio and not args.stt_model:
+        raise UserError("--audio needs --stt-model (a Whisper folder)")
+    return soak(
+        engine_factory_for(settings),
+        str(Path(args.bench_model).expanduser().resolve()),
+        args.turns,
+        Path(args.bench_image) if args.bench_image else None,
+        speech_factory_for(settings) if args.stt_model else None,
+        str(Path(args.stt_model).expanduser().resolve()) if args.stt_model else "",
+        Path(args.audio) if args.audio else None,
+    )

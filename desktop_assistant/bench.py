@@ -38,6 +38,7 @@ def run(args: Any) -> int:
             args.runs,
             args.quant,
             args.turns,
+            args.forward,
         )
     elif args.bench_command == "image":
         result = bench_image(
@@ -187,6 +188,7 @@ def bench_chat(
     runs: int,
     quant: str = "auto",
     turns: int = 1,
+    forward: str = "own",
 ) -> dict[str, Any]:
     """Cold runs (prompt cache emptied first) for prefill and decode speed; with turns > 1,
     a conversation where each turn reuses the previous turns' KV cache."""
@@ -197,7 +199,7 @@ def bench_chat(
     from desktop_assistant.inference.options import GenerationOptions
     from desktop_assistant.inference.prompt import prompt_ids
 
-    engine = CausalLMEngine(model, precision=quant)
+    engine = CausalLMEngine(model, precision=quant, own_forward=forward == "own")
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
@@ -221,6 +223,7 @@ def bench_chat(
     out: dict[str, Any] = {
         "model": engine.name,
         "precision": engine.precision,
+        "forward": type(engine._model).__name__,
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_s": round(load_s, 2),
@@ -338,18 +341,19 @@ def quality_text() -> tuple[str, str]:
 def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
     """Next-token agreement of `quant` with the unquantized (fp32) model over a fixed text."""
     import torch
-    from transformers import DynamicCache
 
     from desktop_assistant.inference.causal_lm import CausalLMEngine
     from desktop_assistant.inference.compat import with_cache
+    from desktop_assistant.inference.decode import new_cache
 
-    reference = CausalLMEngine(model, precision="fp32")
+    # the reference runs transformers' own forward: a check of ours (llama_forward) as well
+    reference = CausalLMEngine(model, precision="fp32", own_forward=False)
     reference.load()
     tested = CausalLMEngine(model, precision=quant)
     tested.load()
     text, source = quality_text()
     ids = reference._tokenizer(text)["input_ids"][: tokens + 1]
-    caches = [DynamicCache(config=e._model.config) for e in (reference, tested)]
+    caches = [new_cache(e._model) for e in (reference, tested)]
     agree = total = 0
     kl_sum = nll_ref = nll_test = 0.0
     chunk = 256

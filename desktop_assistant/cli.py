@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--turns", type=int, default=1, metavar="N", help="time each turn's first token"
     )
+    chat.add_argument(
+        "--forward",
+        default="own",
+        choices=("own", "transformers"),
+        help="our Llama/Qwen2 forward (default) or transformers' own",
+    )
     chat.add_argument("--json", action="store_true")
     quality = bench_sub.add_parser("quality", help="agreement of a quantized model with fp32")
     quality.add_argument("--model", dest="bench_model", metavar="PATH", required=True)

@@ -68,10 +68,17 @@ def _onednn_for_prefill_only(enabled: bool) -> Iterator[Callable[[], None]]:
 class CausalLMEngine:
     """A chat model from a local Hugging Face folder, run on the CPU."""
 
-    def __init__(self, model_path: str | Path, precision: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        precision: str = "auto",
+        threads: int = 0,
+        own_forward: bool = True,
+    ) -> None:
         self.model_path = Path(model_path).expanduser()
         self.requested_precision = precision
         self.threads = threads  # 0: one per physical core
+        self.own_forward = own_forward  # llama_forward where it applies, else transformers'
         self._precision = ""
         self._folder: ModelFolder | None = None
         self._model: Any = None
@@ -99,7 +106,7 @@ class CausalLMEngine:
         folder = check_model_folder(self.model_path)
         prepare_to_load(self.threads)
         model, tokenizer, self._precision = load_model(
-            folder, self.requested_precision, progress or (lambda message: None)
+            folder, self.requested_precision, progress or (lambda message: None), self.own_forward
         )
         import torch
 

@@ -96,6 +96,16 @@ def _forward_all(model: Any, ids: Sequence[int], cache: Any) -> Any:
     return out.logits[0]
 
 
+def new_cache(model: Any) -> Any:
+    """An empty KV cache for `model`: its own kind (llama_forward) or transformers'."""
+    make = getattr(model, "new_cache", None)
+    if make is not None:
+        return make()
+    from transformers import DynamicCache
+
+    return DynamicCache(config=model.config)
+
+
 def lookup_draft(ids: Sequence[int], longest: int = DRAFT_TOKENS) -> list[int]:
     """Prompt-lookup decoding's draft: where the last `MATCH_TOKENS` tokens occurred before
     (the most recent time), the tokens that followed them then. Answers that repeat their
@@ -201,11 +211,10 @@ def generate_tokens(
     greedy, 27.3 -> 64.7 sampled; a short story 26.2 -> 27.7 greedy, 27.9 -> 26.0 sampled
     (`_Backoff` keeps prose from paying much for drafts that miss)."""
     import torch
-    from transformers import DynamicCache
 
     reused = prompt_cache.reusable(prompt) if prompt_cache.cache is not None else 0
     if reused == 0:
-        prompt_cache.cache = DynamicCache(config=model.config)
+        prompt_cache.cache = new_cache(model)
         prompt_cache.ids = []
     else:
         drop = len(prompt_cache.ids) - reused

@@ -148,4 +148,4 @@ def test_a_load_gives_freed_memory_back(tiny_chat_dir, monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", Libc)
     CausalLMEngine(tiny_chat_dir, precision="int8").load()
-    assert trims == [0]
+    assert trims and set(trims) == {0}  # after the fused forward is built, and at the end

@@ -140,10 +140,12 @@ def _cat_bias(parts: list[Any], dtype: torch.dtype) -> Any:
     return torch.cat(pieces)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+def _rotate(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotary embedding of x [1, tokens, heads, head dim], transformers' half-split layout:
+    x * cos + rotate_half(x) * sin, where rotate_half(x) = roll(x, half) with the first half
+    negated; the sign is folded into the table's sin (`LlamaForward._rope`). Three ops."""
+    cos, signed_sin = rope
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, -1), signed_sin)
 
 
 class Layer(nn.Module):
@@ -160,6 +162,7 @@ class Layer(nn.Module):
         self.attn_norm = hf_layer.input_layernorm.weight
         self.mlp_norm = hf_layer.post_attention_layernorm.weight
         self.qkv = Projection([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.qk_width = (self.heads + self.kv_heads) * self.head_dim
         self.o = attn.o_proj
         self.gate_up = Projection([mlp.gate_proj, mlp.up_proj])
         self.down = mlp.down_proj
@@ -175,20 +178,15 @@ class Layer(nn.Module):
     ) -> torch.Tensor:
         n = x.shape[1]
         h = F.rms_norm(x, (x.shape[-1],), self.attn_norm, self.eps)
-        q, k, v = self.qkv(h)
-        q = q.view(1, n, self.heads, self.head_dim).transpose(1, 2)
-        k = k.view(1, n, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = v.view(1, n, self.kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = rope
+        q, k, v = self._project(h, rope)
+        keys.narrow(2, start, n).copy_(k.transpose(1, 2))
+        values.narrow(2, start, n).copy_(v.transpose(1, 2))
         end = start + n
-        keys[:, :, start:end] = _rotate(k, cos, sin)
-        values[:, :, start:end] = v
-        q = _rotate(q, cos, sin).to(keys.dtype)
         if n == 1:
-            a = self._attend_one(q, keys[0, :, :end], values[0, :, :end])
+            a = self._attend_one(q.to(keys.dtype), keys[0, :, :end], values[0, :, :end])
         else:
             a = F.scaled_dot_product_attention(
-                q,
+                q.transpose(1, 2).to(keys.dtype),
                 keys[:, :, :end],
                 values[:, :, :end],
                 attn_mask=mask,
@@ -200,6 +198,24 @@ class Layer(nn.Module):
         h = F.rms_norm(x, (x.shape[-1],), self.mlp_norm, self.eps)
         gate, up = self.gate_up(h)
         return x + self.down(F.silu(gate) * up)
+
+    def _project(
+        self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k (rotated) and v, each [1, tokens, heads, head dim]. Fused, q and k are side by
+        side in one output and rotated together."""
+        n, dim = h.shape[1], self.head_dim
+        if self.qkv.fused is not None:
+            out = self.qkv.fused(h)
+            qk = _rotate(out[..., : self.qk_width].view(1, n, -1, dim), rope)
+            v = out[..., self.qk_width :].view(1, n, self.kv_heads, dim)
+            return qk[:, :, : self.heads], qk[:, :, self.heads :], v
+        q, k, v = self.qkv(h)
+        return (
+            _rotate(q.view(1, n, self.heads, dim), rope),
+            _rotate(k.view(1, n, self.kv_heads, dim), rope),
+            v.view(1, n, self.kv_heads, dim),
+        )
 
     def _attend_one(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> Any:
         """One query's attention as two batched matmuls per KV head, the query heads that share
@@ -265,7 +281,9 @@ class LlamaForward(nn.Module):
             positions = torch.arange(length)[None]
             probe = torch.empty(0, dtype=self.act_dtype)
             cos, sin = self.rotary(probe, positions)
-            self._cos, self._sin = cos[0], sin[0]
+            half = sin.shape[-1] // 2
+            sin[..., :half] *= -1  # rotate_half's sign (see _rotate)
+            self._cos, self._sin = cos[0, :, None], sin[0, :, None]  # [positions, 1, head dim]
         return self._cos[start:end], self._sin[start:end]
 
     def forward(

@@ -15,12 +15,14 @@ weight-only config dequantizes to bf16 (slower than plain bf16), see issue 5.
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
+log = logging.getLogger(__name__)
 SCHEMES = ("int8", "int4")
 INT4_GROUP = 32  # measured: same kernel speed as 64 or 128 here, best agreement (bench quality)
 # Layers whose input is the MLP's inner activation: it has large outlier channels, which
@@ -85,8 +87,25 @@ class Int8Linear(_Int8Rows):
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
 
+@functools.cache
 def dynamic_int8_available() -> bool:
-    return "fbgemm" in torch.backends.quantized.supported_engines
+    """Whether fbgemm's dynamic int8 GEMM (DynamicInt8Linear) runs in this torch.
+
+    It is reached through quantized tensors, which torch 2.13 deprecates (pytorch issue
+    184982). So this packs and runs one small layer: in a torch where that API is gone or
+    broken, int8 falls back to the weight-only kernel `aten._weight_int8pack_mm` (Int8Linear,
+    not deprecated; decode ~15% slower here) with the same cached weights, instead of failing
+    at load. The one place that decides, for the chat, vision and speech engines.
+    """
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        return False
+    try:
+        packed = _fbgemm_pack(torch.ones(8, 64, dtype=torch.int8), torch.full((8,), 0.5))
+        out = torch.ops.quantized.linear_dynamic(torch.ones(1, 64), packed, False)
+    except (AttributeError, RuntimeError, NotImplementedError, TypeError) as err:
+        log.warning("fbgemm's int8 GEMM does not run here (%s): weight-only int8 instead", err)
+        return False
+    return tuple(out.shape) == (1, 8) and abs(float(out[0, 0]) - 32.0) < 0.5
 
 
 def _fbgemm_pack(weight: torch.Tensor, scales: torch.Tensor) -> Any:

@@ -152,3 +152,29 @@ def test_auto_precision_is_int8_or_int4_when_memory_is_short(tiny_chat_dir, monk
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Short)
     assert resolve_precision("auto", folder) == "int4"
+
+
+def test_int8_falls_back_to_the_weight_only_kernel_when_quantized_tensors_are_gone(
+    tiny_chat_dir, monkeypatch
+):
+    """torch deprecates the quantized tensors fbgemm's GEMM is reached through: if a torch
+    drops them, int8 models still load and answer, on the weight-only int8 kernel."""
+    from desktop_assistant.inference import quantize
+
+    def removed(*args, **kwargs):
+        raise AttributeError("module 'torch' has no attribute '_make_per_channel_quantized_tensor'")
+
+    monkeypatch.setattr(torch, "_make_per_channel_quantized_tensor", removed)
+    quantize.dynamic_int8_available.cache_clear()
+    quantize.int8_pairs_saturate.cache_clear()
+    try:
+        assert not quantize.dynamic_int8_available()
+        engine = CausalLMEngine(tiny_chat_dir, precision="int8")
+        engine.load()
+        kinds = {type(m) for m in engine._model.modules()}
+        assert Int8Linear in kinds and DynamicInt8Linear not in kinds
+        reply = engine.generate([Message("user", "hello")], GREEDY, lambda text: None)
+        assert reply.stats.new_tokens > 0
+    finally:
+        quantize.dynamic_int8_available.cache_clear()
+        quantize.int8_pairs_saturate.cache_clear()

@@ -17,7 +17,9 @@ runs from either venv; it starts every measurement in a subprocess:
   an end-of-generation token (those are masked out of the argmax).
   prefill_tok_s = prompt tokens / time to the first new token (prompt evaluation + first pick);
   decode_tok_s = (new tokens - 1) / time for the rest; peak_rss_mb = the worker's ru_maxrss.
-* ours: `.venv/bin/python -m desktop_assistant bench chat ... --json` once per --quant value.
+* ours: `.venv/bin/python -m desktop_assistant bench chat ... --json` once per --quant value,
+  with prompt-lookup decoding on (as the app runs) and off (plain decoding, one token per
+  forward pass like llama.cpp here), unless --lookup says one.
 
 Usage:
     python benchmarks/compare_llamacpp.py                      # int4,int8,bf16 vs llama.cpp
@@ -271,15 +273,17 @@ def run_llama(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     return _run(cmd, env, "llama.cpp", args.wait_idle)
 
 
-def run_ours(args: argparse.Namespace, quant: str, env: dict[str, str]) -> dict[str, Any]:
+def run_ours(
+    args: argparse.Namespace, quant: str, env: dict[str, str], lookup: str = "on"
+) -> dict[str, Any]:
     cmd = [
         str(args.our_python), "-m", "desktop_assistant", "bench", "chat",
         "--model", str(args.hf), "--quant", quant,
         "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens),
-        "--runs", str(args.runs), "--json",
+        "--runs", str(args.runs), "--lookup", lookup, "--json",
     ]  # fmt: skip
-    result = _run(cmd, env, f"ours ({quant})", args.wait_idle)
-    return {"engine": "ours", "quant": quant, **result}
+    result = _run(cmd, env, f"ours ({quant}, lookup {lookup})", args.wait_idle)
+    return {"engine": "ours", "quant": quant, "lookup": lookup, **result}
 
 
 def ratios(ours: dict[str, Any], llama: dict[str, Any]) -> dict[str, float | None]:
@@ -339,6 +343,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="limit both to AVX2: ours through " + " ".join(f"{k}={v}" for k, v in AVX2_ENV.items())
         + ", llama.cpp through --llama-python-avx2",
     )  # fmt: skip
+    p.add_argument(
+        "--lookup",
+        choices=("on", "off", "both"),
+        default="both",
+        help="our prompt-lookup decoding (on in the app); 'both' runs each precision twice",
+    )
     p.add_argument("--skip-ours", action="store_true", help="measure llama.cpp only")
     p.add_argument("--skip-llama", action="store_true", help="measure our engine only")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -367,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_ours:
         our_env = dict(env)
         our_env.setdefault("OMP_NUM_THREADS", str(args.threads))
+        lookups = ("on", "off") if args.lookup == "both" else (args.lookup,)
         for quant in quants:
-            ours[quant] = run_ours(args, quant, our_env)
+            for lookup in lookups:
+                name = quant if lookup == "on" else f"{quant} no-lookup"
+                ours[name] = run_ours(args, quant, our_env, lookup)
     rows: list[tuple[str, dict[str, Any]]] = []
     if llama is not None:
         rows.append(("llama.cpp " + ("avx2" if args.avx2 else "native") + " q4_k_m", llama))

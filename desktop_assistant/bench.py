@@ -39,6 +39,7 @@ def run(args: Any) -> int:
             args.quant,
             args.turns,
             args.forward,
+            args.lookup == "on",
         )
     elif args.bench_command == "image":
         result = bench_image(
@@ -189,6 +190,7 @@ def bench_chat(
     quant: str = "auto",
     turns: int = 1,
     forward: str = "own",
+    lookup: bool = True,
 ) -> dict[str, Any]:
     """Cold runs (prompt cache emptied first) for prefill and decode speed; with turns > 1,
     a conversation where each turn reuses the previous turns' KV cache."""
@@ -200,6 +202,7 @@ def bench_chat(
     from desktop_assistant.inference.prompt import prompt_ids
 
     engine = CausalLMEngine(model, precision=quant, own_forward=forward == "own")
+    engine.prompt_lookup = lookup
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
@@ -224,6 +227,7 @@ def bench_chat(
         "model": engine.name,
         "precision": engine.precision,
         "forward": type(engine._model).__name__,
+        "prompt_lookup": lookup,
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_s": round(load_s, 2),

@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("own", "transformers"),
         help="our Llama/Qwen2 forward (default) or transformers' own",
     )
+    chat.add_argument(
+        "--lookup",
+        default="on",
+        choices=("on", "off"),
+        help="prompt-lookup decoding (on in the app); off: one token per forward pass",
+    )
     chat.add_argument("--json", action="store_true")
     quality = bench_sub.add_parser("quality", help="agreement of a quantized model with fp32")
     quality.add_argument("--model", dest="bench_model", metavar="PATH", required=True)

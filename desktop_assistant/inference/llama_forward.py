@@ -9,7 +9,8 @@ quantize.py or plain nn.Linear) and does per layer only what the maths needs:
 - the KV cache is preallocated (`KVCache`: grown in steps, cropped by moving its length) and
   fp32 whatever the weights: without oneDNN (off while decoding, causal_lm.py) one bf16
   query's attention took 324 us at 400 tokens, 35 us in fp32 with the casts;
-- RMSNorm is torch's fused op, the rotary table is computed once and sliced;
+- RMSNorm in three ops (`RMSNorm`), the rotary embedding in three (`_rotate`) from a table
+  computed once and sliced;
 - a single decoded token needs no attention mask; a prefill chunk after cached tokens gets one
   boolean mask, not one per layer.
 
@@ -140,6 +141,26 @@ def _cat_bias(parts: list[Any], dtype: torch.dtype) -> Any:
     return torch.cat(pieces)
 
 
+class RMSNorm(nn.Module):
+    """x * rsqrt(mean(x^2) + eps) * weight, written as x * (weight * sqrt(dim)) /
+    hypot(|x|, sqrt(dim * eps)): the same value in four small ops (12.6 us for one
+    896-wide token) where torch's rms_norm takes seven (22 us; 2 threads, Zen 4), 49 times
+    a token."""
+
+    eps_term: torch.Tensor
+
+    def __init__(self, hf_norm: Any) -> None:
+        super().__init__()
+        weight = hf_norm.weight.detach()
+        dim = weight.shape[0]
+        self.scaled = nn.Parameter(weight * dim**0.5, requires_grad=False)
+        self.register_buffer("eps_term", torch.tensor((dim * hf_norm.variance_epsilon) ** 0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        return x * (self.scaled / torch.hypot(norm, self.eps_term))
+
+
 def _rotate(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Rotary embedding of x [1, tokens, heads, head dim], transformers' half-split layout:
     x * cos + rotate_half(x) * sin, where rotate_half(x) = roll(x, half) with the first half
@@ -158,9 +179,8 @@ class Layer(nn.Module):
         self.kv_heads = config.num_key_value_heads
         self.head_dim = attn.head_dim
         self.scaling = float(attn.scaling)
-        self.eps = float(hf_layer.input_layernorm.variance_epsilon)
-        self.attn_norm = hf_layer.input_layernorm.weight
-        self.mlp_norm = hf_layer.post_attention_layernorm.weight
+        self.attn_norm = RMSNorm(hf_layer.input_layernorm)
+        self.mlp_norm = RMSNorm(hf_layer.post_attention_layernorm)
         self.qkv = Projection([attn.q_proj, attn.k_proj, attn.v_proj])
         self.qk_width = (self.heads + self.kv_heads) * self.head_dim
         self.o = attn.o_proj
@@ -177,7 +197,7 @@ class Layer(nn.Module):
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
         n = x.shape[1]
-        h = F.rms_norm(x, (x.shape[-1],), self.attn_norm, self.eps)
+        h = self.attn_norm(x)
         q, k, v = self._project(h, rope)
         keys.narrow(2, start, n).copy_(k.transpose(1, 2))
         values.narrow(2, start, n).copy_(v.transpose(1, 2))
@@ -195,7 +215,7 @@ class Layer(nn.Module):
                 enable_gqa=self.heads != self.kv_heads,
             ).transpose(1, 2)
         x = x + self.o(a.reshape(1, n, self.heads * self.head_dim).to(x.dtype))
-        h = F.rms_norm(x, (x.shape[-1],), self.mlp_norm, self.eps)
+        h = self.mlp_norm(x)
         gate, up = self.gate_up(h)
         return x + self.down(F.silu(gate) * up)
 
@@ -253,11 +273,10 @@ class LlamaForward(nn.Module):
         for i, layer in enumerate(inner.layers):
             self.layers.append(Layer(layer, model.config))
             inner.layers[i] = nn.Identity()  # drop the unfused projections now, not at the end
-        self.norm = inner.norm.weight
-        self.eps = float(inner.norm.variance_epsilon)
+        self.norm = RMSNorm(inner.norm)
         self.rotary = inner.rotary_emb
         self.lm_head = model.lm_head
-        self.act_dtype = self.norm.dtype
+        self.act_dtype = inner.norm.weight.dtype
         self._cos = self._sin = torch.empty(0)
 
     @property
@@ -310,7 +329,7 @@ class LlamaForward(nn.Module):
         cache.length = start + n
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
-        x = F.rms_norm(x, (x.shape[-1],), self.norm, self.eps)
+        x = self.norm(x)
         return Output(logits=self.lm_head(x))
 
 

@@ -146,6 +146,52 @@ def test_a_load_gives_freed_memory_back(tiny_chat_dir, monkeypatch):
             trims.append(pad)
             return self.lib.malloc_trim(pad)
 
+        def __getattr__(self, name):
+            return getattr(self.lib, name)
+
     monkeypatch.setattr(ctypes, "CDLL", Libc)
     CausalLMEngine(tiny_chat_dir, precision="int8").load()
     assert trims and set(trims) == {0}  # after the fused forward is built, and at the end
+
+
+def test_large_blocks_are_mapped_while_loading_and_the_threshold_raised_after(
+    tiny_chat_dir, monkeypatch
+):
+    """glibc maps blocks of 1 MiB and up while a model loads (freed weights go back at once),
+    then 32 MiB; where mallopt is missing (not glibc) the load goes on."""
+    import ctypes
+    import sys
+
+    from desktop_assistant.inference import loading
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    calls = []
+    real = ctypes.CDLL
+
+    class Libc:
+        def __init__(self, name):
+            self.lib = real(name)
+
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return self.lib.mallopt(param, value)
+
+        def __getattr__(self, name):
+            return getattr(self.lib, name)
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
+    folder = check_model_folder(tiny_chat_dir)
+    loading.load_model(folder, "int8", lambda message: None)
+    assert calls == [(-3, 1 << 20), (-3, 32 << 20)]
+
+    class NoMallopt:
+        def __init__(self, name):
+            pass
+
+        def malloc_trim(self, pad):
+            return 0
+
+    monkeypatch.setattr(ctypes, "CDLL", NoMallopt)
+    model, _, _ = loading.load_model(folder, "int8", lambda message: None)
+    assert model is not None

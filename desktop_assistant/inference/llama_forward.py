@@ -340,3 +340,22 @@ def build(model: Any) -> LlamaForward | None:
     if not supported(model):
         return None
     return LlamaForward(model).eval()
+
+
+def build_text_part(model: Any) -> LlamaForward | None:
+    """`build` for the language model inside a vision-language model (Idefics3 / SmolVLM:
+    `model.model.text_model` and `model.lm_head`); the vision encoder is left as it is."""
+    from types import SimpleNamespace
+
+    inner = getattr(model, "model", None)
+    text_model = getattr(inner, "text_model", None)
+    config = getattr(model.config, "text_config", None)
+    if text_model is None or config is None:
+        return None
+    part = SimpleNamespace(
+        model=text_model,
+        lm_head=getattr(model, "lm_head", None),
+        config=config,
+        generation_config=getattr(model, "generation_config", None),
+    )
+    return build(part)

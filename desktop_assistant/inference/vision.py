@@ -34,7 +34,7 @@ from desktop_assistant.inference.causal_lm import (
     prepare_to_load,
 )
 from desktop_assistant.inference.compat import cache_keyword, with_cache
-from desktop_assistant.inference.decode import generate_tokens
+from desktop_assistant.inference.decode import generate_tokens, new_cache
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.loading import (
     check_memory,
@@ -66,7 +66,7 @@ class _PromptEmbedder:
     encoder's features at the positions of the prompt's <image> tokens."""
 
     def __init__(self, model: Any, rows: Any, features: Any) -> None:
-        self.model = model
+        self.model = model  # the language part: LlamaForward, or the whole model
         self.config = model.config
         self.rows = rows  # per prompt position: the row of `features` it takes, or -1
         self.features = features
@@ -81,19 +81,30 @@ class _PromptEmbedder:
         embeds[0, picked] = self.features[rows[picked]].to(embeds.dtype)
         return self.model(inputs_embeds=embeds, **kwargs)
 
+    def new_cache(self) -> Any:
+        return new_cache(self.model)
+
 
 class VisionChatEngine:
     """A vision-language chat model from a local Hugging Face folder, run on the CPU."""
 
     reads_images = True  # the window attaches pictures only for engines that say so
 
-    def __init__(self, model_path: str | Path, precision: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        precision: str = "auto",
+        threads: int = 0,
+        own_forward: bool = True,
+    ) -> None:
         self.model_path = Path(model_path).expanduser()
         self.requested_precision = precision
         self.threads = threads  # 0: one per physical core
+        self.own_forward = own_forward  # llama_forward for the language part where it applies
         self._precision = ""
         self.vision_precision = ""  # the vision encoder's, once loaded
         self._model: Any = None
+        self._text: Any = None  # what runs the language part (load_vision_model)
         self._processor: Any = None
         self._cancel = threading.Event()
         self._prompt_cache = ImagePromptCache()
@@ -125,7 +136,9 @@ class VisionChatEngine:
         chosen = resolve_precision(self.requested_precision, folder)
         check_memory(folder, chosen)  # as the text engine (a vision model has no cache)
         self._processor = load_processor(folder)
-        model = load_vision_model(folder, chosen, progress or (lambda message: None))
+        model, self._text = load_vision_model(
+            folder, chosen, progress or (lambda message: None), self.own_forward
+        )
         self._model, self._precision = model, chosen
         self.vision_precision = vision_precision(chosen)
         self._bf16 = chosen == "bf16"
@@ -145,7 +158,6 @@ class VisionChatEngine:
         here rather than in the user's first question, and measures seconds per tile."""
         import torch
         from PIL import Image
-        from transformers import DynamicCache
 
         processor = self._processor
         side = processor.image_processor.max_image_size["longest_edge"]
@@ -159,8 +171,8 @@ class VisionChatEngine:
         features = self._encode(pixels)
         assert features is not None
         ids = torch.full((1, features.shape[0]), processor.image_token_id)
-        embedder = _PromptEmbedder(self._model, torch.arange(features.shape[0]), features)
-        kv_cache = DynamicCache(config=self._model.config)
+        embedder = _PromptEmbedder(self._text, torch.arange(features.shape[0]), features)
+        kv_cache = embedder.new_cache()
         embedder(ids, use_cache=True, logits_to_keep=1, **with_cache(kv_cache))
         self.seconds_per_tile = time.perf_counter() - started
 
@@ -259,7 +271,7 @@ class VisionChatEngine:
             parts.append(features)
             at += len(positions)
         features = torch.cat(parts) if parts else None
-        return _PromptEmbedder(self._model, rows, features)
+        return _PromptEmbedder(self._text, rows, features)
 
     def _encode(self, pixels: Any) -> Any:
         """Features of one picture's tiles, one tile at a time so Stop is seen between them."""
@@ -317,6 +329,6 @@ class VisionChatEngine:
     def unload(self) -> None:
         self._prompt_cache.reset()
         self._pictures.clear()
-        self._model = None
+        self._model = self._text = None
         self._processor = None
         gc.collect()

@@ -60,13 +60,18 @@ def load_processor(folder: ModelFolder) -> Any:
     )
 
 
-def load_vision_model(folder: ModelFolder, chosen: str, progress: ProgressCallback) -> Any:
+def load_vision_model(
+    folder: ModelFolder, chosen: str, progress: ProgressCallback, own_forward: bool = True
+) -> tuple[Any, Any]:
     """The model with its language part quantized per `chosen` and its vision part in
-    `vision_precision(chosen)`."""
+    `vision_precision(chosen)`, and what runs the language part: our `LlamaForward` over its
+    weights (the model's own language layers are then gone) or, for a family it does not
+    know, the model itself."""
     import torch
     from torch import nn
     from transformers import AutoModelForImageTextToText
 
+    from desktop_assistant.inference import llama_forward
     from desktop_assistant.inference.quantize import SCHEMES, prepare, quantize_model
 
     dtype = torch.float32 if chosen == "fp32" else torch.bfloat16
@@ -88,6 +93,10 @@ def load_vision_model(folder: ModelFolder, chosen: str, progress: ProgressCallba
         finally:
             for name, part in parts.items():
                 setattr(inner, name, part)
+    text = llama_forward.build_text_part(model) if own_forward else None
+    if text is not None:
+        prepare(text)
+    if chosen in SCHEMES:
         prepare(model)
     vision_dtype = torch.float32 if vision_precision(chosen) == "fp32" else torch.bfloat16
     with torch.no_grad():
@@ -96,4 +105,4 @@ def load_vision_model(folder: ModelFolder, chosen: str, progress: ProgressCallba
                 # Own memory rather than views of the mapped weights file, which otherwise
                 # stays mapped with the pages quantization read in: 167 MB less RSS measured.
                 param.data = param.data.clone()
-    return model
+    return model, text or model

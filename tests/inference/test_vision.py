@@ -82,12 +82,18 @@ def test_two_pictures_and_a_text_only_question(vlm, pictures):
 
 
 @pytest.mark.parametrize("options", [GREEDY, HIGH], ids=["one-tile", "high-detail"])
-def test_prompt_and_first_token_match_the_processor_and_model(vlm, pictures, options):
-    """Our prompt equals the processor's own, and our feature placement gives the next token
-    transformers' forward (pixel_values in, masked_scatter) gives."""
+def test_prompt_and_first_token_match_the_processor_and_model(
+    vlm, tiny_vlm_dir, pictures, options
+):
+    """Our prompt equals the processor's own, and our feature placement and language forward
+    (llama_forward) give the next token transformers' forward (pixel_values in,
+    masked_scatter) gives."""
     import torch
 
-    processor, model = vlm._processor, vlm._model
+    reference_engine = VisionChatEngine(tiny_vlm_dir, own_forward=False)
+    reference_engine.load()
+    processor, model = vlm._processor, reference_engine._model
+    assert type(vlm._text).__name__ == "LlamaForward"
     messages = _ask(pictures["tall"])
     image = Image.open(pictures["tall"]).convert("RGB")
     text = vision_inputs.render(processor, messages)
@@ -178,7 +184,7 @@ def test_stop_while_encoding_runs_no_language_model_step(vlm, pictures):
     steps: list[int] = []
     hooks = [
         vlm._model.model.vision_model.register_forward_hook(lambda *a: vlm.cancel()),
-        vlm._model.model.text_model.register_forward_hook(lambda *a: steps.append(1)),
+        vlm._text.register_forward_hook(lambda *a: steps.append(1)),
     ]
     try:
         reply = vlm.generate(_ask(pictures["tall"]), HIGH, lambda t: None)
@@ -192,7 +198,7 @@ def test_stop_while_encoding_runs_no_language_model_step(vlm, pictures):
 
 def test_cancel_stops_within_one_token(vlm, pictures):
     steps: list[int] = []
-    hook = vlm._model.register_forward_hook(lambda *args: steps.append(1))
+    hook = vlm._text.register_forward_hook(lambda *args: steps.append(1))
     seen: list[str] = []
     steps_at_cancel: list[int] = []
 
@@ -210,6 +216,7 @@ def test_cancel_stops_within_one_token(vlm, pictures):
     finally:
         hook.remove()
     assert reply.stats.stopped and reply.stats.new_tokens < 200
+    assert steps_at_cancel[0] > 0  # the hook sees the language model's steps
     assert len(steps) == steps_at_cancel[0]  # no model step ran after the cancel
 
 
@@ -228,7 +235,7 @@ def test_stop_inside_a_picture_then_resume(tiny_vlm_dir, pictures, monkeypatch):
         if len(steps) == 2:
             engine.cancel()
 
-    hook = engine._model.register_forward_hook(on_step)
+    hook = engine._text.register_forward_hook(on_step)
     try:
         stopped = engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None)
     finally:

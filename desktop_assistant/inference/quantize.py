@@ -87,9 +87,16 @@ class Int8Linear(_Int8Rows):
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
 
-@functools.cache
 def dynamic_int8_available() -> bool:
-    """Whether fbgemm's dynamic int8 GEMM (DynamicInt8Linear) runs in this torch.
+    """Whether DynamicInt8Linear runs here: on our C kernel (native.py), else fbgemm's."""
+    from desktop_assistant.inference import native
+
+    return native.kernel() is not None or fbgemm_available()
+
+
+@functools.cache
+def fbgemm_available() -> bool:
+    """Whether fbgemm's dynamic int8 GEMM runs in this torch.
 
     It is reached through quantized tensors, which torch 2.13 deprecates (pytorch issue
     184982). So this packs and runs one small layer: in a torch where that API is gone or
@@ -130,7 +137,7 @@ def int8_pairs_saturate() -> bool:
     sum, so the answer is what this CPU's kernels really do (AVX2-only CPUs, AVX-512 without
     VNNI, and `FBGEMM_ENABLE_INSTRUCTIONS` capping fbgemm are all caught).
     """
-    if not dynamic_int8_available():
+    if not fbgemm_available():
         return False
     k = 64
     packed = _fbgemm_pack(torch.full((1, k), -128, dtype=torch.int8), torch.full((1,), 1 / 128))
@@ -147,6 +154,11 @@ def dynamic_weight_max() -> int:
     `reduce_range`) 94.9%, x1.0235; the saturating 8-bit kernel (on a Zen 3, issue 17) 95.1%,
     x1.0145. With VNNI: 96.5%, x1.0017.
     """
+    from desktop_assistant.inference import native
+
+    kernel = native.kernel()
+    if kernel is not None:
+        return kernel.weight_max
     return 63 if int8_pairs_saturate() else 127
 
 
@@ -171,9 +183,26 @@ class DynamicInt8Linear(_Int8Rows):
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
         super().__init__(in_features, out_features, bias, torch.float32)
         self._packed: Any = None
+        self._native: Any = None  # native.Kernel, when it runs this layer
+        self._row_sums: torch.Tensor | None = None
 
     def prepare(self) -> None:
-        """Build fbgemm's packed weight (13 ms for 896x4864): at load, not at the first token."""
+        """Set the layer up for its kernel, at load rather than at the first token: our C
+        kernel (native.py) needs the weight's row sums; fbgemm a packed copy of the weight
+        (13 ms for 896x4864), after which ours is dropped."""
+        from desktop_assistant.inference import native
+
+        if self._native is not None or self._packed is not None:
+            return
+        kernel = native.kernel()
+        if kernel is not None and self.in_features % native.K_MULTIPLE == 0:
+            self.weight = self.weight.contiguous()
+            self.scales = self.scales.float().contiguous()
+            if self.bias is not None:
+                self.bias = self.bias.float().contiguous()
+            self._row_sums = self.weight.sum(dim=1, dtype=torch.int32)
+            self._native = kernel
+            return
         if self._packed is None:
             self._packed = _fbgemm_pack(self.weight, self.scales)
             # fbgemm keeps its own copy: drop ours (it was saved to the cache at quantization)
@@ -182,10 +211,15 @@ class DynamicInt8Linear(_Int8Rows):
             self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._packed is None:
+        if self._packed is None and self._native is None:
             self.prepare()
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).float()
+        if self._native is not None:
+            y = self._native.linear(
+                flat.contiguous(), self.weight, self.scales, self._row_sums, self.bias
+            )
+            return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
         if flat.shape[0] == 1:
             y = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
         else:
@@ -328,6 +362,9 @@ def prepare(model: Any) -> Any:
     1.2 s on 2 threads; torch releases the GIL inside the op)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from desktop_assistant.inference import native
+
+    native.kernel()  # built (once) here, not by two of the threads below at the same time
     layers = [m for m in model.modules() if isinstance(m, DynamicInt8Linear)]
     workers = max(1, min(torch.get_num_threads(), len(layers)))
     if workers == 1:

@@ -19,6 +19,7 @@ from desktop_assistant.inference.quantize import (
     Int8Linear,
     dynamic_int8_available,
     dynamic_weight_max,
+    fbgemm_available,
     int8_pairs_saturate,
 )
 from tests.subprocess_pytest import output_tail, run_pytest
@@ -49,15 +50,22 @@ def test_quantized_linears_match_float(shape, bias):
         assert gotd.dtype == torch.bfloat16 and _relative_error(gotd, want) < 0.04
 
 
-@pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
+@pytest.mark.skipif(not dynamic_int8_available(), reason="no int8 GEMM in this torch build")
 def test_int8_weight_range_follows_the_cpu():
-    """7-bit weights exactly where the CPU lacks VNNI (fbgemm's int16 pair sums)."""
+    """7-bit weights exactly where the kernel in use lacks VNNI (int16 pair sums): our C
+    kernel's AVX2 path, or fbgemm's without VNNI."""
+    from desktop_assistant.inference import native
+
     forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
-    if forced in ("AVX2", "AVX512", "AVX512_256"):
+    if fbgemm_available() and forced in ("AVX2", "AVX512", "AVX512_256"):
         assert int8_pairs_saturate()
-    elif has_avx512_vnni() is not None and not forced:
+    elif fbgemm_available() and has_avx512_vnni() is not None and not forced:
         assert int8_pairs_saturate() == (not has_avx512_vnni())
-    assert dynamic_weight_max() == (63 if int8_pairs_saturate() else 127)
+    kernel = native.kernel()
+    if kernel is not None:
+        assert dynamic_weight_max() == (127 if kernel.isa == native.VNNI else 63)
+    else:
+        assert dynamic_weight_max() == (63 if int8_pairs_saturate() else 127)
     layer = DynamicInt8Linear.from_linear(nn.Linear(64, 16))
     assert int(layer.weight.abs().max()) == dynamic_weight_max()
     assert Int8Linear.from_linear(nn.Linear(64, 16)).weight.abs().max() == 127  # bf16 kernel
@@ -65,11 +73,18 @@ def test_int8_weight_range_follows_the_cpu():
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not dynamic_int8_available(), reason="no fbgemm in this torch build")
-def test_the_no_vnni_path_is_exact_on_any_cpu():
-    """fbgemm capped to AVX2 (what a CPU without VNNI runs): the layer tests above pass
-    unchanged, so an AVX-512 machine checks the AVX2-only laptops' path too."""
-    env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+@pytest.mark.skipif(not dynamic_int8_available(), reason="no int8 GEMM in this torch build")
+@pytest.mark.parametrize("native", ["1", "0"], ids=["our-kernel", "fbgemm"])
+def test_the_no_vnni_path_is_exact_on_any_cpu(native):
+    """torch and fbgemm capped to AVX2 (what a CPU without VNNI runs), with our C kernel and
+    with fbgemm's: the layer tests above pass unchanged, so an AVX-512 machine checks the
+    AVX2-only laptops' paths too."""
+    env = {
+        **os.environ,
+        "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "DESKTOP_ASSISTANT_NATIVE": native,
+    }
     tests = f"{__file__}::test_quantized_linears_match_float"
     check = f"{__file__}::test_int8_weight_range_follows_the_cpu"
     result = run_pytest(tests, check, env=env, timeout=240)
@@ -154,27 +169,49 @@ def test_auto_precision_is_int8_or_int4_when_memory_is_short(tiny_chat_dir, monk
     assert resolve_precision("auto", folder) == "int4"
 
 
-def test_int8_falls_back_to_the_weight_only_kernel_when_quantized_tensors_are_gone(
-    tiny_chat_dir, monkeypatch
-):
-    """torch deprecates the quantized tensors fbgemm's GEMM is reached through: if a torch
-    drops them, int8 models still load and answer, on the weight-only int8 kernel."""
-    from desktop_assistant.inference import quantize
+@pytest.fixture
+def quantized_tensors_gone(monkeypatch):
+    """A torch without the quantized tensors fbgemm's GEMM is reached through (deprecated in
+    2.13, pytorch issue 184982)."""
+    from desktop_assistant.inference import native, quantize
 
     def removed(*args, **kwargs):
         raise AttributeError("module 'torch' has no attribute '_make_per_channel_quantized_tensor'")
 
     monkeypatch.setattr(torch, "_make_per_channel_quantized_tensor", removed)
-    quantize.dynamic_int8_available.cache_clear()
-    quantize.int8_pairs_saturate.cache_clear()
-    try:
-        assert not quantize.dynamic_int8_available()
-        engine = CausalLMEngine(tiny_chat_dir, precision="int8")
-        engine.load()
-        kinds = {type(m) for m in engine._model.modules()}
-        assert Int8Linear in kinds and DynamicInt8Linear not in kinds
-        reply = engine.generate([Message("user", "hello")], GREEDY, lambda text: None)
-        assert reply.stats.new_tokens > 0
-    finally:
-        quantize.dynamic_int8_available.cache_clear()
-        quantize.int8_pairs_saturate.cache_clear()
+    caches = (quantize.fbgemm_available, quantize.int8_pairs_saturate, native.kernel)
+    for cached in caches:
+        cached.cache_clear()
+    yield
+    for cached in caches:
+        cached.cache_clear()
+
+
+def _int8_answers(model_dir):
+    engine = CausalLMEngine(model_dir, precision="int8")
+    engine.load()
+    reply = engine.generate([Message("user", "hello")], GREEDY, lambda text: None)
+    assert reply.stats.new_tokens > 0
+    return {type(m) for m in engine._model.modules()}
+
+
+def test_without_quantized_tensors_int8_runs_on_our_kernel(tiny_chat_dir, quantized_tensors_gone):
+    from desktop_assistant.inference import native, quantize
+
+    if native.kernel() is None:
+        pytest.skip("our int8 kernel does not build here (no C compiler or no AVX2)")
+    assert not quantize.fbgemm_available() and quantize.dynamic_int8_available()
+    assert DynamicInt8Linear in _int8_answers(tiny_chat_dir)
+
+
+def test_without_quantized_tensors_or_our_kernel_int8_is_weight_only(
+    tiny_chat_dir, quantized_tensors_gone, monkeypatch
+):
+    """Nothing of fbgemm's and no compiler: int8 models still load and answer, on the
+    weight-only int8 kernel."""
+    from desktop_assistant.inference import quantize
+
+    monkeypatch.setenv("DESKTOP_ASSISTANT_NATIVE", "0")
+    assert not quantize.dynamic_int8_available()
+    kinds = _int8_answers(tiny_chat_dir)
+    assert Int8Linear in kinds and DynamicInt8Linear not in kinds

@@ -82,9 +82,7 @@ def test_two_pictures_and_a_text_only_question(vlm, pictures):
 
 
 @pytest.mark.parametrize("options", [GREEDY, HIGH], ids=["one-tile", "high-detail"])
-def test_prompt_and_first_token_match_the_processor_and_model(
-    vlm, tiny_vlm_dir, pictures, options
-):
+def test_prompt_and_first_token_match_the_processor_and_model(vlm, tiny_vlm_dir, pictures, options):
     """Our prompt equals the processor's own, and our feature placement and language forward
     (llama_forward) give the next token transformers' forward (pixel_values in,
     masked_scatter) gives."""

@@ -1,0 +1,146 @@
+"""The int8 linear kernel written in C (int8_linear.c): compiled once, loaded with ctypes.
+
+It is compiled with the system's C compiler (`$CC`, else `cc` or `gcc`) the first time a model
+loads, into the cache folder under a name that hashes the source, the flags and the compiler
+(about half a second), and reused after. Where there is no compiler, no AVX2, or the build
+fails, `kernel()` is None and DynamicInt8Linear keeps fbgemm's GEMM (quantize.py): the app
+works the same, decoding ~20% slower. DESKTOP_ASSISTANT_NATIVE=0 turns it off (comparisons).
+
+Written by hand because no kernel torch ships reads int8 weights at memory speed for one
+token on these CPUs (issue 17: fbgemm 17-25 GB/s, `_weight_int8pack_mm` 12-19 GB/s, this
+27-30 GB/s on 2 cores of a Zen 4, with and without AVX-512), and a plain C file built with
+the system compiler needs neither torch's headers nor ninja.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+SOURCE = Path(__file__).with_name("int8_linear.c")
+FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-mavx2", "-mfma", "-fno-math-errno")
+VNNI, AVX2 = 2, 1  # the kernel's `isa` argument
+K_MULTIPLE = 64  # input features must be a multiple of this
+
+
+@dataclass(frozen=True)
+class Kernel:
+    function: Any
+    isa: int
+    path: Path
+
+    @property
+    def weight_max(self) -> int:
+        """Largest |int8 weight| the kernel sums exactly: AVX2 adds pairs in 16 bits."""
+        return 127 if self.isa == VNNI else 63
+
+    def linear(self, x: Any, weight: Any, scales: Any, row_sums: Any, bias: Any) -> Any:
+        """x [M, K] fp32 contiguous -> [M, N] fp32; weight [N, K] int8, scales [N] fp32,
+        row_sums [N] int32 (weight.sum(1)), bias [N] fp32 or None."""
+        import torch
+
+        m, k = x.shape
+        n = weight.shape[0]
+        y = torch.empty(m, n, dtype=torch.float32)
+        failed = self.function(
+            weight.data_ptr(),
+            scales.data_ptr(),
+            row_sums.data_ptr(),
+            bias.data_ptr() if bias is not None else None,
+            x.data_ptr(),
+            m,
+            k,
+            n,
+            y.data_ptr(),
+            torch.get_num_threads(),
+            self.isa,
+        )
+        if failed:
+            raise MemoryError("out of memory in the int8 kernel")
+        return y
+
+
+def _isa() -> int:
+    """VNNI where the CPU has it and torch is not capped below AVX-512 (ATEN_CPU_CAPABILITY,
+    how benchmarks emulate an AVX2-only laptop), AVX2 where it has that, else 0."""
+    import torch
+
+    from desktop_assistant.core.cpu import has_avx512_vnni
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return 0
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability.startswith("AVX512") and has_avx512_vnni():
+        return VNNI
+    return AVX2 if capability.startswith(("AVX2", "AVX512")) else 0
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def _build(compiler: str, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        built = Path(scratch) / out.name
+        subprocess.run(
+            [compiler, *FLAGS, str(SOURCE), "-o", str(built)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        os.replace(built, out)  # atomic: a second process sees all of it or none
+
+
+def library_path(compiler: str) -> Path:
+    from desktop_assistant.core import paths
+
+    digest = hashlib.sha256()
+    digest.update(SOURCE.read_bytes())
+    digest.update(" ".join((compiler, *FLAGS)).encode())
+    return paths.cache_dir() / "native" / f"int8_linear-{digest.hexdigest()[:16]}.so"
+
+
+@functools.cache
+def kernel() -> Kernel | None:
+    """The kernel, built on first use; None where it cannot run here (see the module doc)."""
+    if os.environ.get("DESKTOP_ASSISTANT_NATIVE", "1") == "0":
+        return None
+    if platform.system() != "Linux":
+        return None  # macOS and Windows: not built or tested there yet
+    isa = _isa()
+    compiler = _compiler()
+    if not isa or compiler is None:
+        log.info(
+            "no native int8 kernel (isa %s, compiler %s): fbgemm's GEMM instead", isa, compiler
+        )
+        return None
+    out = library_path(compiler)
+    try:
+        if not out.is_file():
+            _build(compiler, out)
+        lib = ctypes.CDLL(str(out))
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", b"") or b""
+        log.warning(
+            "could not build the int8 kernel (%s %s): fbgemm's GEMM instead",
+            err,
+            detail.decode(errors="replace")[-500:],
+        )
+        return None
+    function = lib.int8_linear
+    pointer, integer = ctypes.c_void_p, ctypes.c_int
+    function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer, integer, integer]
+    function.restype = integer
+    return Kernel(function, isa, out)

@@ -1,0 +1,138 @@
+"""Our int8 linear kernel (inference/int8_linear.c through native.py).
+
+Checked against the same arithmetic in torch (activations quantized per row to 255 levels,
+integer products, the two scales): equal to float rounding, for both of its paths (AVX-512
+VNNI where the CPU has it, AVX2 on any x86-64 machine with AVX2), at every tile edge: one
+token (decoding), a few (a prompt-lookup draft), a prefill-sized block, row counts that are
+not multiples of 4 or of 64.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from desktop_assistant.core.cpu import has_avx512_vnni
+from desktop_assistant.inference import native, quantize
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    found = native.kernel()
+    if found is None:
+        pytest.skip("the kernel does not build here (no C compiler or no AVX2)")
+    return found
+
+
+def _paths(kernel):
+    paths = [native.Kernel(kernel.function, native.AVX2, kernel.path)]
+    if has_avx512_vnni() and kernel.isa == native.VNNI:
+        paths.append(kernel)
+    return paths
+
+
+def _expected(x, weight, scales, bias):
+    """The kernel's arithmetic in torch: per row, u = round(x / s) + z over the row's range
+    (including 0), s = (max - min) / 255, z = round(-min / s); x ~ (u - z) * s."""
+    lo = x.amin(dim=1, keepdim=True).clamp(max=0)
+    hi = x.amax(dim=1, keepdim=True).clamp(min=0)
+    s = torch.where(hi > lo, (hi - lo) / 255, torch.ones_like(hi))
+    z = torch.floor(-lo / s + 0.5)
+    u = torch.floor(x / s + z + 0.5).clamp(0, 255)  # round half up, as the kernel does
+    dots = (u - z).double() @ weight.double().T
+    y = dots * s.double() * scales.double()
+    return (y + bias.double() if bias is not None else y).float()
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 17, 64])
+@pytest.mark.parametrize("n,k", [(1, 64), (7, 128), (130, 896), (67, 192)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_same_result_as_the_arithmetic_it_implements(kernel, m, n, k, bias):
+    torch.manual_seed(m * 1000 + n + k)
+    for path in _paths(kernel):
+        limit = path.weight_max
+        weight = torch.randint(-limit, limit + 1, (n, k), dtype=torch.int8)
+        scales = torch.rand(n) / 100 + 1e-3
+        b = torch.randn(n) if bias else None
+        x = torch.randn(m, k) * 3
+        x[0, 0] = 0.0
+        got = path.linear(x, weight, scales, weight.sum(dim=1, dtype=torch.int32), b)
+        want = _expected(x, weight, scales, b)
+        assert got.shape == (m, n)
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4), (
+            path.isa,
+            float((got - want).abs().max()),
+        )
+
+
+def test_a_one_sided_row_uses_all_levels(kernel):
+    """All positive inputs: 256 levels over [0, max], not half of them."""
+    weight = torch.eye(64, dtype=torch.int8)
+    x = torch.linspace(0, 1, 64)[None]
+    got = kernel.linear(x, weight, torch.ones(64), weight.sum(1, dtype=torch.int32), None)
+    assert float((got - x).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+def test_a_zero_row_gives_the_bias(kernel):
+    weight = torch.ones(8, 64, dtype=torch.int8)
+    bias = torch.arange(8, dtype=torch.float32)
+    got = kernel.linear(
+        torch.zeros(2, 64), weight, torch.ones(8), weight.sum(1, dtype=torch.int32), bias
+    )
+    assert torch.equal(got, bias.expand(2, 8))
+
+
+def test_layers_use_it_and_match_float(kernel):
+    linear = torch.nn.Linear(128, 96)
+    layer = quantize.DynamicInt8Linear.from_linear(linear)
+    layer.prepare()
+    assert layer._native is kernel and layer._packed is None
+    assert int(layer.weight.abs().max()) <= kernel.weight_max
+    for shape in ((1, 1, 128), (2, 9, 128)):
+        x = torch.randn(shape)
+        want = linear(x).detach()
+        got = layer(x)
+        assert got.shape == want.shape
+        assert float((got - want).norm() / want.norm()) < 0.03
+
+
+def test_features_not_a_multiple_of_64_stay_on_fbgemm(kernel):
+    if not quantize.fbgemm_available():
+        pytest.skip("no fbgemm here")
+    layer = quantize.DynamicInt8Linear.from_linear(torch.nn.Linear(96, 16))
+    layer.prepare()
+    assert layer._native is None and layer._packed is not None
+
+
+def test_built_once_into_the_cache_and_reused(monkeypatch):
+    native.kernel.cache_clear()
+    try:
+        first = native.kernel()
+        if first is None:
+            pytest.skip("the kernel does not build here")
+        assert first.path.is_file()
+        built_at = first.path.stat().st_mtime_ns
+        native.kernel.cache_clear()
+        assert native.kernel().path == first.path
+        assert first.path.stat().st_mtime_ns == built_at
+    finally:
+        native.kernel.cache_clear()
+
+
+@pytest.mark.parametrize("setting", ["no compiler", "switched off"])
+def test_without_it_int8_layers_run_on_fbgemm(monkeypatch, setting):
+    if setting == "no compiler":
+        monkeypatch.setenv("CC", os.devnull)  # not a compiler: the build fails
+    else:
+        monkeypatch.setenv("DESKTOP_ASSISTANT_NATIVE", "0")
+    native.kernel.cache_clear()
+    try:
+        assert native.kernel() is None
+        if quantize.fbgemm_available():
+            layer = quantize.DynamicInt8Linear.from_linear(torch.nn.Linear(64, 8))
+            layer.prepare()
+            assert layer._native is None and layer._packed is not None
+    finally:
+        native.kernel.cache_clear()

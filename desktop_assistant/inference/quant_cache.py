@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import mmap
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +113,9 @@ def load(
     """Load the cached quantized weights into the skeleton `build_skeleton()` returns."""
     entry = entry_dir(folder, scheme, group_size)
     model = build_skeleton()
-    state = read_safetensors(entry / "model.safetensors")
+    embedding = model.get_input_embeddings()
+    mapped = [f"{name}.weight" for name, m in model.named_modules() if m is embedding]
+    state = read_safetensors(entry / "model.safetensors", mapped)
     model.load_state_dict(state, assign=True, strict=True)
     _materialize_meta_buffers(model)
     if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
@@ -135,8 +139,13 @@ _DTYPES = {
 }
 
 
-def read_safetensors(path: Path) -> dict[str, Any]:
-    """Read a safetensors file straight into freshly allocated (64-byte aligned) tensors.
+def read_safetensors(path: Path, mapped: Collection[str] = ()) -> dict[str, Any]:
+    """Read a safetensors file straight into freshly allocated (64-byte aligned) tensors;
+    those named in `mapped` are mapped from the file instead (copy-on-write).
+
+    The input embedding table is mapped: a token reads one row of it, so only the rows used
+    are ever in memory (Qwen2.5-0.5B: 136 MB of int8 rows, of which a conversation touches a
+    few hundred kB). Nothing else is, for the reasons below.
 
     Hand-written over the documented format (8-byte header size, JSON header, raw data)
     because safetensors' own loaders either map the file (tensors at 8-byte offsets, which
@@ -152,9 +161,18 @@ def read_safetensors(path: Path) -> dict[str, Any]:
         header.pop("__metadata__", None)
         base = 8 + size
         state = {}
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if mapped else None
         for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
             start, end = info["data_offsets"]
-            tensor = torch.empty(info["shape"], dtype=getattr(torch, _DTYPES[info["dtype"]]))
+            dtype = getattr(torch, _DTYPES[info["dtype"]])
+            if mapping is not None and name in mapped:
+                if base + end > len(mapping):
+                    raise ValueError(f"{path} is truncated at tensor {name}")
+                count = math.prod(info["shape"])
+                flat = torch.frombuffer(mapping, dtype=dtype, count=count, offset=base + start)
+                state[name] = flat.view(info["shape"])
+                continue
+            tensor = torch.empty(info["shape"], dtype=dtype)
             view = memoryview(tensor.view(-1).view(torch.uint8).numpy())  # type: ignore[arg-type]
             f.seek(base + start)
             if f.readinto(view) != end - start:

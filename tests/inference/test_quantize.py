@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,6 +118,21 @@ def test_quantized_model_is_cached_and_reloaded(tiny_chat_dir, precision):
     assert (entry / "model.safetensors").stat().st_mtime_ns == mtime
     again = second.generate([Message("user", "Hi")], GREEDY, lambda t: None)
     assert again.text == reply.text and again.stats.new_tokens == reply.stats.new_tokens
+    # the embedding table is read from the mapped cache file (only the rows used in memory)
+    maps = Path("/proc/self/maps")
+    if maps.is_file():
+        assert str((entry / "model.safetensors").resolve()) in maps.read_text()
+
+
+def test_mapped_tensors_read_the_same_values(tiny_chat_dir):
+    CausalLMEngine(tiny_chat_dir, precision="int8").load()
+    path = quant_cache.entry_dir(tiny_chat_dir, "int8", 32) / "model.safetensors"
+    read = quant_cache.read_safetensors(path)
+    names = [name for name in read if "embed" in name]
+    assert names
+    mapped = quant_cache.read_safetensors(path, names)
+    for name, tensor in read.items():
+        assert torch.equal(mapped[name], tensor)
 
 
 def test_cache_is_invalidated_by_a_changed_source_or_torch(tmp_path, tiny_chat_dir):

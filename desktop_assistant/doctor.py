@@ -63,6 +63,8 @@ def cpu() -> list[Finding]:
             f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads",
         ),
     ]
+    from desktop_assistant.inference import native
+
     int8, int4 = dynamic_int8_available(), int4_kernel_available()
     found.append(
         Finding(
@@ -70,6 +72,16 @@ def cpu() -> list[Finding]:
             "ok" if int8 else "note",
             f"int8 {'available' if int8 else 'not available (slower bf16 or int4 instead)'}; "
             f"int4 {'available' if int4 else 'not available'}",
+        )
+    )
+    kernel = native.kernel()
+    found.append(
+        Finding(
+            "int8 kernel",
+            "ok" if kernel is not None else "note",
+            f"our own, {'AVX-512 VNNI' if kernel.isa == native.VNNI else 'AVX2'} ({kernel.path})"
+            if kernel is not None
+            else "fbgemm's (ours needs a C compiler, cc or $CC, and AVX2; about 20% slower)",
         )
     )
     return found

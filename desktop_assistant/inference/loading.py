@@ -126,12 +126,17 @@ def load_float(folder: ModelFolder, precision: str) -> Any:
     return model.eval()
 
 
-def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tuple[Any, Any]:
+def load_quantized(
+    folder: ModelFolder, scheme: str, progress: Progress, own_forward: bool = True
+) -> tuple[Any, Any]:
     """The cached quantized model and its tokenizer, quantizing (and caching) first if needed.
-    Its int8 kernels are not set up yet (`quantize.prepare`, after `llama_forward.build`)."""
+    Its int8 kernels are not set up yet (`quantize.prepare`, after `llama_forward.build`).
+    With `own_forward`, a cached Llama / Qwen2 model loads into `llama_forward.skeleton`,
+    without importing transformers' model code."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
+    from desktop_assistant.inference import llama_forward
     from desktop_assistant.inference.quantize import (
         INT4_GROUP,
         activation_dtype,
@@ -146,6 +151,10 @@ def load_quantized(folder: ModelFolder, scheme: str, progress: Progress) -> tupl
 
         def skeleton() -> Any:
             config = AutoConfig.from_pretrained(entry, local_files_only=True)
+            if own_forward and llama_forward.supported_config(config):
+                return make_skeleton(llama_forward.skeleton(config), scheme, group)
+            from transformers import AutoModelForCausalLM
+
             with torch.device("meta"):
                 model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             return make_skeleton(model, scheme, group)
@@ -238,7 +247,7 @@ def _load(
     from desktop_assistant.inference.quantize import prepare
 
     if chosen in ("int8", "int4"):
-        model, tokenizer = load_quantized(folder, chosen, progress)
+        model, tokenizer = load_quantized(folder, chosen, progress, own_forward)
     else:
         if folder.gguf:
             progress("Reading the GGUF file…")

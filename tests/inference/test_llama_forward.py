@@ -193,3 +193,61 @@ def test_fusing_packed_int8_layers_is_refused() -> None:
     parts = [quantize.DynamicInt8Linear.from_linear(torch.nn.Linear(16, n)) for n in (16, 8)]
     parts[0].prepare()
     assert llama_forward.Projection(parts).fused is None
+
+
+def _tiny_llama_folder(path, tokenizer_from):
+    """A tiny Llama chat model (biases in attention, as some Llama variants have), with the
+    tiny Qwen2's tokenizer."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    model = _llama(attention_bias=True)
+    model.config.vocab_size = 300
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("family", ["qwen2", "llama"])
+def test_a_cached_model_loads_without_transformers_model_code(family, tiny_chat_dir, tmp_path):
+    """The second load of a quantized model reads the cache into llama_forward's own module
+    tree (no import of transformers' modeling code: 2.3 s) and answers exactly as the
+    first, which quantized transformers' model."""
+    import json
+    import subprocess
+    import sys
+
+    from desktop_assistant.core.conversation import Message
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+    from desktop_assistant.inference.options import GenerationOptions
+
+    if family == "qwen2":
+        folder = tiny_chat_dir
+    else:
+        folder = _tiny_llama_folder(tmp_path / "llama", tiny_chat_dir)
+    greedy = GenerationOptions(max_new_tokens=8, temperature=0)
+    first = CausalLMEngine(folder, precision="int8")
+    first.load()
+    want = first.generate([Message("user", "Hello there")], greedy, lambda t: None)
+    code = f"""
+import json, sys
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.inference.causal_lm import CausalLMEngine
+from desktop_assistant.inference.options import GenerationOptions
+engine = CausalLMEngine({str(folder)!r}, precision="int8")
+engine.load()
+reply = engine.generate([Message("user", "Hello there")],
+                        GenerationOptions(max_new_tokens=8, temperature=0), lambda t: None)
+modeling = [m for m in sys.modules if m.startswith("transformers.models.")
+            and ".modeling_" in m and ".auto." not in m]
+print(json.dumps({{"text": reply.text, "kind": type(engine._model).__name__, "modeling": modeling}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["kind"] == "LlamaForward"
+    assert got["modeling"] == []
+    assert got["text"] == want.text

@@ -241,7 +241,8 @@ reply = engine.generate([Message("user", "Hello there")],
                         GenerationOptions(max_new_tokens=8, temperature=0), lambda t: None)
 modeling = [m for m in sys.modules if m.startswith("transformers.models.")
             and ".modeling_" in m and ".auto." not in m]
-print(json.dumps({{"text": reply.text, "kind": type(engine._model).__name__, "modeling": modeling}}))
+kind = type(engine._model).__name__
+print(json.dumps({{"text": reply.text, "kind": kind, "modeling": modeling}}))
 """
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False

@@ -388,11 +388,13 @@ class _Norm(nn.Module):
         self.variance_epsilon = eps
 
 
-class _Rotary:
+class _Rotary(nn.Module):
     """The rotary table's frequencies, as transformers' rotary embedding computes them (its
-    own initialisers for the scaled kinds), called the same way."""
+    own initialisers for the scaled kinds), called the same way. No buffers: nothing of it
+    is in a state dict."""
 
     def __init__(self, config: Any, head_dim: int) -> None:
+        super().__init__()
         rope = getattr(config, "rope_parameters", None) or {}
         kind = rope.get("rope_type", "default")
         if kind == "default":
@@ -404,7 +406,7 @@ class _Rotary:
 
             self.inv_freq, self.scaling = ROPE_INIT_FUNCTIONS[kind](config)
 
-    def __call__(self, x: torch.Tensor, positions: torch.Tensor) -> tuple[Any, Any]:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> tuple[Any, Any]:
         freqs = positions[..., None].float() * self.inv_freq
         angles = torch.cat((freqs, freqs), dim=-1)
         return (

@@ -34,13 +34,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
-AVX2_ENV = {
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_llamacpp import AVX2_ENV, OUR_PYTHON  # noqa: E402  (the same caps, the same venv)
+
 QUESTION = "Describe this picture in detail."
 
 

@@ -9,14 +9,16 @@ quantize.py or plain nn.Linear) and does per layer only what the maths needs:
 - the KV cache is preallocated (`KVCache`: grown in steps, cropped by moving its length) and
   fp32 whatever the weights: without oneDNN (off while decoding, causal_lm.py) one bf16
   query's attention took 324 us at 400 tokens, 35 us in fp32 with the casts;
-- RMSNorm in three ops (`RMSNorm`), the rotary embedding in three (`_rotate`) from a table
-  computed once and sliced;
+- RMSNorm in four small ops (`RMSNorm`), the rotary embedding in three (`_rotate`) from a
+  table computed once and sliced;
 - a single decoded token needs no attention mask; a prefill chunk after cached tokens gets one
   boolean mask, not one per layer.
 
 `build` returns None for anything it does not know exactly (other families, sliding-window
 layers, rope types whose table depends on the length), and the engine keeps transformers'
 forward for those. The test compares both forwards on tiny Llama and Qwen2 models.
+`skeleton` gives a quantized cache a module tree to load into without transformers' model
+code (loading.load_quantized).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Same model folder, same picture, same question, same machine, in one run:
 
 The model is normally the real-architecture random-weight SmolVLM-256M that
 `benchmarks/build_random_model.py` writes (with --image for a 640x480 photo):
-    python benchmarks/build_random_model.py --out /tmp/smolvlm-256m-random --image /tmp/photo.png
-    python benchmarks/compare_image.py --model /tmp/smolvlm-256m-random --image /tmp/photo.png
+    python benchmarks/build_random_model.py --out smolvlm-256m-random --image photo.png
+    python benchmarks/compare_image.py --model smolvlm-256m-random --image photo.png
 Add --avx2 on an AVX-512 machine to cap torch, oneDNN and fbgemm to AVX2 for both.
 """
 

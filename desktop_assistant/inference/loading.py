@@ -187,20 +187,28 @@ def load_quantized(
     return model.eval(), tokenizer
 
 
+def _glibc() -> Any:
+    """The C library where it is glibc (malloc_trim, mallopt), else None (musl, macOS,
+    Windows), where the memory calls below do nothing."""
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError):
+        return ctypes.CDLL("libc.so.6")
+    return None
+
+
 def give_back_memory() -> None:
     """Return memory freed while loading to the system. Quantizing reads the model in bf16
     and then drops it, and glibc keeps such freed blocks for the process: measured on
     Qwen2.5-Coder-0.5B, a first (quantizing) load left 2.99 GB resident, 1.19 GB after this
     (a cached load: 1.26 GB, 1.18 GB after). Elsewhere it does nothing."""
-    import contextlib
-    import ctypes
     import gc
-    import sys
 
     gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to do
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):  # a C library without malloc_trim
+            libc.malloc_trim(0)
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -216,12 +224,12 @@ def _large_blocks_given_back() -> Iterator[None]:
     load 1.68 -> 1.43 GB. Afterwards the threshold is 32 MiB, where glibc's own adjustment
     would have taken it (a prefill's activations are not mapped and unmapped at every layer).
     Elsewhere (not glibc) it does nothing."""
-    libc = None
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): leave it
-            found = ctypes.CDLL("libc.so.6")
-            found.mallopt(M_MMAP_THRESHOLD, LOADING_MMAP_THRESHOLD)
-            libc = found
+    libc = _glibc()
+    try:
+        if libc is not None:
+            libc.mallopt(M_MMAP_THRESHOLD, LOADING_MMAP_THRESHOLD)
+    except AttributeError:  # a C library without mallopt: leave it
+        libc = None
     try:
         yield
     finally:

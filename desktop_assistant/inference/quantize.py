@@ -207,12 +207,11 @@ class DynamicInt8Linear(_Int8Rows):
             )
             self._native = kernel
             return
-        if self._packed is None:
-            self._packed = _fbgemm_pack(self.weight, self.scales)
-            # fbgemm keeps its own copy: drop ours (it was saved to the cache at quantization)
-            self.weight = torch.empty(0, dtype=torch.int8)
-            self._range_row = torch.zeros(1, self.in_features)
-            self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
+        self._packed = _fbgemm_pack(self.weight, self.scales)
+        # fbgemm keeps its own copy: drop ours (it was saved to the cache at quantization)
+        self.weight = torch.empty(0, dtype=torch.int8)
+        self._range_row = torch.zeros(1, self.in_features)
+        self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._packed is None and self._native is None:

@@ -67,7 +67,6 @@ class _PromptEmbedder:
 
     def __init__(self, model: Any, rows: Any, features: Any) -> None:
         self.model = model  # the language part: LlamaForward, or the whole model
-        self.config = model.config
         self.rows = rows  # per prompt position: the row of `features` it takes, or -1
         self.features = features
 

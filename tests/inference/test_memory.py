@@ -126,43 +126,11 @@ def test_a_gguf_import_is_checked_before_converting(tiny_chat_dir, tmp_path, fre
         import_model(gguf, lambda message, fraction: None, threading.Event())
 
 
-def test_a_load_gives_freed_memory_back(tiny_chat_dir, monkeypatch):
-    """malloc_trim after loading (quantizing leaves the bf16 copy's memory with the process)."""
+@pytest.fixture
+def libc_calls(monkeypatch):
+    """The malloc_trim and mallopt calls the app makes to glibc, recorded (and made)."""
     import ctypes
     import sys
-
-    from desktop_assistant.inference.causal_lm import CausalLMEngine
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc only")
-    trims = []
-    real = ctypes.CDLL
-
-    class Libc:
-        def __init__(self, name):
-            self.lib = real(name)
-
-        def malloc_trim(self, pad):
-            trims.append(pad)
-            return self.lib.malloc_trim(pad)
-
-        def __getattr__(self, name):
-            return getattr(self.lib, name)
-
-    monkeypatch.setattr(ctypes, "CDLL", Libc)
-    CausalLMEngine(tiny_chat_dir, precision="int8").load()
-    assert trims and set(trims) == {0}  # after the fused forward is built, and at the end
-
-
-def test_large_blocks_are_mapped_while_loading_and_the_threshold_raised_after(
-    tiny_chat_dir, monkeypatch
-):
-    """glibc maps blocks of 1 MiB and up while a model loads (freed weights go back at once),
-    then 32 MiB; where mallopt is missing (not glibc) the load goes on."""
-    import ctypes
-    import sys
-
-    from desktop_assistant.inference import loading
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc only")
@@ -173,17 +141,41 @@ def test_large_blocks_are_mapped_while_loading_and_the_threshold_raised_after(
         def __init__(self, name):
             self.lib = real(name)
 
+        def malloc_trim(self, pad):
+            calls.append(("malloc_trim", pad))
+            return self.lib.malloc_trim(pad)
+
         def mallopt(self, param, value):
-            calls.append((param, value))
+            calls.append(("mallopt", param, value))
             return self.lib.mallopt(param, value)
 
         def __getattr__(self, name):
             return getattr(self.lib, name)
 
     monkeypatch.setattr(ctypes, "CDLL", Libc)
+    return calls
+
+
+def test_a_load_gives_freed_memory_back(tiny_chat_dir, libc_calls):
+    """malloc_trim after loading (quantizing leaves the bf16 copy's memory with the process)."""
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+
+    CausalLMEngine(tiny_chat_dir, precision="int8").load()
+    trims = [call[1] for call in libc_calls if call[0] == "malloc_trim"]
+    assert trims and set(trims) == {0}  # after the fused forward is built, and at the end
+
+
+def test_large_blocks_are_mapped_while_loading_and_the_threshold_raised_after(
+    tiny_chat_dir, libc_calls, monkeypatch
+):
+    """glibc maps blocks of 1 MiB and up while a model loads (freed weights go back at once),
+    then 32 MiB; where mallopt is missing (not glibc) the load goes on."""
+    import ctypes
+
     folder = check_model_folder(tiny_chat_dir)
     loading.load_model(folder, "int8", lambda message: None)
-    assert calls == [(-3, 1 << 20), (-3, 32 << 20)]
+    opts = [call[1:] for call in libc_calls if call[0] == "mallopt"]
+    assert opts == [(-3, 1 << 20), (-3, 32 << 20)]
 
     class NoMallopt:
         def __init__(self, name):

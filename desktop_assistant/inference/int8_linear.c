@@ -14,6 +14,12 @@
  * AVX2: vpmaddubsw sums two products into a saturating int16, then vpmaddwd into int32; exact
  * only when 2 * 255 * |w| <= 32767, so the caller keeps weights to 7 bits (|w| <= 63) there.
  *
+ * A row can be quantized in two passes (`passes` = 2): the second quantizes what the first
+ * rounded away, over its own much smaller range, and both are multiplied by the same weights
+ * in one read of them. For inputs whose range is set by a few huge channels (the MLP's inner
+ * activation) that keeps the small channels; the cost is arithmetic, which one token does not
+ * run out of.
+ *
  * Work is split over output rows in blocks of 64 with OpenMP; in a process that has imported
  * torch, libgomp.so.1 is torch's own (same soname), so both share one thread pool.
  */
@@ -24,27 +30,42 @@
 #define ROWS_PER_BLOCK 64
 #define TOKENS_PER_PASS 16
 
-/* One row of activations to u8 over its own range [min, max] (asymmetric: 256 levels even
+/* One row of activations to u8 over its own range [min, max] (asymmetric: top + 1 levels even
  * when the row is skewed): x ~ (q - zero) * scale. */
-static void quantize_row(const float *x, int K, uint8_t *q, float *scale, int32_t *zero) {
+static void quantize_row(const float *x, int K, int top, uint8_t *q, float *scale,
+                         int32_t *zero) {
     float lo = 0.f, hi = 0.f; /* the range includes 0, so 0 is exact */
 #pragma omp simd reduction(min : lo) reduction(max : hi)
     for (int k = 0; k < K; k++) {
         lo = x[k] < lo ? x[k] : lo;
         hi = x[k] > hi ? x[k] : hi;
     }
-    float s = hi > lo ? (hi - lo) / 255.f : 1.f;
+    float levels = (float)top;
+    float s = hi > lo ? (hi - lo) / levels : 1.f;
     float inv = 1.f / s;
-    int32_t z = (int32_t)(-lo * inv + 0.5f); /* in [0, 255] */
+    int32_t z = (int32_t)(-lo * inv + 0.5f); /* in [0, top] */
     float offset = (float)z + 0.5f;
 #pragma omp simd
     for (int k = 0; k < K; k++) {
-        float v = x[k] * inv + offset; /* in [0, 256): truncation rounds half up */
-        v = v < 0.f ? 0.f : (v > 255.f ? 255.f : v);
+        float v = x[k] * inv + offset; /* in [0, top + 1): truncation rounds half up */
+        v = v < 0.f ? 0.f : (v > levels ? levels : v);
         q[k] = (uint8_t)(int)v;
     }
     *scale = s;
     *zero = z;
+}
+
+/* A row as `passes` rows of u8 (1 or 2): the second holds what the first missed,
+ * x - (q0 - z0) * s0, over its own range, so the two together keep about twice the bits
+ * (for inputs with a few huge channels, such as the MLP's inner activation). */
+static void quantize_passes(const float *x, int K, int top, int passes, uint8_t *q,
+                            float *scale, int32_t *zero, float *scratch) {
+    quantize_row(x, K, top, q, scale, zero);
+    if (passes < 2) return;
+    float s = scale[0], z = (float)zero[0];
+#pragma omp simd
+    for (int k = 0; k < K; k++) scratch[k] = x[k] - ((float)q[k] - z) * s;
+    quantize_row(scratch, K, top, q + K, scale + 1, zero + 1);
 }
 
 /* The four sums of four accumulators, in one vector (a transpose-and-add: 3 hadds). */
@@ -195,43 +216,55 @@ dots_avx2(const int8_t *W, const uint8_t *xq, int M, int K, int n0, int n1, int3
     }
 }
 
-/* y[M, N] = ((xq . W^T) - zero[m] * wsum[n]) * xscale[m] * wscale[n] + bias[n]
+/* y[M, N] = sum over passes p of ((xq_p . W^T) - zero_p[m] * wsum[n]) * xscale_p[m]
+ *           * wscale[n] + bias[n]
  * K must be a multiple of 64 (the caller checks). isa: 2 = AVX-512 VNNI, 1 = AVX2.
+ * top: the largest activation level (255, or 127 to keep AVX2's pair sums in 16 bits with
+ * 8-bit weights). passes: 1, or 2 to add the second row of quantize_passes.
  * Returns 0, or -1 when out of memory. */
 int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const float *bias,
-                const float *x, int M, int K, int N, float *y, int threads, int isa) {
-    uint8_t *xq = (uint8_t *)malloc((size_t)M * K);
-    float *xscale = (float *)malloc(sizeof(float) * (size_t)M);
-    int32_t *zero = (int32_t *)malloc(sizeof(int32_t) * (size_t)M);
-    if (!xq || !xscale || !zero) {
+                const float *x, int M, int K, int N, float *y, int threads, int isa, int top,
+                int passes) {
+    int rows = M * passes; /* quantized rows: pass p of token m is row m * passes + p */
+    uint8_t *xq = (uint8_t *)malloc((size_t)rows * K);
+    float *xscale = (float *)malloc(sizeof(float) * (size_t)rows);
+    int32_t *zero = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows);
+    float *scratch = passes > 1 ? (float *)malloc(sizeof(float) * (size_t)M * K) : NULL;
+    if (!xq || !xscale || !zero || (passes > 1 && !scratch)) {
         free(xq);
         free(xscale);
         free(zero);
+        free(scratch);
         return -1;
     }
 #pragma omp parallel for num_threads(threads) schedule(static) if (M > 1)
     for (int m = 0; m < M; m++)
-        quantize_row(x + (size_t)m * K, K, xq + (size_t)m * K, xscale + m, zero + m);
+        quantize_passes(x + (size_t)m * K, K, top, passes, xq + (size_t)m * passes * K,
+                        xscale + m * passes, zero + m * passes,
+                        scratch ? scratch + (size_t)m * K : NULL);
     int blocks = (N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int b = 0; b < blocks; b++) {
         int n0 = b * ROWS_PER_BLOCK;
         int n1 = n0 + ROWS_PER_BLOCK < N ? n0 + ROWS_PER_BLOCK : N;
         int32_t sums[ROWS_PER_BLOCK * TOKENS_PER_PASS];
-        for (int m0 = 0; m0 < M; m0 += TOKENS_PER_PASS) {
-            int mm = M - m0 < TOKENS_PER_PASS ? M - m0 : TOKENS_PER_PASS;
-            const uint8_t *xb = xq + (size_t)m0 * K;
+        /* TOKENS_PER_PASS is even: a token's passes stay in one pass over the weights */
+        for (int r0 = 0; r0 < rows; r0 += TOKENS_PER_PASS) {
+            int rr = rows - r0 < TOKENS_PER_PASS ? rows - r0 : TOKENS_PER_PASS;
+            const uint8_t *xb = xq + (size_t)r0 * K;
             if (isa == 2)
-                dots_vnni(W, xb, mm, K, n0, n1, sums, n1 - n0);
+                dots_vnni(W, xb, rr, K, n0, n1, sums, n1 - n0);
             else
-                dots_avx2(W, xb, mm, K, n0, n1, sums, n1 - n0);
-            for (int m = 0; m < mm; m++) {
-                float xs = xscale[m0 + m];
-                int32_t z = zero[m0 + m];
-                float *row = y + (size_t)(m0 + m) * N;
-                const int32_t *s = sums + (size_t)m * (n1 - n0);
+                dots_avx2(W, xb, rr, K, n0, n1, sums, n1 - n0);
+            for (int r = 0; r < rr; r += passes) {
+                float *row = y + (size_t)((r0 + r) / passes) * N;
                 for (int n = n0; n < n1; n++) {
-                    float v = (float)(s[n - n0] - z * wsum[n]) * xs * wscale[n];
+                    float v = 0.f;
+                    for (int p = 0; p < passes; p++) {
+                        const int32_t *s = sums + (size_t)(r + p) * (n1 - n0);
+                        v += (float)(s[n - n0] - zero[r0 + r + p] * wsum[n]) * xscale[r0 + r + p];
+                    }
+                    v *= wscale[n];
                     row[n] = bias ? v + bias[n] : v;
                 }
             }
@@ -240,5 +273,6 @@ int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const
     free(xq);
     free(xscale);
     free(zero);
+    free(scratch);
     return 0;
 }

@@ -2,9 +2,10 @@
 
 Each cache entry is a folder with `model.safetensors` (the quantized state dict) and
 `manifest.json`, which records what it was made from: the source folder's fingerprint, the
-scheme, torch's version, the CPU kernel family and whether the CPU has VNNI, with the int8
-weight range chosen for it (7 bits without VNNI, see quantize.dynamic_weight_max). Any
-difference re-quantizes, so an entry made on one CPU is not taken for right on another.
+scheme, torch's version, the CPU kernel family and whether the CPU has VNNI, the int8 kernel
+and the int8 weight range chosen for it (7 bits without VNNI, see
+quantize.dynamic_weight_max). Any difference re-quantizes, so an entry made on one CPU is not
+taken for right on another.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 from desktop_assistant.core import paths
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # 2: the entry holds config.json and the tokenizer; 3: the int8 weight range is recorded
+# 2: the entry holds config.json and the tokenizer; 3: the int8 weight range is recorded;
+# 4: the int8 kernel is recorded (with ours, the MLP's down projection is dynamic int8)
+FORMAT = 4
 
 
 def fingerprint(folder: Path) -> str:
@@ -57,7 +60,7 @@ def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
     import torch
 
     from desktop_assistant.core.cpu import has_avx512_vnni
-    from desktop_assistant.inference.quantize import dynamic_weight_max
+    from desktop_assistant.inference.quantize import dynamic_weight_max, int8_kernel
 
     return {
         "format": FORMAT,
@@ -69,6 +72,7 @@ def _manifest(folder: Path, scheme: str, group_size: int) -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "avx512_vnni": has_avx512_vnni(),
         "int8_weight_max": dynamic_weight_max(),
+        "int8_kernel": int8_kernel(),
     }
 
 

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 SCHEMES = ("int8", "int4")
 INT4_GROUP = 32  # measured: same kernel speed as 64 or 128 here, best agreement (bench quality)
 # Layers whose input is the MLP's inner activation: it has large outlier channels, which
-# per-token int8 activations lose (top-1 agreement 89% with them, 94% without), so in the
-# int8 scheme they keep bf16 activations (weight-only int8).
+# per-token int8 activations lose (top-1 agreement 89% with them, 94% without). In the int8
+# scheme they quantize their activations in two passes on our kernel (DynamicInt8Linear's
+# `passes`), else keep bf16 activations (weight-only int8).
 OUTLIER_INPUT_LAYERS = ("down_proj", "fc2", "w2", "dense_4h_to_h")
 INNER_K_TILES = 2
 
@@ -85,6 +86,16 @@ class Int8Linear(_Int8Rows):
         if self.bias is not None:
             y = y + self.bias.bfloat16()
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
+
+
+def int8_kernel() -> str:
+    """Which kernel runs dynamic int8 here: "native" (ours), "fbgemm", or "none" (weight-only
+    int8 only). The layers a model quantizes into depend on it (`_kind`)."""
+    from desktop_assistant.inference import native
+
+    if native.kernel() is not None:
+        return "native"
+    return "fbgemm" if fbgemm_available() else "none"
 
 
 def dynamic_int8_available() -> bool:
@@ -182,6 +193,7 @@ class DynamicInt8Linear(_Int8Rows):
 
     def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
         super().__init__(in_features, out_features, bias, torch.float32)
+        self.passes = 1  # 2: activations quantized twice (our kernel only, native.Kernel.linear)
         self._packed: Any = None
         self._native: Any = None  # native.Kernel, when it runs this layer
         self._row_sums: torch.Tensor | None = None
@@ -220,7 +232,7 @@ class DynamicInt8Linear(_Int8Rows):
         flat = x.reshape(-1, shape[-1]).float()
         if self._native is not None:
             y = self._native.linear(
-                flat.contiguous(), self.weight, self.scales, self._row_sums, self.bias
+                flat.contiguous(), self.weight, self.scales, self._row_sums, self.bias, self.passes
             )
             return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
         if flat.shape[0] == 1:
@@ -338,14 +350,29 @@ def _kind(name: str, linear: nn.Linear, scheme: str, group_size: int) -> type[nn
         return Int8Linear
     if dynamic and leaf not in OUTLIER_INPUT_LAYERS:
         return DynamicInt8Linear
+    if leaf in OUTLIER_INPUT_LAYERS and _two_passes(linear):
+        return DynamicInt8Linear
     return Int8Linear
+
+
+def _two_passes(linear: nn.Linear) -> bool:
+    """Whether our kernel runs this layer with its activations quantized in two passes."""
+    from desktop_assistant.inference import native
+
+    return native.kernel() is not None and linear.in_features % native.K_MULTIPLE == 0
+
+
+def _passes(name: str, module: nn.Module) -> nn.Module:
+    if isinstance(module, DynamicInt8Linear) and name.rsplit(".", 1)[-1] in OUTLIER_INPUT_LAYERS:
+        module.passes = 2
+    return module
 
 
 def _quantized_linear(name: str, linear: nn.Linear, scheme: str, group_size: int) -> nn.Module:
     kind = _kind(name, linear, scheme, group_size)
     if kind is Int4Linear:
         return Int4Linear.from_linear(linear, group_size)
-    return kind.from_linear(linear)  # type: ignore[attr-defined, no-any-return]
+    return _passes(name, kind.from_linear(linear))  # type: ignore[attr-defined]
 
 
 def _skeleton_linear(name: str, linear: nn.Linear, scheme: str, group_size: int) -> nn.Module:
@@ -353,7 +380,7 @@ def _skeleton_linear(name: str, linear: nn.Linear, scheme: str, group_size: int)
     bias = linear.bias is not None
     if kind is Int4Linear:
         return Int4Linear(linear.in_features, linear.out_features, bias, group_size)
-    return kind(linear.in_features, linear.out_features, bias)
+    return _passes(name, kind(linear.in_features, linear.out_features, bias))
 
 
 QUANTIZED = (Int8Linear, Int4Linear, DynamicInt8Linear, Int8Embedding)

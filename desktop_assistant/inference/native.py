@@ -42,13 +42,8 @@ class Kernel:
 
     @property
     def weight_max(self) -> int:
-        """Largest |int8 weight| the kernel sums exactly: AVX2 adds pairs in 16 bits."""
-        return 127 if self.isa == VNNI else 63
-
-    @property
-    def levels(self) -> int:
-        """The largest activation level: inputs are quantized per row to levels + 1 values."""
-        return 255
+        """Largest |int8 weight| the kernel sums exactly: all of int8 (both paths add in int32)."""
+        return 127
 
     def linear(
         self, x: Any, weight: Any, scales: Any, row_sums: Any, bias: Any, passes: int = 1
@@ -74,7 +69,6 @@ class Kernel:
             y.data_ptr(),
             torch.get_num_threads(),
             self.isa,
-            self.levels,
             passes,
         )
         if failed:
@@ -152,6 +146,6 @@ def kernel() -> Kernel | None:
         return None
     function = lib.int8_linear
     pointer, integer = ctypes.c_void_p, ctypes.c_int
-    function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 4
+    function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 3
     function.restype = integer
     return Kernel(function, isa, out)

@@ -3,7 +3,7 @@
 Each cache entry is a folder with `model.safetensors` (the quantized state dict) and
 `manifest.json`, which records what it was made from: the source folder's fingerprint, the
 scheme, torch's version, the CPU kernel family and whether the CPU has VNNI, the int8 kernel
-and the int8 weight range chosen for it (7 bits without VNNI, see
+and the int8 weight range chosen for it (7 bits on fbgemm without VNNI, see
 quantize.dynamic_weight_max). Any difference re-quantizes, so an entry made on one CPU is not
 taken for right on another.
 """

@@ -157,8 +157,9 @@ def int8_pairs_saturate() -> bool:
 
 
 def dynamic_weight_max() -> int:
-    """The largest |int8 weight| of DynamicInt8Linear on this CPU: 127, or 63 where pairs of
-    products are summed in int16 (2 * 255 * 64 fits; the result is exact).
+    """The largest |int8 weight| of DynamicInt8Linear on this CPU: 127 on our kernel (exact on
+    AVX2 and AVX-512 alike, int8_linear.c); on fbgemm's, 63 where it sums pairs of products in
+    int16 (2 * 255 * 64 fits; the result is exact).
 
     Measured on Qwen2.5-Coder-0.5B with fbgemm capped to AVX2 (bench quality, 2,000 tokens):
     7-bit weights top-1 95.3%, perplexity x1.0084; 7-bit activations instead (PyTorch's
@@ -186,7 +187,7 @@ class DynamicInt8Linear(_Int8Rows):
     its own absolute maximum and a last row holding +1 and -1 pins the range to [-1, 1]:
     per-token quantization whatever the batch (top-1 agreement with fp32 95.3% -> 96.5%).
     Not done for single tokens: its five extra small ops per layer cost 17% of decode speed.
-    On CPUs without VNNI the weights are kept to 7 bits (see `dynamic_weight_max`).
+    On fbgemm without VNNI the weights are kept to 7 bits (see `dynamic_weight_max`).
     """
 
     weight_max = staticmethod(dynamic_weight_max)

@@ -33,25 +33,25 @@ def _paths(kernel):
     return paths
 
 
-def _quantized(x, top):
+def _quantized(x):
     """The kernel's per-row quantization in torch: u = round(x / s) + z over the row's range
-    (including 0), s = (max - min) / top, z = round(-min / s); x ~ (u - z) * s."""
+    (including 0), s = (max - min) / 255, z = round(-min / s); x ~ (u - z) * s."""
     lo = x.amin(dim=1, keepdim=True).clamp(max=0)
     hi = x.amax(dim=1, keepdim=True).clamp(min=0)
-    s = torch.where(hi > lo, (hi - lo) / top, torch.ones_like(hi))
+    s = torch.where(hi > lo, (hi - lo) / 255, torch.ones_like(hi))
     z = torch.floor(-lo / s + 0.5)
-    u = torch.floor(x / s + z + 0.5).clamp(0, top)  # round half up, as the kernel does
+    u = torch.floor(x / s + z + 0.5).clamp(0, 255)  # round half up, as the kernel does
     return u, z, s
 
 
-def _expected(x, weight, scales, bias, passes=1, top=255):
+def _expected(x, weight, scales, bias, passes=1):
     """The kernel's arithmetic in torch; a second pass quantizes what the first missed. Also
     how far a result may be off: float rounding, and for two passes one level of the second
     (its input, the first pass's remainder, is rounded differently in C: fused multiply-add)."""
     y = torch.zeros(x.shape[0], weight.shape[0], dtype=torch.float64)
     rest = x
     for _ in range(passes):
-        u, z, s = _quantized(rest, top)
+        u, z, s = _quantized(rest)
         y += ((u - z).double() @ weight.double().T) * s.double()
         rest = rest - (u - z) * s
     y = y * scales.double()
@@ -73,7 +73,7 @@ def test_same_result_as_the_arithmetic_it_implements(kernel, m, n, k, bias, pass
         x = torch.randn(m, k) * 3
         x[0, 0] = 0.0
         got = path.linear(x, weight, scales, weight.sum(dim=1, dtype=torch.int32), b, passes)
-        want, atol = _expected(x, weight, scales, b, passes, path.levels)
+        want, atol = _expected(x, weight, scales, b, passes)
         assert got.shape == (m, n)
         assert torch.allclose(got, want, rtol=1e-4, atol=atol), (
             path.isa,

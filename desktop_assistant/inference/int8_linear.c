@@ -24,8 +24,10 @@
  * torch, libgomp.so.1 is torch's own (same soname), so both share one thread pool.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ROWS_PER_BLOCK 64
 #define TOKENS_PER_PASS 16
@@ -308,4 +310,118 @@ int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const
     free(zero);
     free(scratch);
     return 0;
+}
+
+/* ---- One decoder layer of the Llama / Qwen2 family for one token (llama_forward.py) ----
+ *
+ * What Layer.forward does for one decoded token, in one call instead of ~35 torch ops and
+ * four kernel calls from Python (a quarter of a decode step was spent between the products).
+ * Prefill, drafts and anything not on this kernel keep the Python path. */
+
+typedef struct {
+    const int8_t *weight;
+    const float *scales;
+    const int32_t *row_sums;
+    const float *bias; /* or NULL */
+    int out_features, in_features, passes;
+} Linear;
+
+typedef struct {
+    Linear qkv, o, gate_up, down;
+    const float *attn_norm, *mlp_norm; /* RMSNorm weight * sqrt(dim) (llama_forward.RMSNorm) */
+    float attn_eps, mlp_eps;           /* sqrt(dim * eps) */
+    int heads, kv_heads, head_dim, inner;
+    float scaling;
+} Layer;
+
+static int run_linear(const Linear *l, const float *x, float *y, int threads, int isa) {
+    return int8_linear(l->weight, l->scales, l->row_sums, l->bias, x, 1, l->in_features,
+                       l->out_features, y, threads, isa, l->passes);
+}
+
+/* x * w / hypot(|x|, eps): llama_forward.RMSNorm for one row. */
+static void rms_norm(const float *x, const float *w, float eps, int D, float *out) {
+    double sum = 0.0;
+    for (int i = 0; i < D; i++) sum += (double)x[i] * x[i];
+    float inv = 1.f / (float)sqrt(sum + (double)eps * eps);
+#pragma omp simd
+    for (int i = 0; i < D; i++) out[i] = x[i] * (w[i] * inv);
+}
+
+/* x * cos + roll(x, half) * signed_sin, in place, for one head (llama_forward._rotate). */
+static void rotate(float *x, const float *cos, const float *sin, int dim) {
+    int half = dim / 2;
+    float r[512];
+    for (int i = 0; i < dim; i++) r[i] = x[(i + half) % dim];
+    for (int i = 0; i < dim; i++) x[i] = x[i] * cos[i] + r[i] * sin[i];
+}
+
+/* x [D] is the residual stream, updated in place. keys / values: this layer's cache,
+ * [kv_heads, capacity, head_dim]; the token goes to position pos, and attends to 0..pos.
+ * cos / sin: the rotary table's row for pos (sin with rotate_half's sign folded in).
+ * Returns 0, or -1 when out of memory (x is then unchanged). */
+int decode_layer(const Layer *L, float *x, const float *cos, const float *sin, float *keys,
+                 float *values, int capacity, int pos, int threads, int isa) {
+    int D = L->o.out_features, dim = L->head_dim, H = L->heads, KV = L->kv_heads;
+    int q_width = H * dim, kv_width = KV * dim, length = pos + 1;
+    if (dim > 512) return -1;
+    size_t floats = (size_t)D + L->qkv.out_features + q_width + D + L->gate_up.out_features +
+                    L->inner + (size_t)H * length;
+    float *buf = (float *)malloc(sizeof(float) * floats);
+    if (!buf) return -1;
+    float *h = buf, *qkv = h + D, *attn = qkv + L->qkv.out_features, *tmp = attn + q_width;
+    float *gu = tmp + D, *act = gu + L->gate_up.out_features, *scores = act + L->inner;
+    int failed = 0;
+
+    rms_norm(x, L->attn_norm, L->attn_eps, D, h);
+    failed |= run_linear(&L->qkv, h, qkv, threads, isa);
+    float *q = qkv, *k = qkv + q_width, *v = k + kv_width;
+    for (int i = 0; i < H; i++) rotate(q + i * dim, cos, sin, dim);
+    for (int i = 0; i < KV; i++) {
+        rotate(k + i * dim, cos, sin, dim);
+        memcpy(keys + ((size_t)i * capacity + pos) * dim, k + i * dim, sizeof(float) * dim);
+        memcpy(values + ((size_t)i * capacity + pos) * dim, v + i * dim, sizeof(float) * dim);
+    }
+    int groups = H / KV;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < H; i++) {
+        const float *qi = q + i * dim;
+        const float *kh = keys + (size_t)(i / groups) * capacity * dim;
+        const float *vh = values + (size_t)(i / groups) * capacity * dim;
+        float *s = scores + (size_t)i * length, top = -INFINITY, total = 0.f;
+        for (int t = 0; t < length; t++) {
+            float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+            for (int d = 0; d < dim; d++) dot += qi[d] * kh[(size_t)t * dim + d];
+            s[t] = dot * L->scaling;
+            top = s[t] > top ? s[t] : top;
+        }
+        for (int t = 0; t < length; t++) {
+            s[t] = expf(s[t] - top);
+            total += s[t];
+        }
+        float *out = attn + i * dim;
+        for (int d = 0; d < dim; d++) out[d] = 0.f;
+        for (int t = 0; t < length; t++) {
+            float p = s[t] / total;
+#pragma omp simd
+            for (int d = 0; d < dim; d++) out[d] += p * vh[(size_t)t * dim + d];
+        }
+    }
+    failed |= run_linear(&L->o, attn, tmp, threads, isa);
+    if (failed) goto done;
+    for (int i = 0; i < D; i++) x[i] += tmp[i];
+
+    rms_norm(x, L->mlp_norm, L->mlp_eps, D, h);
+    failed |= run_linear(&L->gate_up, h, gu, threads, isa);
+    for (int i = 0; i < L->inner; i++) {
+        float g = gu[i];
+        act[i] = g / (1.f + expf(-g)) * gu[L->inner + i];
+    }
+    failed |= run_linear(&L->down, act, tmp, threads, isa);
+    if (!failed)
+        for (int i = 0; i < D; i++) x[i] += tmp[i];
+done:
+    free(buf);
+    return failed ? -1 : 0;
 }

@@ -30,8 +30,57 @@ from typing import Any
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("int8_linear.c")
 FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-mavx2", "-mfma", "-fno-math-errno")
+LIBS = ("-lm",)
 VNNI, AVX2 = 2, 1  # the kernel's `isa` argument
 K_MULTIPLE = 64  # input features must be a multiple of this
+
+
+class LinearArgs(ctypes.Structure):
+    """int8_linear.c's `Linear`: one DynamicInt8Linear's tensors, by address."""
+
+    _fields_ = [
+        ("weight", ctypes.c_void_p),
+        ("scales", ctypes.c_void_p),
+        ("row_sums", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("out_features", ctypes.c_int),
+        ("in_features", ctypes.c_int),
+        ("passes", ctypes.c_int),
+    ]
+
+
+class LayerArgs(ctypes.Structure):
+    """int8_linear.c's `Layer`: what `decode_layer` needs of one decoder layer."""
+
+    _fields_ = [
+        ("qkv", LinearArgs),
+        ("o", LinearArgs),
+        ("gate_up", LinearArgs),
+        ("down", LinearArgs),
+        ("attn_norm", ctypes.c_void_p),
+        ("mlp_norm", ctypes.c_void_p),
+        ("attn_eps", ctypes.c_float),
+        ("mlp_eps", ctypes.c_float),
+        ("heads", ctypes.c_int),
+        ("kv_heads", ctypes.c_int),
+        ("head_dim", ctypes.c_int),
+        ("inner", ctypes.c_int),
+        ("scaling", ctypes.c_float),
+    ]
+
+
+def linear_args(layer: Any) -> LinearArgs:
+    """The addresses of a prepared DynamicInt8Linear on this kernel (it must outlive them)."""
+    bias = layer.bias
+    return LinearArgs(
+        layer.weight.data_ptr(),
+        layer.scales.data_ptr(),
+        layer._row_sums.data_ptr(),
+        bias.data_ptr() if bias is not None else None,
+        layer.out_features,
+        layer.in_features,
+        layer.passes,
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +88,7 @@ class Kernel:
     function: Any
     isa: int
     path: Path
+    layer_function: Any = None
 
     @property
     def weight_max(self) -> int:
@@ -75,6 +125,29 @@ class Kernel:
             raise MemoryError("out of memory in the int8 kernel")
         return y
 
+    def decode_layer(
+        self, layer: LayerArgs, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
+    ) -> None:
+        """One decoder layer for one token, x [D] fp32 contiguous updated in place; keys and
+        values [kv heads, capacity, head dim] fp32 contiguous, the token written at pos; rope:
+        the rotary table's cos and signed sin rows for pos, fp32 contiguous."""
+        import torch
+
+        failed = self.layer_function(
+            ctypes.byref(layer),
+            x.data_ptr(),
+            rope[0].data_ptr(),
+            rope[1].data_ptr(),
+            keys.data_ptr(),
+            values.data_ptr(),
+            keys.shape[1],
+            pos,
+            torch.get_num_threads(),
+            self.isa,
+        )
+        if failed:
+            raise MemoryError("out of memory in the decoder layer kernel")
+
 
 def _isa() -> int:
     """VNNI where the CPU has it and torch is not capped below AVX-512 (ATEN_CPU_CAPABILITY,
@@ -100,7 +173,7 @@ def _build(compiler: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
         built = Path(scratch) / out.name
         subprocess.run(
-            [compiler, *FLAGS, str(SOURCE), "-o", str(built)],
+            [compiler, *FLAGS, str(SOURCE), "-o", str(built), *LIBS],
             check=True,
             capture_output=True,
             timeout=120,
@@ -113,7 +186,7 @@ def library_path(compiler: str) -> Path:
 
     digest = hashlib.sha256()
     digest.update(SOURCE.read_bytes())
-    digest.update(" ".join((compiler, *FLAGS)).encode())
+    digest.update(" ".join((compiler, *FLAGS, *LIBS)).encode())
     return paths.cache_dir() / "native" / f"int8_linear-{digest.hexdigest()[:16]}.so"
 
 
@@ -148,4 +221,7 @@ def kernel() -> Kernel | None:
     pointer, integer = ctypes.c_void_p, ctypes.c_int
     function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 3
     function.restype = integer
-    return Kernel(function, isa, out)
+    layer_function = lib.decode_layer
+    layer_function.argtypes = [ctypes.POINTER(LayerArgs)] + [pointer] * 5 + [integer] * 4
+    layer_function.restype = integer
+    return Kernel(function, isa, out, layer_function)

@@ -24,7 +24,7 @@ def _llama(**extra: Any) -> Any:
     config = LlamaConfig(
         vocab_size=300,
         hidden_size=64,
-        intermediate_size=96,
+        intermediate_size=extra.pop("inner", 96),
         num_hidden_layers=3,
         num_attention_heads=4,
         num_key_value_heads=extra.pop("kv_heads", 2),
@@ -41,7 +41,7 @@ def _qwen2(**extra: Any) -> Any:
     config = Qwen2Config(
         vocab_size=300,
         hidden_size=64,
-        intermediate_size=96,
+        intermediate_size=extra.pop("inner", 96),
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=1,
@@ -187,6 +187,39 @@ def test_quantized_model_fuses_what_it_can_and_agrees(scheme: str) -> None:
     # several rows: int8 activations are quantized per row, so fused and unfused are the same
     # sums; int4 runs in bf16, where our attention (fp32) is the more exact of the two
     assert _close(mine, theirs, 1e-3 if scheme == "int8" else 2e-2)
+
+
+@pytest.mark.parametrize("make", [_llama, _qwen2], ids=["llama", "qwen2"])
+def test_one_token_layers_in_c_agree_with_the_torch_layers(make: Any) -> None:
+    """A decoded token goes through each layer in one call of the C kernel (decode_layer) when
+    all of the layer's products run on it; the same steps through our torch layers give the
+    same logits, and the KV cache the same keys and values."""
+    from desktop_assistant.inference import native
+
+    if native.kernel() is None:
+        pytest.skip("our int8 kernel does not build here")
+    models = []
+    for _ in range(2):
+        model = llama_forward.build(quantize.quantize_model(make(inner=128), "int8"))
+        assert model is not None
+        models.append(quantize.prepare(model))
+    in_c, in_torch = models
+    in_torch._native = []  # no layer in C
+    caches = [m.new_cache() for m in models]
+    with torch.inference_mode():
+        for step in STEPS + [[3]] * 20:
+            if isinstance(step, int):
+                for cache in caches:
+                    cache.crop(step)
+                continue
+            a, b = (_run(m, c, step) for m, c in zip(models, caches))
+            assert _close(a, b, 2e-3), step
+    assert in_c._native and len(in_c._native) == len(in_c.layers)  # it did run in C
+    length = caches[0].length
+    assert length == caches[1].length
+    for name in ("keys", "values"):
+        mine, theirs = (getattr(c, name)[:, :, :, :length] for c in caches)
+        assert _close(mine, theirs, 2e-3), name
 
 
 def test_fusing_packed_int8_layers_is_refused() -> None:

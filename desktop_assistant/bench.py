@@ -134,6 +134,17 @@ def bench_startup(runs: int) -> dict[str, Any]:
     }
 
 
+def _import_seconds() -> float:
+    """How long importing torch and transformers takes in a new process here, the yardstick
+    for a cached model's load (issue 17: at most 1.5 times this)."""
+    code = "import time; t = time.perf_counter(); import torch, transformers; "
+    code += "print(time.perf_counter() - t)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -201,6 +212,7 @@ def bench_chat(
     from desktop_assistant.inference.options import GenerationOptions
     from desktop_assistant.inference.prompt import prompt_ids
 
+    import_s = _import_seconds()
     engine = CausalLMEngine(model, precision=quant, own_forward=forward == "own")
     engine.prompt_lookup = lookup
     started = time.perf_counter()
@@ -231,6 +243,8 @@ def bench_chat(
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_s": round(load_s, 2),
+        "import_s": round(import_s, 2),
+        "load_over_import": round(load_s / import_s, 2),
         "prompt_tokens": results[0].prompt_tokens,
         "new_tokens": statistics.median(s.new_tokens for s in results),
         "ttft_s": round(ttft, 3),

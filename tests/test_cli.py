@@ -133,7 +133,15 @@ def test_bench_startup_and_chat_print_figures(tiny_chat_dir):
     )
     assert chat.returncode == 0, chat.stderr
     figures = json.loads(chat.stdout)
-    for key in ("load_s", "ttft_s", "prefill_tok_s", "decode_tok_s", "peak_rss_mb"):
+    for key in (
+        "load_s",
+        "import_s",
+        "load_over_import",
+        "ttft_s",
+        "prefill_tok_s",
+        "decode_tok_s",
+        "peak_rss_mb",
+    ):
         assert figures[key] > 0, key
     assert figures["new_tokens"] == 8 and figures["prompt_tokens"] >= 32
     assert figures["cpu"] and figures["cpu_capability"] and figures["int8_weight_max"] in (63, 127)

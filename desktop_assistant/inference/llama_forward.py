@@ -378,7 +378,6 @@ class LlamaForward(nn.Module):
         x = self.norm(x)
         return Output(logits=self.lm_head(x))
 
-
     def _native_layers(self) -> list[Any] | None:
         """Every layer's arguments for the C `decode_layer`, made at the first decoded token
         (the weights are prepared by then), or None where a layer cannot run there."""

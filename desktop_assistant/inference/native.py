@@ -89,6 +89,7 @@ class Kernel:
     isa: int
     path: Path
     layer_function: Any = None
+    sums_function: Any = None
 
     @property
     def weight_max(self) -> int:
@@ -124,6 +125,16 @@ class Kernel:
         if failed:
             raise MemoryError("out of memory in the int8 kernel")
         return y
+
+    def row_sums(self, weight: Any, threads: int = 1) -> Any:
+        """weight [N, K] int8 contiguous -> weight.sum(1) as int32 [N]."""
+        import torch
+
+        out = torch.empty(weight.shape[0], dtype=torch.int32)
+        self.sums_function(
+            weight.data_ptr(), weight.shape[0], weight.shape[1], out.data_ptr(), threads
+        )
+        return out
 
     def decode_layer(
         self, layer: LayerArgs, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
@@ -224,4 +235,7 @@ def kernel() -> Kernel | None:
     layer_function = lib.decode_layer
     layer_function.argtypes = [ctypes.POINTER(LayerArgs)] + [pointer] * 5 + [integer] * 4
     layer_function.restype = integer
-    return Kernel(function, isa, out, layer_function)
+    sums_function = lib.row_sums
+    sums_function.argtypes = [pointer, integer, integer, pointer, integer]
+    sums_function.restype = None
+    return Kernel(function, isa, out, layer_function, sums_function)

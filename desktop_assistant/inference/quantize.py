@@ -213,11 +213,7 @@ class DynamicInt8Linear(_Int8Rows):
             self.scales = self.scales.float().contiguous()
             if self.bias is not None:
                 self.bias = self.bias.float().contiguous()
-            # in slices: a sum to int32 widens its input first (the 136 MB output layer of
-            # Qwen2.5-0.5B would take 544 MB for a moment)
-            self._row_sums = torch.cat(
-                [rows.sum(dim=1, dtype=torch.int32) for rows in self.weight.split(4096)]
-            )
+            self._row_sums = kernel.row_sums(self.weight)
             self._native = kernel
             return
         self._packed = _fbgemm_pack(self.weight, self.scales)

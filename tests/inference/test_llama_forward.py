@@ -212,7 +212,7 @@ def test_one_token_layers_in_c_agree_with_the_torch_layers(make: Any) -> None:
                 for cache in caches:
                     cache.crop(step)
                 continue
-            a, b = (_run(m, c, step) for m, c in zip(models, caches))
+            a, b = (_run(m, c, step) for m, c in zip(models, caches, strict=True))
             assert _close(a, b, 2e-3), step
     assert in_c._native and len(in_c._native) == len(in_c.layers)  # it did run in C
     length = caches[0].length

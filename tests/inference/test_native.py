@@ -167,3 +167,10 @@ def test_without_it_int8_layers_run_on_fbgemm(monkeypatch, setting):
             assert layer._native is None and layer._packed is not None
     finally:
         native.kernel.cache_clear()
+
+
+@pytest.mark.parametrize("n,k", [(1, 64), (67, 100), (4096 + 3, 896)])
+def test_row_sums(kernel, n, k):
+    weight = torch.randint(-128, 128, (n, k), dtype=torch.int8)
+    for threads in (1, 2):
+        assert torch.equal(kernel.row_sums(weight, threads), weight.sum(1, dtype=torch.int32))

@@ -64,6 +64,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
 
     heartbeat = Heartbeat()
     renders = 0
+    render_s = 0.0
     replies: list[Any] = []
     window.reply_finished.connect(lambda reply: (replies.append(reply), loop.quit()))
     started = time.perf_counter()
@@ -74,9 +75,11 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     if widget is not None and original is not None:
 
         def counting(text: str, streaming: bool = False) -> None:
-            nonlocal renders
+            nonlocal renders, render_s
             renders += 1
+            begun = time.perf_counter()
             original(text, streaming=streaming)
+            render_s += time.perf_counter() - begun
 
         widget.set_text = counting  # type: ignore[method-assign]
     loop.exec()
@@ -88,9 +91,11 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     return {
         "platform": app.platformName(),
         "new_tokens": stats.new_tokens if stats else 0,
+        "prompt_tokens": stats.prompt_tokens if stats else 0,
         "decode_tok_s": round(stats.decode_tok_s, 2) if stats else 0.0,
         "stream_s": round(elapsed, 2),
         "renders": renders,
+        "render_ms": round(render_s * 1000, 1),
         "ui_max_stall_ms": round(max(over), 1) if over else None,
         "ui_p99_stall_ms": round(statistics.quantiles(over, n=100)[98], 1)
         if len(over) > 2

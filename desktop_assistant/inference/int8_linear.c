@@ -442,3 +442,17 @@ __attribute__((target("avx2,fma"))) void row_sums(const int8_t *W, int N, int K,
         out[n] = s;
     }
 }
+
+/* decode_layer over a model's layers in turn, in one call: the caller's thread takes Python's
+ * GIL once per token instead of once per layer (in the window, where the UI thread also runs
+ * Python, each retake can wait). keys / values: every layer's cache, layer i at
+ * i * layer_stride floats. Returns 0, or -1 when out of memory. */
+int decode_layers(const Layer *layers, int count, float *x, const float *cos, const float *sin,
+                  float *keys, float *values, size_t layer_stride, int capacity, int pos,
+                  int threads, int isa) {
+    for (int i = 0; i < count; i++)
+        if (decode_layer(layers + i, x, cos, sin, keys + i * layer_stride,
+                         values + i * layer_stride, capacity, pos, threads, isa))
+            return -1;
+    return 0;
+}

@@ -14,7 +14,7 @@ quantize.py or plain nn.Linear) and does per layer only what the maths needs:
 - a single decoded token needs no attention mask; a prefill chunk after cached tokens gets one
   boolean mask, not one per layer;
 - where every product of the model runs on our int8 kernel, a single decoded token goes
-  through each layer in one call of its `decode_layer` (int8_linear.c: norms, rotary
+  through the layers in one call of its `decode_layers` (int8_linear.c: norms, rotary
   embedding, cache write, attention, SiLU and residuals in C), which leaves no per-op Python
   in a decode step (Qwen2.5-0.5B, Zen 4: 36 -> 43 tok/s).
 
@@ -319,7 +319,7 @@ class LlamaForward(nn.Module):
         self.lm_head = model.lm_head
         self.act_dtype = inner.norm.weight.dtype
         self._cos = self._sin = torch.empty(0)
-        self._native: list[Any] | None = None  # per layer native.LayerArgs, once prepared
+        self._native: Any = None  # the layers' native.LayerArgs (a ctypes array), once prepared
 
     @property
     def dtype(self) -> torch.dtype:
@@ -378,36 +378,36 @@ class LlamaForward(nn.Module):
         x = self.norm(x)
         return Output(logits=self.lm_head(x))
 
-    def _native_layers(self) -> list[Any] | None:
+    def _native_layers(self) -> Any:
         """Every layer's arguments for the C `decode_layer`, made at the first decoded token
         (the weights are prepared by then), or None where a layer cannot run there."""
         from desktop_assistant.inference import native
 
         kernel = native.kernel()
-        if kernel is None or kernel.layer_function is None:
+        if kernel is None or kernel.layers_function is None:
             return None
         if self._native is None:
             found = [cast(Layer, layer).native_args() for layer in self.layers]
-            self._native = found if all(a is not None for a in found) else []
+            ok = all(a is not None for a in found)
+            self._native = (native.LayerArgs * len(found))(*found) if ok else []
         return self._native or None
 
     def _decode_native(
         self,
-        layers: list[Any],
+        layers: Any,
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         cache: KVCache,
         start: int,
     ) -> torch.Tensor:
-        """One token through every layer, each in one call of the C kernel (the same maths as
-        Layer.forward: ~35 torch ops and four kernel calls per layer in one)."""
+        """One token through every layer in one call of the C kernel (the same maths as
+        Layer.forward: ~35 torch ops and four kernel calls per layer)."""
         from desktop_assistant.inference import native
 
         kernel = cast(native.Kernel, native.kernel())
         x = x.reshape(-1).contiguous().clone()  # updated in place
         cos, sin = (r.reshape(-1).contiguous() for r in rope)
-        for i, args in enumerate(layers):
-            kernel.decode_layer(args, x, (cos, sin), cache.keys[i, 0], cache.values[i, 0], start)
+        kernel.decode_layers(layers, x, (cos, sin), cache.keys, cache.values, start)
         return x.view(1, 1, -1)
 
 

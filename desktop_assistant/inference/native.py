@@ -88,7 +88,7 @@ class Kernel:
     function: Any
     isa: int
     path: Path
-    layer_function: Any = None
+    layers_function: Any = None
     sums_function: Any = None
 
     @property
@@ -136,22 +136,25 @@ class Kernel:
         )
         return out
 
-    def decode_layer(
-        self, layer: LayerArgs, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
+    def decode_layers(
+        self, layers: Any, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
     ) -> None:
-        """One decoder layer for one token, x [D] fp32 contiguous updated in place; keys and
-        values [kv heads, capacity, head dim] fp32 contiguous, the token written at pos; rope:
-        the rotary table's cos and signed sin rows for pos, fp32 contiguous."""
+        """Every decoder layer for one token: `layers` a ctypes array of LayerArgs, x [D] fp32
+        contiguous updated in place; keys and values [layers, kv heads, capacity, head dim]
+        fp32 contiguous (what KVCache holds), the token written at pos; rope: the rotary
+        table's cos and signed sin rows for pos, fp32 contiguous."""
         import torch
 
-        failed = self.layer_function(
-            ctypes.byref(layer),
+        failed = self.layers_function(
+            layers,
+            len(layers),
             x.data_ptr(),
             rope[0].data_ptr(),
             rope[1].data_ptr(),
             keys.data_ptr(),
             values.data_ptr(),
-            keys.shape[1],
+            keys[0].numel(),
+            keys.shape[-2],
             pos,
             torch.get_num_threads(),
             self.isa,
@@ -232,10 +235,11 @@ def kernel() -> Kernel | None:
     pointer, integer = ctypes.c_void_p, ctypes.c_int
     function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 3
     function.restype = integer
-    layer_function = lib.decode_layer
-    layer_function.argtypes = [ctypes.POINTER(LayerArgs)] + [pointer] * 5 + [integer] * 4
-    layer_function.restype = integer
+    layers_function = lib.decode_layers
+    layers_function.argtypes = [ctypes.POINTER(LayerArgs), integer] + [pointer] * 5
+    layers_function.argtypes += [ctypes.c_size_t] + [integer] * 4
+    layers_function.restype = integer
     sums_function = lib.row_sums
     sums_function.argtypes = [pointer, integer, integer, pointer, integer]
     sums_function.restype = None
-    return Kernel(function, isa, out, layer_function, sums_function)
+    return Kernel(function, isa, out, layers_function, sums_function)

@@ -52,6 +52,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     settings = Settings()
     settings.set("max_new_tokens", max_new_tokens)
     settings.set("temperature", 0.0)
+    settings.set("repetition_penalty", 1.0)  # as bench chat: the same answer, so the same speed
     window = MainWindow(settings, ChatThread(engine_factory_for(settings)), model)
     window.show()
     loop = QEventLoop()

@@ -1,0 +1,50 @@
+"""ChatWorker (ui/workers.py) on the calling thread, with the fake engine."""
+
+from __future__ import annotations
+
+from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.errors import UserError
+from desktop_assistant.inference.options import GenerationOptions
+from desktop_assistant.ui import workers
+from tests.fakes import FakeChatEngine
+
+
+def _run(engine: FakeChatEngine) -> tuple[list[str], list[object], list[str]]:
+    worker = workers.ChatWorker(lambda path: engine)
+    chunks: list[str] = []
+    finished: list[object] = []
+    failed: list[str] = []
+    worker.chunk.connect(lambda request, text: chunks.append(text))
+    worker.finished.connect(lambda request, reply: finished.append(reply))
+    worker.failed.connect(lambda request, message: failed.append(message))
+    worker.load("fake")
+    worker.generate(1, [Message("user", "hi")], GenerationOptions(max_new_tokens=200))
+    return chunks, finished, failed
+
+
+def test_fast_tokens_reach_the_window_in_fewer_pieces_and_whole():
+    """Each piece wakes the UI thread: tokens faster than CHUNK_EVERY_S go together, and the
+    pieces add up to the answer, the last one sent before `finished`."""
+    engine = FakeChatEngine(tokens=[f"t{i} " for i in range(200)])
+    chunks, finished, failed = _run(engine)
+    assert not failed and len(finished) == 1
+    assert "".join(chunks) == "".join(engine.emitted) == finished[0].text
+    assert 1 <= len(chunks) < 20  # 200 tokens in well under CHUNK_EVERY_S each
+
+
+def test_slow_tokens_are_sent_one_by_one():
+    engine = FakeChatEngine(tokens=["a ", "b ", "c "], delay_s=workers.CHUNK_EVERY_S * 1.5)
+    chunks, finished, _ = _run(engine)
+    assert chunks == ["a ", "b ", "c "]
+
+
+def test_text_streamed_before_a_failure_is_sent_first():
+    class Failing(FakeChatEngine):
+        def generate(self, messages, options, on_text):
+            on_text("partial ")
+            on_text("answer")
+            raise UserError("the model stopped")
+
+    chunks, finished, failed = _run(Failing())
+    assert "".join(chunks) == "partial answer" and failed == ["the model stopped"]
+    assert not finished

@@ -312,11 +312,12 @@ int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const
     return 0;
 }
 
-/* ---- One decoder layer of the Llama / Qwen2 family for one token (llama_forward.py) ----
+/* ---- Decoder layers of the Llama / Qwen2 family for a few tokens (llama_forward.py) ----
  *
- * What Layer.forward does for one decoded token, in one call instead of ~35 torch ops and
- * four kernel calls from Python (a quarter of a decode step was spent between the products).
- * Prefill, drafts and anything not on this kernel keep the Python path. */
+ * What Layer.forward does for a decoded token (or a prompt-lookup draft of a few), in one call
+ * instead of ~35 torch ops and four kernel calls per layer from Python (a quarter of a decode
+ * step was spent between the products). Longer prefill chunks and anything not on this kernel
+ * keep the Python path. */
 
 typedef struct {
     const int8_t *weight;
@@ -334,8 +335,8 @@ typedef struct {
     float scaling;
 } Layer;
 
-static int run_linear(const Linear *l, const float *x, float *y, int threads, int isa) {
-    return int8_linear(l->weight, l->scales, l->row_sums, l->bias, x, 1, l->in_features,
+static int run_linear(const Linear *l, const float *x, int M, float *y, int threads, int isa) {
+    return int8_linear(l->weight, l->scales, l->row_sums, l->bias, x, M, l->in_features,
                        l->out_features, y, threads, isa, l->passes);
 }
 
@@ -356,39 +357,47 @@ static void rotate(float *x, const float *cos, const float *sin, int dim) {
     for (int i = 0; i < dim; i++) x[i] = x[i] * cos[i] + r[i] * sin[i];
 }
 
-/* x [D] is the residual stream, updated in place. keys / values: this layer's cache,
- * [kv_heads, capacity, head_dim]; the token goes to position pos, and attends to 0..pos.
- * cos / sin: the rotary table's row for pos (sin with rotate_half's sign folded in).
- * Returns 0, or -1 when out of memory (x is then unchanged). */
-int decode_layer(const Layer *L, float *x, const float *cos, const float *sin, float *keys,
-                 float *values, int capacity, int pos, int threads, int isa) {
+/* x [n, D] is the residual stream of n tokens at positions pos..pos+n-1, updated in place.
+ * keys / values: this layer's cache, [kv_heads, capacity, head_dim]; the tokens are written at
+ * their positions, and token j attends to 0..pos+j (causal). cos / sin: the rotary table's
+ * rows for those positions, [n, head_dim] (sin with rotate_half's sign folded in).
+ * Returns 0, or -1 when out of memory. */
+int decode_layer(const Layer *L, float *x, int n, const float *cos, const float *sin,
+                 float *keys, float *values, int capacity, int pos, int threads, int isa) {
     int D = L->o.out_features, dim = L->head_dim, H = L->heads, KV = L->kv_heads;
-    int q_width = H * dim, kv_width = KV * dim, length = pos + 1;
+    int width = L->qkv.out_features, G = L->gate_up.out_features, I = L->inner;
+    int q_width = H * dim, kv_width = KV * dim, last = pos + n;
     if (dim > 512) return -1;
-    size_t floats = (size_t)D + L->qkv.out_features + q_width + D + L->gate_up.out_features +
-                    L->inner + (size_t)H * length;
+    size_t floats = (size_t)n * (D + width + q_width + D + G + I) + (size_t)H * n * last;
     float *buf = (float *)malloc(sizeof(float) * floats);
     if (!buf) return -1;
-    float *h = buf, *qkv = h + D, *attn = qkv + L->qkv.out_features, *tmp = attn + q_width;
-    float *gu = tmp + D, *act = gu + L->gate_up.out_features, *scores = act + L->inner;
+    float *h = buf, *qkv = h + (size_t)n * D, *attn = qkv + (size_t)n * width;
+    float *tmp = attn + (size_t)n * q_width, *gu = tmp + (size_t)n * D;
+    float *act = gu + (size_t)n * G, *scores = act + (size_t)n * I;
     int failed = 0;
 
-    rms_norm(x, L->attn_norm, L->attn_eps, D, h);
-    failed |= run_linear(&L->qkv, h, qkv, threads, isa);
-    float *q = qkv, *k = qkv + q_width, *v = k + kv_width;
-    for (int i = 0; i < H; i++) rotate(q + i * dim, cos, sin, dim);
-    for (int i = 0; i < KV; i++) {
-        rotate(k + i * dim, cos, sin, dim);
-        memcpy(keys + ((size_t)i * capacity + pos) * dim, k + i * dim, sizeof(float) * dim);
-        memcpy(values + ((size_t)i * capacity + pos) * dim, v + i * dim, sizeof(float) * dim);
+    for (int j = 0; j < n; j++)
+        rms_norm(x + (size_t)j * D, L->attn_norm, L->attn_eps, D, h + (size_t)j * D);
+    failed |= run_linear(&L->qkv, h, n, qkv, threads, isa);
+    for (int j = 0; j < n; j++) {
+        float *q = qkv + (size_t)j * width, *k = q + q_width, *v = k + kv_width;
+        const float *c = cos + (size_t)j * dim, *s = sin + (size_t)j * dim;
+        for (int i = 0; i < H; i++) rotate(q + i * dim, c, s, dim);
+        for (int i = 0; i < KV; i++) {
+            rotate(k + i * dim, c, s, dim);
+            size_t at = ((size_t)i * capacity + pos + j) * dim;
+            memcpy(keys + at, k + i * dim, sizeof(float) * dim);
+            memcpy(values + at, v + i * dim, sizeof(float) * dim);
+        }
     }
     int groups = H / KV;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int i = 0; i < H; i++) {
-        const float *qi = q + i * dim;
+    for (int hj = 0; hj < H * n; hj++) {
+        int i = hj / n, j = hj % n, length = pos + j + 1;
+        const float *qi = qkv + (size_t)j * width + i * dim;
         const float *kh = keys + (size_t)(i / groups) * capacity * dim;
         const float *vh = values + (size_t)(i / groups) * capacity * dim;
-        float *s = scores + (size_t)i * length, top = -INFINITY, total = 0.f;
+        float *s = scores + (size_t)hj * last, top = -INFINITY, total = 0.f;
         for (int t = 0; t < length; t++) {
             float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
@@ -400,7 +409,7 @@ int decode_layer(const Layer *L, float *x, const float *cos, const float *sin, f
             s[t] = expf(s[t] - top);
             total += s[t];
         }
-        float *out = attn + i * dim;
+        float *out = attn + (size_t)j * q_width + i * dim;
         for (int d = 0; d < dim; d++) out[d] = 0.f;
         for (int t = 0; t < length; t++) {
             float p = s[t] / total;
@@ -408,19 +417,21 @@ int decode_layer(const Layer *L, float *x, const float *cos, const float *sin, f
             for (int d = 0; d < dim; d++) out[d] += p * vh[(size_t)t * dim + d];
         }
     }
-    failed |= run_linear(&L->o, attn, tmp, threads, isa);
+    failed |= run_linear(&L->o, attn, n, tmp, threads, isa);
     if (failed) goto done;
-    for (int i = 0; i < D; i++) x[i] += tmp[i];
+    for (size_t i = 0; i < (size_t)n * D; i++) x[i] += tmp[i];
 
-    rms_norm(x, L->mlp_norm, L->mlp_eps, D, h);
-    failed |= run_linear(&L->gate_up, h, gu, threads, isa);
-    for (int i = 0; i < L->inner; i++) {
-        float g = gu[i];
-        act[i] = g / (1.f + expf(-g)) * gu[L->inner + i];
-    }
-    failed |= run_linear(&L->down, act, tmp, threads, isa);
+    for (int j = 0; j < n; j++)
+        rms_norm(x + (size_t)j * D, L->mlp_norm, L->mlp_eps, D, h + (size_t)j * D);
+    failed |= run_linear(&L->gate_up, h, n, gu, threads, isa);
+    for (int j = 0; j < n; j++)
+        for (int t = 0; t < I; t++) {
+            float g = gu[(size_t)j * G + t];
+            act[(size_t)j * I + t] = g / (1.f + expf(-g)) * gu[(size_t)j * G + I + t];
+        }
+    failed |= run_linear(&L->down, act, n, tmp, threads, isa);
     if (!failed)
-        for (int i = 0; i < D; i++) x[i] += tmp[i];
+        for (size_t i = 0; i < (size_t)n * D; i++) x[i] += tmp[i];
 done:
     free(buf);
     return failed ? -1 : 0;
@@ -444,14 +455,14 @@ __attribute__((target("avx2,fma"))) void row_sums(const int8_t *W, int N, int K,
 }
 
 /* decode_layer over a model's layers in turn, in one call: the caller's thread takes Python's
- * GIL once per token instead of once per layer (in the window, where the UI thread also runs
- * Python, each retake can wait). keys / values: every layer's cache, layer i at
+ * GIL once per forward pass instead of once per layer (in the window, where the UI thread
+ * also runs Python, each retake can wait). keys / values: every layer's cache, layer i at
  * i * layer_stride floats. Returns 0, or -1 when out of memory. */
-int decode_layers(const Layer *layers, int count, float *x, const float *cos, const float *sin,
-                  float *keys, float *values, size_t layer_stride, int capacity, int pos,
-                  int threads, int isa) {
+int decode_layers(const Layer *layers, int count, float *x, int n, const float *cos,
+                  const float *sin, float *keys, float *values, size_t layer_stride,
+                  int capacity, int pos, int threads, int isa) {
     for (int i = 0; i < count; i++)
-        if (decode_layer(layers + i, x, cos, sin, keys + i * layer_stride,
+        if (decode_layer(layers + i, x, n, cos, sin, keys + i * layer_stride,
                          values + i * layer_stride, capacity, pos, threads, isa))
             return -1;
     return 0;

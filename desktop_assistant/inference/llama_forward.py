@@ -13,8 +13,8 @@ quantize.py or plain nn.Linear) and does per layer only what the maths needs:
   table computed once and sliced;
 - a single decoded token needs no attention mask; a prefill chunk after cached tokens gets one
   boolean mask, not one per layer;
-- where every product of the model runs on our int8 kernel, a single decoded token goes
-  through the layers in one call of its `decode_layers` (int8_linear.c: norms, rotary
+- where every product of the model runs on our int8 kernel, a decoded token (or a draft of a
+  few) goes through the layers in one call of its `decode_layers` (int8_linear.c: norms, rotary
   embedding, cache write, attention, SiLU and residuals in C), which leaves no per-op Python
   in a decode step (Qwen2.5-0.5B, Zen 4: 36 -> 43 tok/s).
 
@@ -38,6 +38,10 @@ from desktop_assistant.inference import quantize
 
 FAMILIES = ("llama", "qwen2")
 CACHE_STEP = 256  # KV cache capacity grows in multiples of this many tokens
+# Up to this many tokens (one decoded, or a prompt-lookup draft) go through the layers in C
+# (`decode_layers`); longer prefill chunks through the torch layers, whose per-op cost is
+# shared by the chunk's tokens.
+NATIVE_TOKENS = 16
 STATIC_ROPE = ("default", "linear", "llama3", "yarn")  # tables that do not change with length
 
 
@@ -366,7 +370,8 @@ class LlamaForward(nn.Module):
         mask = None
         if n > 1 and start > 0:  # a chunk after cached tokens: row i sees keys 0..start+i
             mask = torch.ones(n, start + n, dtype=torch.bool).tril(diagonal=start)
-        layers = self._native_layers() if n == 1 and x.dtype == torch.float32 else None
+        few = n <= NATIVE_TOKENS and x.dtype == torch.float32
+        layers = self._native_layers() if few else None
         if layers is not None:
             x = self._decode_native(layers, x, rope, cache, start)
         else:
@@ -400,15 +405,16 @@ class LlamaForward(nn.Module):
         cache: KVCache,
         start: int,
     ) -> torch.Tensor:
-        """One token through every layer in one call of the C kernel (the same maths as
+        """A few tokens through every layer in one call of the C kernel (the same maths as
         Layer.forward: ~35 torch ops and four kernel calls per layer)."""
         from desktop_assistant.inference import native
 
         kernel = cast(native.Kernel, native.kernel())
-        x = x.reshape(-1).contiguous().clone()  # updated in place
-        cos, sin = (r.reshape(-1).contiguous() for r in rope)
+        n = x.shape[1]
+        x = x.reshape(n, -1).contiguous().clone()  # updated in place
+        cos, sin = (r.reshape(n, -1).contiguous() for r in rope)
         kernel.decode_layers(layers, x, (cos, sin), cache.keys, cache.values, start)
-        return x.view(1, 1, -1)
+        return x.view(1, n, -1)
 
 
 def build(model: Any) -> LlamaForward | None:

@@ -139,16 +139,18 @@ class Kernel:
     def decode_layers(
         self, layers: Any, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
     ) -> None:
-        """Every decoder layer for one token: `layers` a ctypes array of LayerArgs, x [D] fp32
-        contiguous updated in place; keys and values [layers, kv heads, capacity, head dim]
-        fp32 contiguous (what KVCache holds), the token written at pos; rope: the rotary
-        table's cos and signed sin rows for pos, fp32 contiguous."""
+        """Every decoder layer for a few tokens: `layers` a ctypes array of LayerArgs, x
+        [tokens, D] fp32 contiguous updated in place; keys and values [layers, 1, kv heads,
+        capacity, head dim] fp32 contiguous (what KVCache holds), the tokens written from pos;
+        rope: the rotary table's cos and signed sin rows for those positions, [tokens, head
+        dim] fp32 contiguous."""
         import torch
 
         failed = self.layers_function(
             layers,
             len(layers),
             x.data_ptr(),
+            x.shape[0],
             rope[0].data_ptr(),
             rope[1].data_ptr(),
             keys.data_ptr(),
@@ -236,7 +238,8 @@ def kernel() -> Kernel | None:
     function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 3
     function.restype = integer
     layers_function = lib.decode_layers
-    layers_function.argtypes = [ctypes.POINTER(LayerArgs), integer] + [pointer] * 5
+    layers_function.argtypes = [ctypes.POINTER(LayerArgs), integer, pointer, integer]
+    layers_function.argtypes += [pointer] * 4
     layers_function.argtypes += [ctypes.c_size_t] + [integer] * 4
     layers_function.restype = integer
     sums_function = lib.row_sums

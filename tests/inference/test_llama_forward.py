@@ -190,10 +190,11 @@ def test_quantized_model_fuses_what_it_can_and_agrees(scheme: str) -> None:
 
 
 @pytest.mark.parametrize("make", [_llama, _qwen2], ids=["llama", "qwen2"])
-def test_one_token_layers_in_c_agree_with_the_torch_layers(make: Any) -> None:
-    """A decoded token goes through each layer in one call of the C kernel (decode_layer) when
-    all of the layer's products run on it; the same steps through our torch layers give the
-    same logits, and the KV cache the same keys and values."""
+def test_layers_in_c_agree_with_the_torch_layers(make: Any) -> None:
+    """Up to NATIVE_TOKENS tokens (a decoded one, a draft, a short prompt) go through the layers
+    in one call of the C kernel (decode_layers) when all of their products run on it; the same
+    steps through our torch layers give the same logits, and the KV cache the same keys and
+    values. Longer chunks take the torch layers in both, so the two paths also share a cache."""
     from desktop_assistant.inference import native
 
     if native.kernel() is None:
@@ -206,8 +207,9 @@ def test_one_token_layers_in_c_agree_with_the_torch_layers(make: Any) -> None:
     in_c, in_torch = models
     in_torch._native = []  # no layer in C
     caches = [m.new_cache() for m in models]
+    short_prompt = list(range(20, 20 + llama_forward.NATIVE_TOKENS))  # in C from position 0
     with torch.inference_mode():
-        for step in STEPS + [[3]] * 20:
+        for step in [short_prompt, [5], -len(short_prompt) - 1] + STEPS + [[3]] * 20:
             if isinstance(step, int):
                 for cache in caches:
                     cache.crop(step)

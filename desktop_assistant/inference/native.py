@@ -1,10 +1,14 @@
 """The int8 linear kernel written in C (int8_linear.c): compiled once, loaded with ctypes.
 
+Besides the int8 product (`linear`) it holds the decoder layers of the Llama / Qwen2 family
+for a few tokens (`decode_layers`, used by llama_forward.py) and the weights' row sums.
+
 It is compiled with the system's C compiler (`$CC`, else `cc` or `gcc`) the first time a model
 loads, into the cache folder under a name that hashes the source, the flags and the compiler
 (about half a second), and reused after. Where there is no compiler, no AVX2, or the build
-fails, `kernel()` is None and DynamicInt8Linear keeps fbgemm's GEMM (quantize.py): the app
-works the same, decoding ~20% slower. DESKTOP_ASSISTANT_NATIVE=0 turns it off (comparisons).
+fails, `kernel()` is None: DynamicInt8Linear keeps fbgemm's GEMM (quantize.py) and the
+layers run in torch; the app works the same, decoding more slowly (fbgemm's GEMM ~20%, the
+torch layers another ~20%). DESKTOP_ASSISTANT_NATIVE=0 turns it off (comparisons).
 
 Written by hand because no kernel torch ships reads int8 weights at memory speed for one
 token on these CPUs (issue 17: fbgemm 17-25 GB/s, `_weight_int8pack_mm` 12-19 GB/s, this

@@ -79,7 +79,14 @@ def test_bench_image_prints_figures(tiny_vlm_dir, photo):
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    for key in ("preprocess_s", "vision_s", "ttft_s", "decode_tok_s", "peak_rss_mb"):
+    for key in (
+        "preprocess_s",
+        "vision_s",
+        "ttft_s",
+        "read_ahead_ttft_s",
+        "decode_tok_s",
+        "peak_rss_mb",
+    ):
         assert data[key] > 0, key
     assert data["image_tokens"] == 16 and data["followup_vision_s"] == 0
     assert data["followup_cached_tokens"] >= data["prompt_tokens"]

@@ -13,6 +13,17 @@ the text engine's per-token DynamicInt8Linear) 0.72 s, per-tensor dynamic int8 0
 fp32 the features differ by 1.0% (relative L2) in bf16 and 3.2-3.4% in int8: int8 is 13-21%
 faster but not equal in output, so bf16 it is. A third of the time is attention (flash SDPA,
 as fast in fp32 as in bf16), which int8 weights do not speed up.
+
+Re-measured (2026-12-07, Zen 4, best of 5, one tile): bf16 0.785 s, of which the Linear
+products 0.43 s (about 400 GFLOP/s) and attention 0.26 s (fp32 flash attention, 38.6 GFLOP at
+about 150 GFLOP/s, near this CPU's fp32 peak: bf16 inputs do not change it, and attention as
+two bf16 matmuls took 48 ms a layer against SDPA's 20). `torch.compile` (inductor, freezing):
+0.738 s after a 30 s compile, 6%: not used. Our int8 kernel on the products: 0.741 s, 2.7%
+off in features. Capped to AVX2 (no bf16): fp32 1.30 s, bf16 5.75 s (emulated), our int8
+1.24 s (2.7% off): fp32 it stays. The encoder is compute-bound at the kernels' peak, so the
+first token of a question about a new picture cannot drop much by kernels alone; instead the
+window reads a picture as soon as it is attached (`prepare_pictures`), while the question is
+typed, and the question then waits only for the prefill.
 """
 
 from __future__ import annotations
@@ -21,12 +32,13 @@ import gc
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.causal_lm import (
     DEFAULT_CONTEXT,
@@ -45,6 +57,7 @@ from desktop_assistant.inference.model_folder import check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
 from desktop_assistant.inference.vision_inputs import (
+    KEPT_PICTURES,
     ImagePromptCache,
     Pictures,
     VisionPrompt,
@@ -108,6 +121,8 @@ class VisionChatEngine:
         self._cancel = threading.Event()
         self._prompt_cache = ImagePromptCache()
         self._pictures = Pictures()
+        # the vision encoder's output per (picture digest, high detail), most recent last
+        self._features: OrderedDict[tuple[str, bool], Any] = OrderedDict()
         self._stop_ids: list[int] = []
         self._bf16 = False
         self.context_tokens = DEFAULT_CONTEXT
@@ -216,7 +231,8 @@ class VisionChatEngine:
         todo = [k for k, span in enumerate(prompt.spans) if span.end > reused]
         for k in todo:
             picture = prompt.pictures[k]
-            if picture.digest not in fresh:
+            known = (picture.digest, options.high_detail) in self._features
+            if picture.digest not in fresh and not known:
                 fresh[picture.digest] = self._pictures.pixels(
                     self._processor, picture, options.high_detail
                 )
@@ -225,8 +241,8 @@ class VisionChatEngine:
         if options.seed is not None:
             torch.manual_seed(options.seed)
         with torch.inference_mode(), _onednn_for_prefill_only(self._bf16) as decode_mode:
-            embedder = self._embed_pictures(prompt, todo, fresh)
-            vision_s = time.perf_counter() - preprocessed if todo else 0.0
+            embedder, tiles = self._embed_pictures(prompt, todo, fresh, options.high_detail)
+            vision_s = time.perf_counter() - preprocessed if tiles else 0.0
             if embedder is None:  # stopped while encoding
                 return self._reply(stream, prompt, started, preprocessed, vision_s, None)
             result = generate_tokens(
@@ -243,34 +259,76 @@ class VisionChatEngine:
         cache.commit()
         if not result.cancelled:
             stream.finish()
-        if todo and result.first_token_at is not None and result.prefilled:
-            tiles = sum(len(fresh[prompt.pictures[k].digest]["pixel_values"][0]) for k in todo)
+        if tiles and result.first_token_at is not None and result.prefilled:
             prefill_s = result.first_token_at - preprocessed - vision_s
             share = min(1.0, tiles * self._seq_len / result.prefilled)  # image part of prefill
             self.seconds_per_tile = (vision_s + prefill_s * share) / tiles
         return self._reply(stream, prompt, started, preprocessed, vision_s, result)
 
     def _embed_pictures(
-        self, prompt: VisionPrompt, todo: list[int], fresh: dict[str, Any]
-    ) -> _PromptEmbedder | None:
-        """Run the vision encoder on the pictures in `todo`; None when stopped meanwhile."""
+        self, prompt: VisionPrompt, todo: list[int], fresh: dict[str, Any], high_detail: bool
+    ) -> tuple[_PromptEmbedder | None, int]:
+        """Features of the pictures in `todo`, from the vision encoder unless kept from an
+        earlier question or `prepare_pictures`; and how many tiles were encoded now. The
+        embedder is None when stopped meanwhile."""
         import torch
 
         rows = torch.full((len(prompt.ids),), -1, dtype=torch.long)
-        parts, at, done = [], 0, {}
+        parts, at, done, tiles = [], 0, {}, 0
         for k in todo:
             span = prompt.spans[k]
             if span.digest not in done:  # the same picture twice is encoded once
-                done[span.digest] = self._encode(fresh[span.digest])
+                key = (span.digest, high_detail)
+                if key not in self._features:
+                    pixels = fresh[span.digest]
+                    encoded = self._encode(pixels)
+                    if encoded is None:
+                        return None, tiles
+                    self._keep(key, encoded)
+                    tiles += pixels["pixel_values"].shape[1]
+                done[span.digest] = self._features[key]
             features = done[span.digest]
-            if features is None:
-                return None
             positions = [p for p in prompt.image_positions if span.start <= p < span.end]
             rows[positions] = torch.arange(at, at + len(positions))
             parts.append(features)
             at += len(positions)
         features = torch.cat(parts) if parts else None
-        return _PromptEmbedder(self._text, rows, features)
+        return _PromptEmbedder(self._text, rows, features), tiles
+
+    def _keep(self, key: tuple[str, bool], features: Any) -> None:
+        self._features[key] = features
+        self._features.move_to_end(key)
+        while len(self._features) > KEPT_PICTURES:
+            self._features.popitem(last=False)
+
+    def prepare_pictures(self, paths: Sequence[Path], high_detail: bool) -> list[Path]:
+        """Read pictures before the question about them: the window calls this (on the model's
+        thread) as soon as pictures are attached, so that sending waits only for the prefill.
+        Returns the paths whose pictures are now read (encoded now or before). A picture that
+        cannot be opened is skipped (sending it says why); `cancel` stops between tiles."""
+        if self._model is None:
+            return []
+        import torch
+
+        self._cancel.clear()
+        ready = []
+        with torch.inference_mode(), _onednn_for_prefill_only(self._bf16):
+            for path in paths:
+                try:
+                    picture = self._pictures.open(Path(path))
+                except UserError:
+                    continue
+                key = (picture.digest, high_detail)
+                if key in self._features:
+                    self._features.move_to_end(key)
+                else:
+                    pixels = self._pictures.pixels(self._processor, picture, high_detail)
+                    features = self._encode(pixels)
+                    if features is None:
+                        break
+                    self._keep(key, features)
+                ready.append(Path(path))
+        return ready
 
     def _encode(self, pixels: Any) -> Any:
         """Features of one picture's tiles, one tile at a time so Stop is seen between them."""
@@ -321,6 +379,7 @@ class VisionChatEngine:
         (benchmarks measure a new picture's first question with it)."""
         self._prompt_cache.reset()
         self._pictures.clear()
+        self._features.clear()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -328,6 +387,7 @@ class VisionChatEngine:
     def unload(self) -> None:
         self._prompt_cache.reset()
         self._pictures.clear()
+        self._features.clear()
         self._model = self._text = None
         self._processor = None
         gc.collect()

@@ -53,22 +53,46 @@ class Intake(QObject):
         composer = window.composer
         composer.files_given.connect(self.take_files)
         composer.tray.problem.connect(self.tell)
-        composer.tray.changed.connect(self.update_estimate)
-        composer.tray.high_detail.toggled.connect(self.update_estimate)
-        window.chat.worker.images_supported.connect(self._on_images_supported)
+        composer.tray.changed.connect(self._on_tray_changed)
+        composer.tray.high_detail.toggled.connect(self._on_tray_changed)
+        worker = window.chat.worker
+        worker.images_supported.connect(self._on_images_supported)
+        worker.pictures_prepared.connect(self._on_pictures_prepared)
+        worker.loading.connect(lambda name: self._read.clear())
+        # pictures the model has read ahead of the question: (path, high detail)
+        self._read: set[tuple[Path, bool]] = set()
 
     def _on_images_supported(self, supported: bool) -> None:
         self.reads_images = supported
+        self._on_tray_changed()
+
+    def _on_tray_changed(self) -> None:
+        """Pictures in the tray are read by the model while the question is typed, so that
+        sending waits only for the prompt (VisionChatEngine.prepare_pictures)."""
+        tray = self.window.composer.tray
+        detail = tray.high_detail.isChecked()
+        todo = [i.path for i in tray.images() if (i.path, detail) not in self._read]
+        if todo and self.reads_images:
+            self.window.chat.prepare_requested.emit(todo, detail)
+        self.update_estimate()
+
+    def _on_pictures_prepared(self, paths: list[Path], high_detail: bool) -> None:
+        self._read.update((Path(p), high_detail) for p in paths)
         self.update_estimate()
 
     def update_estimate(self) -> None:
-        """Before sending: how much longer high detail takes for the pictures in the tray."""
+        """Before sending: how much longer high detail takes for the pictures in the tray,
+        or that they have been read."""
         tray = self.window.composer.tray
-        sizes = [(i.width, i.height) for i in tray.images()]
+        images = tray.images()
+        sizes = [(i.width, i.height) for i in images]
         worker = self.window.chat.worker
         standard = worker.estimate_image_seconds(sizes, False)
         high = worker.estimate_image_seconds(sizes, True)
-        if not sizes or high <= 0:
+        detail = tray.high_detail.isChecked()
+        if images and all((i.path, detail) in self._read for i in images):
+            tray.estimate.setText("read: ready for your question")
+        elif not sizes or high <= 0:
             tray.estimate.setText("")
         elif tray.high_detail.isChecked():
             tray.estimate.setText(

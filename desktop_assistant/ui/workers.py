@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
@@ -40,7 +41,8 @@ class ChatWorker(QObject):
 
     Signals: loading(name), progress(status line), loaded(name, precision), load_failed(message),
     images_supported(bool) just before loaded, chunk(request_id, text),
-    finished(request_id, Reply), failed(request_id, message).
+    finished(request_id, Reply), failed(request_id, message), pictures_prepared(paths,
+    high_detail) once pictures were read ahead of a question.
     """
 
     loading = Signal(str)
@@ -51,6 +53,7 @@ class ChatWorker(QObject):
     chunk = Signal(int, str)
     finished = Signal(int, object)
     failed = Signal(int, str)
+    pictures_prepared = Signal(object, bool)
 
     def __init__(self, engine_factory: EngineFactory) -> None:
         super().__init__()
@@ -58,6 +61,7 @@ class ChatWorker(QObject):
         self._engine: ChatEngine | None = None
         self._lock = threading.Lock()
         self._cancelled_upto = 0  # every request id up to this one is cancelled
+        self._reading = False  # prepare_pictures is running (under _lock)
 
     @Slot(str)
     def load(self, path: str) -> None:
@@ -123,6 +127,39 @@ class ChatWorker(QObject):
         send()
         self.finished.emit(request_id, reply)
 
+    @Slot(object, bool)
+    def prepare_pictures(self, paths: Sequence[Path], high_detail: bool) -> None:
+        """Read attached pictures before the question is sent, for engines that can
+        (VisionChatEngine.prepare_pictures); a failure here is only logged: sending the
+        picture reports it."""
+        prepare = getattr(self._engine, "prepare_pictures", None)
+        if prepare is None or not paths:
+            return
+        with self._lock:
+            self._reading = True
+        try:
+            ready = prepare(list(paths), high_detail)
+        except Exception:
+            log.exception("reading pictures ahead failed")
+            return
+        finally:
+            with self._lock:
+                self._reading = False
+        if ready:
+            self.pictures_prepared.emit(list(ready), high_detail)
+
+    def interrupt_reading(
+        self, request_id: int, messages: Sequence[Message], options: GenerationOptions
+    ) -> None:
+        """Called on the UI thread as a question is sent (a direct connection): a question
+        without pictures does not wait for pictures being read ahead; one with pictures lets
+        the reading go on, since it is most likely reading those."""
+        if messages and messages[-1].images:
+            return
+        with self._lock:
+            if self._reading and self._engine is not None:
+                self._engine.cancel()  # only prepare_pictures can be running now
+
     def cancel(self, request_id: int) -> None:
         """Thread-safe: called directly from the UI thread while `generate` runs."""
         with self._lock:
@@ -159,12 +196,13 @@ class ChatWorker(QObject):
 class ChatThread(QObject):
     """The one long-lived thread that owns the chat model, and its worker.
 
-    Signals: load_requested(path), generate_requested(request_id, messages, options) are
-    connected (queued) to the worker's slots.
+    Signals: load_requested(path), generate_requested(request_id, messages, options),
+    prepare_requested(paths, high_detail) are connected (queued) to the worker's slots.
     """
 
     load_requested = Signal(str)
     generate_requested = Signal(int, object, object)
+    prepare_requested = Signal(object, bool)
 
     def __init__(self, engine_factory: EngineFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -174,6 +212,10 @@ class ChatThread(QObject):
         self.worker.moveToThread(self.thread)
         self.load_requested.connect(self.worker.load)
         self.generate_requested.connect(self.worker.generate)
+        self.generate_requested.connect(
+            self.worker.interrupt_reading, Qt.ConnectionType.DirectConnection
+        )
+        self.prepare_requested.connect(self.worker.prepare_pictures)
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:

@@ -240,7 +240,8 @@ def test_stop_inside_a_picture_then_resume(tiny_vlm_dir, pictures, monkeypatch):
         hook.remove()
     assert stopped.stats.stopped and stopped.stats.new_tokens == 0
     resumed = engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None)
-    assert resumed.stats.cached_tokens == 16 and resumed.stats.vision_s > 0
+    # the rest of the picture's tokens from the kept features: not encoded again
+    assert resumed.stats.cached_tokens == 16 and resumed.stats.vision_s == 0
     engine.reset_cache()
     assert engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None).text == resumed.text
 
@@ -266,3 +267,52 @@ def test_a_bad_picture_file_is_an_image_error(vlm, tmp_path):
 def test_the_image_marker_typed_by_the_user_is_refused(vlm, pictures):
     with pytest.raises(UserError, match="reserves"):
         vlm.generate(_ask(pictures["photo"], "what is <image> here"), GREEDY, lambda t: None)
+
+
+def _encoder_calls(engine) -> list[int]:
+    calls: list[int] = []
+    engine._model.model.vision_model.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+def test_pictures_read_ahead_are_not_encoded_again(tiny_vlm_dir, pictures):
+    engine = VisionChatEngine(tiny_vlm_dir)
+    engine.load()
+    cold = engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None)
+    assert cold.stats.vision_s > 0
+    engine.reset_cache()
+    calls = _encoder_calls(engine)
+    both = [pictures["photo"], pictures["tall"]]
+    assert engine.prepare_pictures(both, False) == both
+    assert len(calls) == 2  # one tile each
+    assert engine.prepare_pictures([pictures["photo"]], False) == [pictures["photo"]]
+    assert len(calls) == 2  # kept: not read again
+    ahead = engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None)
+    assert len(calls) == 2 and ahead.stats.vision_s == 0
+    assert ahead.stats.image_tokens == PER_TILE
+    assert ahead.stats.cached_tokens == 0  # the KV cache was cold; only the features were kept
+    assert ahead.text == cold.text
+    # another detail is another reading
+    high = engine.generate(_ask(pictures["tall"]), HIGH, lambda t: None)
+    assert high.stats.vision_s > 0 and len(calls) == 2 + 5
+    engine.reset_cache()
+    assert engine.prepare_pictures(both, True) == both
+    encoded = len(calls)
+    compare = [Message("user", "Compare them.", tuple(both))]
+    assert engine.generate(compare, HIGH, lambda t: None).stats.vision_s == 0
+    assert len(calls) == encoded
+
+
+def test_reading_ahead_skips_bad_files_and_stops_when_cancelled(vlm, pictures, tmp_path):
+    vlm.reset_cache()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    assert vlm.prepare_pictures([broken, tmp_path / "missing.png"], False) == []
+    hook = vlm._model.model.vision_model.register_forward_hook(lambda *a: vlm.cancel())
+    try:
+        assert vlm.prepare_pictures([pictures["tall"]], True) == []  # stopped after a tile
+    finally:
+        hook.remove()
+    reply = vlm.generate(_ask(pictures["tall"]), HIGH, lambda t: None)
+    assert not reply.stats.stopped and reply.stats.vision_s > 0  # read again in full
+    assert VisionChatEngine(Path("nowhere")).prepare_pictures([pictures["photo"]], False) == []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.inference.options import GenerationOptions
@@ -48,3 +52,50 @@ def test_text_streamed_before_a_failure_is_sent_first():
     chunks, finished, failed = _run(Failing())
     assert "".join(chunks) == "partial answer" and failed == ["the model stopped"]
     assert not finished
+
+
+class _Reader(FakeChatEngine):
+    """Reads pictures ahead until cancelled (or 5 s)."""
+
+    reads_images = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = threading.Event()
+
+    def prepare_pictures(self, paths, high_detail):
+        self._cancel.clear()
+        self.reading.set()
+        return [] if self._cancel.wait(5) else list(paths)
+
+
+def _reading(engine: _Reader) -> tuple[workers.ChatWorker, threading.Thread, list[object]]:
+    worker = workers.ChatWorker(lambda path: engine)
+    worker.load("fake")
+    prepared: list[object] = []
+    worker.pictures_prepared.connect(lambda paths, detail: prepared.append(paths))
+    thread = threading.Thread(target=worker.prepare_pictures, args=([Path("a.png")], False))
+    thread.start()
+    assert engine.reading.wait(5)
+    return worker, thread, prepared
+
+
+def test_a_question_without_pictures_does_not_wait_for_reading_ahead():
+    engine = _Reader()
+    worker, thread, prepared = _reading(engine)
+    started = time.monotonic()
+    worker.interrupt_reading(1, [Message("user", "hi")], GenerationOptions())
+    thread.join(5)
+    assert time.monotonic() - started < 2 and prepared == []  # stopped, nothing read
+
+
+def test_a_question_with_pictures_lets_the_reading_go_on():
+    engine = _Reader()
+    worker, thread, prepared = _reading(engine)
+    question = [Message("user", "what is it?", (Path("a.png"),))]
+    worker.interrupt_reading(1, question, GenerationOptions())
+    assert thread.is_alive()
+    engine._cancel.set()  # end the fake's reading
+    thread.join(5)
+    worker.interrupt_reading(2, [Message("user", "hi")], GenerationOptions())
+    assert not engine.cancelled.is_set()  # nothing was being read: no cancel

@@ -16,8 +16,17 @@ from tests.fakes import FakeChatEngine
 class FakeVisionEngine(FakeChatEngine):
     reads_images = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared: list[tuple[list[Path], bool]] = []
+        self.reads_ahead = True  # False: as if every reading ahead were stopped
+
     def estimate_image_seconds(self, sizes, high_detail):
         return len(sizes) * (13.0 if high_detail else 1.0)
+
+    def prepare_pictures(self, paths, high_detail):
+        self.prepared.append((list(paths), high_detail))
+        return [p for p in paths if self.reads_ahead and p.name != "unreadable.png"]
 
 
 def _picture(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
@@ -147,7 +156,8 @@ def test_a_text_only_model_says_so_and_keeps_message_and_images(qtbot, make_wind
 
 
 def test_high_detail_shows_its_estimate_before_sending(qtbot, make_window, tmp_path):
-    window, _ = make_window(FakeVisionEngine())
+    window, engine = make_window(FakeVisionEngine())
+    engine.reads_ahead = False
     _ready(qtbot, window)
     tray = window.composer.tray
     tray.add_files([_picture(tmp_path / "a.png")])
@@ -170,14 +180,15 @@ def test_the_real_vision_engine_answers_about_a_picture_in_the_window(
     assert window.intake.reads_images is True
     window.composer.tray.add_files([_picture(tmp_path / "p.png")])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
-    assert window.composer.tray.estimate.text().startswith("about")
+    # read while the question is typed
+    qtbot.waitUntil(lambda: window.composer.tray.estimate.text().startswith("read"), timeout=30_000)
     window.composer.edit.setPlainText("What is this?")
     window.composer.button.click()
     answer = window.view.messages()[-1]
     assert answer.stats_label.text() == "Reading image…"
     with qtbot.waitSignal(window.reply_finished, timeout=60_000) as done:
         pass
-    assert done.args[0].stats.image_tokens > 0
+    assert done.args[0].stats.image_tokens > 0 and done.args[0].stats.vision_s == 0
 
 
 def test_a_deleted_original_does_not_break_the_chat(qtbot, make_window, tmp_path):
@@ -229,3 +240,36 @@ def test_a_deleted_chat_is_purged_with_its_pictures_when_undo_is_over(qtbot, mak
     stored = History(db)
     assert stored.search("volcanoes") == [] and stored.attachment_hashes() == set()
     stored.close()
+
+
+def test_pictures_are_read_while_the_question_is_typed(qtbot, make_window, tmp_path):
+    engine = FakeVisionEngine()
+    window, _ = make_window(engine)
+    _ready(qtbot, window)
+    tray = window.composer.tray
+    first = _picture(tmp_path / "a.png")
+    tray.add_files([first])
+    qtbot.waitUntil(lambda: engine.prepared == [([first], False)])
+    qtbot.waitUntil(lambda: tray.estimate.text() == "read: ready for your question")
+    second = _picture(tmp_path / "b.png", (0, 0, 255))
+    tray.add_files([second])
+    qtbot.waitUntil(lambda: len(engine.prepared) == 2)
+    assert engine.prepared[1] == ([second], False)  # only the new one is asked for
+    tray.high_detail.setChecked(True)  # another detail is another reading
+    qtbot.waitUntil(lambda: len(engine.prepared) == 3)
+    assert engine.prepared[2] == ([first, second], True)
+    qtbot.waitUntil(lambda: tray.estimate.text().startswith("read"))
+    bad = _picture(tmp_path / "unreadable.png")
+    tray.add_files([bad])
+    qtbot.waitUntil(lambda: len(engine.prepared) == 4)
+    qtbot.wait(50)
+    assert tray.estimate.text().startswith("high detail: about")  # not all read
+
+
+def test_a_text_only_model_is_not_asked_to_read_pictures(qtbot, make_window, tmp_path):
+    window, engine = make_window(FakeChatEngine())
+    _ready(qtbot, window)
+    window.composer.tray.add_files([_picture(tmp_path / "a.png")])
+    qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
+    qtbot.wait(50)
+    assert not hasattr(engine, "prepared") and window.composer.tray.estimate.text() == ""

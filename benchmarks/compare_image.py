@@ -49,8 +49,8 @@ def plain_worker(opts: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText
 
     sys.path.insert(0, str(ROOT))
-    from desktop_assistant.inference.model_folder import check_model_folder
     from desktop_assistant.inference.vision_loading import load_processor
+    from desktop_assistant.models.model_folder import check_model_folder
 
     torch.set_num_threads(opts["threads"])
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[opts["dtype"]]

@@ -223,7 +223,7 @@ def _debug() -> bool:
 
 def _resolve_model_ids(args: Any) -> None:
     """Every --model option also accepts an installed model's id (`models list`)."""
-    from desktop_assistant.inference.models import resolve_model_arg
+    from desktop_assistant.models.registry import resolve_model_arg
 
     for name in ("model", "ask_model", "stt_model", "bench_model"):
         value = getattr(args, name, None)
@@ -317,7 +317,7 @@ def _checked_images(model: str, files: list[str]) -> tuple[Any, ...]:
     from desktop_assistant.core.images import open_image
     from desktop_assistant.inference.causal_lm import TEXT_ONLY
     from desktop_assistant.inference.engines import is_vision_model
-    from desktop_assistant.inference.model_folder import check_model_folder
+    from desktop_assistant.models.model_folder import check_model_folder
 
     check_model_folder(model)  # its own message when the folder is unusable
     if not is_vision_model(model):

@@ -173,7 +173,7 @@ def speech_model() -> list[Finding]:
 
 def models(verify: bool = False) -> Callable[[], list[Finding]]:
     def check() -> list[Finding]:
-        from desktop_assistant.inference import models as installed_models
+        from desktop_assistant.models import registry as installed_models
 
         found = []
         installed = installed_models.list_installed()
@@ -297,7 +297,7 @@ def _model_problem(folder: Path, verify: bool) -> str:
     """ "" when the model's files are there (and, with `verify`, hash right)."""
     import hashlib
 
-    from desktop_assistant.inference.models import MANIFEST
+    from desktop_assistant.models.registry import MANIFEST
 
     try:
         files = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", {})

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from desktop_assistant.core.errors import UserError
-from desktop_assistant.inference.catalog import ROLES, human_duration, human_size
+from desktop_assistant.models.catalog import ROLES, human_duration, human_size
 
 BAD_INPUT_KINDS = ("not_found", "gated", "refused")
 
@@ -47,24 +47,24 @@ def run(args: Any) -> int:
         return _import(settings, args.path)
     if command == "remove":
         return _remove(settings, args.model_id)
-    from desktop_assistant.inference import models
+    from desktop_assistant.models import registry
 
-    model = models.set_default(args.role, args.model_id, settings)
+    model = registry.set_default(args.role, args.model_id, settings)
     print(f"{model.id} is now the {args.role} model ({model.path})")
     return 0
 
 
 def _list(settings: Any, as_json: bool) -> int:
     from desktop_assistant.core import paths
-    from desktop_assistant.inference import models
-    from desktop_assistant.inference.catalog import load_catalog
+    from desktop_assistant.models import registry
+    from desktop_assistant.models.catalog import load_catalog
 
-    installed = models.list_installed()
+    installed = registry.list_installed()
     defaults = {
-        str(m.path) for role in ROLES if (m := models.default_model(role, settings)) is not None
+        str(m.path) for role in ROLES if (m := registry.default_model(role, settings)) is not None
     }
-    free_disk = models.free_disk(paths.models_dir())
-    available = [e for e in load_catalog().entries if models.find_installed(e.id) is None]
+    free_disk = registry.free_disk(paths.models_dir())
+    available = [e for e in load_catalog().entries if registry.find_installed(e.id) is None]
     if as_json:
         out = {
             "models_dir": str(paths.models_dir()),
@@ -93,8 +93,8 @@ def _list(settings: Any, as_json: bool) -> int:
                     "licence": e.licence,
                     "gated": e.gated,
                     "description": e.description,
-                    "ram": models.ram_fit(e.min_ram).verdict,
-                    "disk": models.disk_fit(e.download_bytes, free=free_disk).verdict,
+                    "ram": registry.ram_fit(e.min_ram).verdict,
+                    "disk": registry.disk_fit(e.download_bytes, free=free_disk).verdict,
                 }
                 for e in available
             ],
@@ -109,7 +109,7 @@ def _list(settings: Any, as_json: bool) -> int:
         print(f"  {m.role:<7} {m.id:<46} {human_size(m.size):>8}{mark}")
     print(f"Available to download (sizes approximate; {human_size(free_disk)} free on disk):")
     for e in available:
-        ram = models.ram_fit(e.min_ram)
+        ram = registry.ram_fit(e.min_ram)
         gated = "  (gated)" if e.gated else ""
         print(
             f"  {e.role:<7} {e.id:<46} {human_size(e.download_bytes):>8}  "
@@ -137,8 +137,8 @@ class _ProgressLine:
 
 
 def _download(settings: Any, model_id: str) -> int:
-    from desktop_assistant.inference import models
-    from desktop_assistant.inference.downloads import Download, DownloadError, DownloadProgress
+    from desktop_assistant.models import registry
+    from desktop_assistant.models.downloads import Download, DownloadError, DownloadProgress
 
     line = _ProgressLine()
 
@@ -158,14 +158,14 @@ def _download(settings: Any, model_id: str) -> int:
         return 2 if err.kind in BAD_INPUT_KINDS else 1
     finally:
         line.end()
-    note = " (now the default)" if models.default_if_unset(model, settings) else ""
+    note = " (now the default)" if registry.default_if_unset(model, settings) else ""
     print(f"{model.id} installed in {model.path}{note}")
     return 0
 
 
 def _import(settings: Any, path: str) -> int:
-    from desktop_assistant.inference import models
-    from desktop_assistant.inference.model_import import import_model
+    from desktop_assistant.models import registry
+    from desktop_assistant.models.importer import import_model
 
     line = _ProgressLine()
     started = time.monotonic()
@@ -173,21 +173,21 @@ def _import(settings: Any, path: str) -> int:
         model = import_model(path, lambda text, fraction: line.show(f"{text} {fraction:.0%}"))
     finally:
         line.end()
-    note = " (now the default)" if models.default_if_unset(model, settings) else ""
+    note = " (now the default)" if registry.default_if_unset(model, settings) else ""
     took = time.monotonic() - started
     print(f"{model.id} ({model.role}) installed in {model.path} in {took:.0f} s{note}")
     return 0
 
 
 def _remove(settings: Any, model_id: str) -> int:
-    from desktop_assistant.inference import models
+    from desktop_assistant.models import registry
 
-    if models.find_installed(model_id) is None:
-        freed = models.discard_partial(model_id)
+    if registry.find_installed(model_id) is None:
+        freed = registry.discard_partial(model_id)
         if freed:
             print(f"discarded the unfinished download of {model_id} ({human_size(freed)})")
             return 0
         raise UserError(f"{model_id} is not installed (see `desktop-assistant models list`)")
-    freed = models.remove(model_id, settings)
+    freed = registry.remove(model_id, settings)
     print(f"removed {model_id}; {human_size(freed)} freed")
     return 0

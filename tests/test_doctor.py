@@ -40,7 +40,7 @@ def test_the_data_folder_its_mode_and_a_damaged_history():
 
 
 def test_installed_models_are_checked_and_verified(tiny_chat_dir):
-    from desktop_assistant.inference.model_import import import_model
+    from desktop_assistant.models.importer import import_model
 
     model = import_model(tiny_chat_dir, lambda message, fraction: None, threading.Event())
     assert _levels(doctor.models(verify=True)(), "model") == ["ok"]

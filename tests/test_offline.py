@@ -52,20 +52,20 @@ def test_a_full_session_makes_no_connection(
 ):
     from desktop_assistant.audio.decode import decode_file
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.inference import hub, models
     from desktop_assistant.inference.engines import open_engine
-    from desktop_assistant.inference.model_import import import_model
     from desktop_assistant.inference.speech import WhisperEngine
+    from desktop_assistant.models import hub, registry
+    from desktop_assistant.models.importer import import_model
     from tests.fakes_audio import SPEECH_DEV
 
     # Setup without network: import what the user has, make it the default.
     settings = Settings(tmp_path / "settings.json")
     chat_model = import_model(tiny_chat_dir)
-    models.set_default("chat", chat_model.id, settings)
-    assert models.resolve_model_arg(chat_model.id) == str(chat_model.path)
-    assert [m.id for m in models.list_installed()] == [chat_model.id]
+    registry.set_default("chat", chat_model.id, settings)
+    assert registry.resolve_model_arg(chat_model.id) == str(chat_model.path)
+    assert [m.id for m in registry.list_installed()] == [chat_model.id]
 
-    chat = open_engine(models.resolve_model_arg(chat_model.id), "int8", 1)
+    chat = open_engine(registry.resolve_model_arg(chat_model.id), "int8", 1)
     chat.load()
     reply = chat.generate([Message("user", "Hello there")], SHORT, lambda text: None)
     assert reply.stats.new_tokens == 4

@@ -52,7 +52,7 @@ def history_file() -> Path:
 
 
 def models_dir() -> Path:
-    """Where installed models live, one folder each (see inference/models.py)."""
+    """Where installed models live, one folder each (see models/registry.py)."""
     return data_dir() / "models"
 
 

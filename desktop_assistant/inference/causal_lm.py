@@ -22,9 +22,9 @@ from desktop_assistant.inference import prompt as prompts
 from desktop_assistant.inference.decode import PromptCache, generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.loading import give_back_memory, load_model, use_threads
-from desktop_assistant.inference.model_folder import ModelFolder, check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
+from desktop_assistant.models.model_folder import ModelFolder, check_model_folder
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048  # when a config names no context length

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from desktop_assistant.core.errors import ModelError
 from desktop_assistant.inference.engine import ChatEngine
-from desktop_assistant.inference.model_folder import ModelFolder, check_model_folder
+from desktop_assistant.models.model_folder import ModelFolder, check_model_folder
 
 VISION_MODEL_TYPES = ("idefics3", "smolvlm")  # image-text-to-text families VisionChatEngine runs
 

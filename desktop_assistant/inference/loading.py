@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference import memory, quant_cache
-from desktop_assistant.inference.model_folder import ModelFolder
+from desktop_assistant.inference import quant_cache
+from desktop_assistant.models import memory
+from desktop_assistant.models.model_folder import ModelFolder
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "int4", "int8", "bf16", "fp32")
@@ -42,7 +43,7 @@ def resolve_precision(precision: str, folder: ModelFolder | None = None) -> str:
     """ "auto" is int8 (W8A8): measured on Qwen2.5-0.5B it decodes as fast as int4 with
     AVX-512 (30 vs 31 tok/s) and faster on AVX2 (24-27 vs 21), prefills 1.8x faster and
     agrees better with fp32 (95% vs 90% top-1). int4 when int8 would not fit in free memory
-    (inference/memory.py)."""
+    (models/memory.py)."""
     from desktop_assistant.inference.quantize import dynamic_int8_available, int4_kernel_available
 
     if precision not in PRECISIONS:

@@ -118,7 +118,7 @@ def command_context() -> str:
 
 
 def check_whisper_folder(path: str | Path) -> Path:
-    from desktop_assistant.inference.model_folder import check_model_folder
+    from desktop_assistant.models.model_folder import check_model_folder
 
     folder = check_model_folder(path)
     if folder.gguf or folder.model_type != "whisper":

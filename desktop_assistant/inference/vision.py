@@ -53,7 +53,6 @@ from desktop_assistant.inference.loading import (
     give_back_memory,
     resolve_precision,
 )
-from desktop_assistant.inference.model_folder import check_model_folder
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
 from desktop_assistant.inference.streaming import TextStream
 from desktop_assistant.inference.vision_inputs import (
@@ -69,6 +68,7 @@ from desktop_assistant.inference.vision_loading import (
     load_vision_model,
     vision_precision,
 )
+from desktop_assistant.models.model_folder import check_model_folder
 
 log = logging.getLogger(__name__)
 DEFAULT_TILE_S = 1.0  # seconds per tile until this machine has been measured

@@ -10,7 +10,7 @@ from typing import Any
 
 from desktop_assistant.core.errors import ModelError
 from desktop_assistant.inference.engine import ProgressCallback
-from desktop_assistant.inference.model_folder import ModelFolder
+from desktop_assistant.models.model_folder import ModelFolder
 
 VISION_PARTS = ("vision_model", "connector")  # submodules of model.model that read pixels
 

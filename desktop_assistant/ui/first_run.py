@@ -3,7 +3,7 @@ others, or import a model already on this computer.
 
 Nothing touches the network until the user presses Download; the first request of that
 download is what finds out there is no network, and then the page says so and points at
-import. Show it when `models.needs_setup(settings)` is true.
+import. Show it when `registry.needs_setup(settings)` is true.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.inference import models
-from desktop_assistant.inference.catalog import CatalogEntry, human_size, load_catalog
+from desktop_assistant.models import registry
+from desktop_assistant.models.catalog import CatalogEntry, human_size, load_catalog
 from desktop_assistant.ui.model_tasks import (
     DownloadTask,
     ImportTask,
@@ -137,13 +137,13 @@ class FirstRunPage(QWidget):
         catalog = load_catalog()
         ids = [self.chat_choice.currentData(), self.speech_choice.currentData()]
         entries = [catalog.get(i) for i in ids if i]
-        return [e for e in entries if e is not None and models.find_installed(e.id) is None]
+        return [e for e in entries if e is not None and registry.find_installed(e.id) is None]
 
     def _update_total(self) -> None:
         entries = self.chosen()
         size = sum(e.download_bytes for e in entries)
-        ram = models.ram_fit(sum(e.min_ram for e in entries))  # both run at once
-        disk = models.disk_fit(size)
+        ram = registry.ram_fit(sum(e.min_ram for e in entries))  # both run at once
+        disk = registry.disk_fit(size)
         if not entries:
             self.total.setText("Everything chosen is installed.")
             return
@@ -206,14 +206,14 @@ class FirstRunPage(QWidget):
     def _download_progress(self, progress: Any) -> None:
         show_download_progress(self.progress, self.status, progress)
 
-    def _installed_then_next(self, model: models.InstalledModel) -> None:
+    def _installed_then_next(self, model: registry.InstalledModel) -> None:
         self._adopt(model)
         self.task = None
         self._next()
 
-    def _adopt(self, model: models.InstalledModel) -> None:
+    def _adopt(self, model: registry.InstalledModel) -> None:
         """What is installed here becomes the default of its role."""
-        models.set_default(model.role, model.id, self.settings)
+        registry.set_default(model.role, model.id, self.settings)
         self.start_button.setEnabled(self._has_conversation_model())
         self.model_ready.emit(model.role, str(model.path))
 
@@ -237,7 +237,7 @@ class FirstRunPage(QWidget):
     def _import_progress(self, text: str, fraction: float) -> None:
         show_progress(self.progress, self.status, text, fraction)
 
-    def _imported(self, model: models.InstalledModel) -> None:
+    def _imported(self, model: registry.InstalledModel) -> None:
         self._idle()
         self._adopt(model)
         self._update_total()
@@ -245,7 +245,7 @@ class FirstRunPage(QWidget):
         self.status.setText(f"{model.id} is installed.{more}")
 
     def _has_conversation_model(self) -> bool:
-        return any(m.role in CONVERSATION_ROLES for m in models.list_installed())
+        return any(m.role in CONVERSATION_ROLES for m in registry.list_installed())
 
     def _pick_folder(self) -> None:
         if folder := ask_import_path(self, gguf=False):

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from desktop_assistant.core import paths
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.inference import models
-from desktop_assistant.inference.catalog import (
+from desktop_assistant.models import registry
+from desktop_assistant.models.catalog import (
     ROLE_NAMES,
     ROLES,
     CatalogEntry,
@@ -46,10 +46,10 @@ from desktop_assistant.ui.model_tasks import (
 from desktop_assistant.ui.plain import ask, plain_label, tip
 
 COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
-VERDICT_MARK = {models.FITS: "✓", models.TIGHT: "⚠", models.WONT_FIT: "✗"}
+VERDICT_MARK = {registry.FITS: "✓", registry.TIGHT: "⚠", registry.WONT_FIT: "✗"}
 
 
-def fit_text(fit: models.Fit) -> str:
+def fit_text(fit: registry.Fit) -> str:
     return f"{VERDICT_MARK[fit.verdict]} {fit.verdict} ({fit.describe()})"
 
 
@@ -125,16 +125,16 @@ class ModelManagerDialog(QDialog):
 
         selected = self.selected_id()
         free_ram = int(psutil.virtual_memory().available)
-        free_disk = models.free_disk(paths.models_dir())
+        free_disk = registry.free_disk(paths.models_dir())
         self.machine.setText(
             f"This computer: {human_size(free_ram)} of RAM free, {human_size(free_disk)} free "
             f"on the disk holding {paths.models_dir()}"
         )
         self.tree.clear()
         catalog = load_catalog()
-        installed = models.list_installed()
+        installed = registry.list_installed()
         defaults = {
-            role: m.path for role in ROLES if (m := models.default_model(role, self.settings))
+            role: m.path for role in ROLES if (m := registry.default_model(role, self.settings))
         }
         for role in ROLES:
             parent = QTreeWidgetItem([ROLE_NAMES[role]])
@@ -143,7 +143,7 @@ class ModelManagerDialog(QDialog):
             for model in (m for m in installed if m.role == role):
                 default = defaults.get(model.role) == model.path
                 status = "Installed, default" if default else "Installed"
-                ram = models.ram_fit(models.ram_needed(model), free_ram)
+                ram = registry.ram_fit(registry.ram_needed(model), free_ram)
                 item = QTreeWidgetItem(
                     [model.id, status, human_size(model.size), fit_text(ram), "on disk"]
                 )
@@ -152,8 +152,8 @@ class ModelManagerDialog(QDialog):
             for entry in catalog.for_role(role):
                 if any(m.id == entry.id for m in installed):
                     continue
-                ram = models.ram_fit(entry.min_ram, free_ram)
-                disk = models.disk_fit(entry.download_bytes, free=free_disk)
+                ram = registry.ram_fit(entry.min_ram, free_ram)
+                disk = registry.disk_fit(entry.download_bytes, free=free_disk)
                 status = "Available" + (" (gated)" if entry.gated else "")
                 if catalog.defaults.get(role) == entry.id:
                     status += ", recommended"
@@ -213,7 +213,7 @@ class ModelManagerDialog(QDialog):
                 f"licence: {thing.licence}."
             )
             return text + (f" {thing.access}" if thing.gated else "")
-        if isinstance(thing, models.InstalledModel):
+        if isinstance(thing, registry.InstalledModel):
             how = "downloaded" if thing.source == "download" else f"imported from {thing.origin}"
             return f"{thing.architecture or 'model'}, {how}; in {thing.path}"
         return "Choose a model."
@@ -262,10 +262,10 @@ class ModelManagerDialog(QDialog):
             self.progress.setRange(0, 0)  # busy: a step of unknown length
         show_progress(self.progress, self.status, text, fraction)
 
-    def _installed(self, model: models.InstalledModel) -> None:
+    def _installed(self, model: registry.InstalledModel) -> None:
         self.task = None
         self.progress.hide()
-        made_default = models.default_if_unset(model, self.settings)
+        made_default = registry.default_if_unset(model, self.settings)
         also = f" and is now the {model.role} model" if made_default else ""
         self.status.setText(f"{model.id} is installed{also}.")
         self.refresh()
@@ -287,7 +287,7 @@ class ModelManagerDialog(QDialog):
         model = data[1]
         if not self.confirm(f"Remove {model.id}? This deletes {human_size(model.size)}."):
             return
-        freed = models.remove(model.id, self.settings)
+        freed = registry.remove(model.id, self.settings)
         self.status.setText(f"Removed {model.id}; {human_size(freed)} freed.")
         self.refresh()
         self.model_removed.emit(model.id)
@@ -297,7 +297,7 @@ class ModelManagerDialog(QDialog):
         if not data or data[0] != "installed":
             return
         model = data[1]
-        models.set_default(model.role, model.id, self.settings)
+        registry.set_default(model.role, model.id, self.settings)
         self.status.setText(f"{model.id} is now the {model.role} model.")
         self.refresh()
         self.default_changed.emit(model.role, str(model.path))

@@ -68,10 +68,10 @@ class ModelSetup(QObject):
 
     def start_path(self) -> str:
         """The chat model to load at start: the setting, else the default installed one."""
-        from desktop_assistant.inference import models
+        from desktop_assistant.models import registry
 
         try:
-            installed = [m for m in models.list_installed() if m.role in ("vision", "chat")]
+            installed = [m for m in registry.list_installed() if m.role in ("vision", "chat")]
         except Exception:  # a damaged manifest must not stop the app
             log.exception("reading the installed models failed")
             return ""
@@ -80,13 +80,13 @@ class ModelSetup(QObject):
 
     def speech_path(self) -> str:
         """The speech model: the setting, else the first installed one."""
-        from desktop_assistant.inference import models
+        from desktop_assistant.models import registry
 
         chosen = str(self.window.settings.get("stt_model_path"))
         if chosen:
             return chosen
         try:
-            installed = models.list_installed("speech")
+            installed = registry.list_installed("speech")
         except Exception:
             log.exception("reading the installed models failed")
             return ""
@@ -94,10 +94,10 @@ class ModelSetup(QObject):
 
     def show_first_run(self) -> bool:
         """With no model at all, open on the setup page; True when it is shown."""
-        from desktop_assistant.inference import models
+        from desktop_assistant.models import registry
         from desktop_assistant.ui.first_run import FirstRunPage
 
-        if not models.needs_setup(self.window.settings):
+        if not registry.needs_setup(self.window.settings):
             return False
         self.page = FirstRunPage(self.window.settings, self.window)
         self.page.model_ready.connect(self.use)

@@ -14,13 +14,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_assistant.core.errors import UserError
-from desktop_assistant.inference.downloads import Download, DownloadError, DownloadProgress
+from desktop_assistant.models.downloads import Download, DownloadError, DownloadProgress
 
 log = logging.getLogger(__name__)
 
 
 class DownloadTask(QRunnable):
-    """Downloads one model (see inference/downloads.py).
+    """Downloads one model (see models/downloads.py).
 
     Signals: progress(DownloadProgress), finished(InstalledModel),
     failed(message, kind) with kind as `DownloadError.kind` ("cancelled" after cancel()).
@@ -58,7 +58,7 @@ class DownloadTask(QRunnable):
 
 
 class ImportTask(QRunnable):
-    """Imports a model folder or a GGUF file (see inference/model_import.py).
+    """Imports a model folder or a GGUF file (see models/importer.py).
 
     Signals: progress(text, fraction; -1 when unknown), finished(InstalledModel),
     failed(message, kind) with kind "refused", "cancelled" or "failed".
@@ -80,7 +80,7 @@ class ImportTask(QRunnable):
         self._cancel.set()
 
     def run(self) -> None:
-        from desktop_assistant.inference.model_import import ImportCancelled, import_model
+        from desktop_assistant.models.importer import ImportCancelled, import_model
 
         try:
             model = import_model(self.path, self.signals.progress.emit, self._cancel)
@@ -111,7 +111,7 @@ def task_pool() -> QThreadPool:
 
 def progress_text(progress: DownloadProgress) -> str:
     """ "120 MB of 1.0 GB · 8.5 MB/s · 2 min left" for a progress bar's label."""
-    from desktop_assistant.inference.catalog import human_duration, human_size
+    from desktop_assistant.models.catalog import human_duration, human_size
 
     if not progress.total:
         return f"{progress.model_id}: asking the hub…"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_assistant.inference import models
-from desktop_assistant.inference.catalog import ROLES, load_catalog, parse_catalog, wanted_file
 from desktop_assistant.inference.engines import VISION_MODEL_TYPES
+from desktop_assistant.models import registry
+from desktop_assistant.models.catalog import ROLES, load_catalog, parse_catalog, wanted_file
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "model-configs"
 if not SHARED.is_dir():  # a worktree elsewhere: the machine's shared folder
@@ -134,7 +134,7 @@ def test_catalog_figures_match_the_real_config(entry):
 
     config = config_dict(entry)
     assert config["model_type"] == entry.architecture and not config.get("auto_map")
-    assert models.role_of_config(config) == ("chat" if entry.role == "chat" else entry.role)
+    assert registry.role_of_config(config) == ("chat" if entry.role == "chat" else entry.role)
     assert context_of(config) == entry.context
     model = build(config, entry.role, device="meta")
     params = sum(p.numel() for p in model.parameters())

@@ -10,10 +10,10 @@ import socket
 import pytest
 
 from desktop_assistant.core.errors import UserError
-from desktop_assistant.inference import downloads, hub, models
-from desktop_assistant.inference.catalog import CatalogEntry, load_catalog
-from desktop_assistant.inference.downloads import Download, DownloadError
-from desktop_assistant.inference.model_folder import check_model_folder
+from desktop_assistant.models import downloads, hub, registry
+from desktop_assistant.models.catalog import CatalogEntry, load_catalog
+from desktop_assistant.models.downloads import Download, DownloadError
+from desktop_assistant.models.model_folder import check_model_folder
 from tests.fake_hub import FakeHub
 
 REPO = "tiny-org/tiny-chat"
@@ -38,7 +38,7 @@ def fake_hub(monkeypatch, tiny_chat_dir):
     hub_.stop()
 
 
-def fetch(model=REPO, **kwargs) -> tuple[models.InstalledModel, list]:
+def fetch(model=REPO, **kwargs) -> tuple[registry.InstalledModel, list]:
     events: list = []
     kwargs.setdefault("backoff", 0.0)
     kwargs.setdefault("timeout", 5.0)
@@ -53,7 +53,7 @@ def sha256(data: bytes) -> str:
 def test_downloads_only_safetensors_and_small_files_with_progress(fake_hub, tiny_chat_dir):
     installed, events = fetch()
     expected = {p.name for p in tiny_chat_dir.iterdir() if p.is_file()}
-    got = {p.name for p in installed.path.iterdir()} - {models.MANIFEST}
+    got = {p.name for p in installed.path.iterdir()} - {registry.MANIFEST}
     assert got == expected and "model.safetensors" in got
     for name in JUNK:
         assert not fake_hub.gets(name.split("/")[-1]), f"{name} was fetched"
@@ -63,8 +63,8 @@ def test_downloads_only_safetensors_and_small_files_with_progress(fake_hub, tiny
     assert installed.id == REPO and installed.source == "download" and installed.role == "chat"
     assert installed.revision == fake_hub.repos[REPO].sha and installed.architecture == "qwen2"
     assert (
-        installed.path == models.model_dir(REPO)
-        and not models.partial_dir().joinpath("tiny-org--tiny-chat").exists()
+        installed.path == registry.model_dir(REPO)
+        and not registry.partial_dir().joinpath("tiny-org--tiny-chat").exists()
     )
     check_model_folder(installed.path)
     total = sum((tiny_chat_dir / n).stat().st_size for n in expected)
@@ -73,7 +73,7 @@ def test_downloads_only_safetensors_and_small_files_with_progress(fake_hub, tiny
     dones = [e.done for e in events]
     assert dones == sorted(dones)
     assert all(e.model_id == REPO and e.speed >= 0 for e in events)
-    assert models.find_installed(REPO) == installed
+    assert registry.find_installed(REPO) == installed
     assert fetch()[0] == installed  # already installed: no network at all
     assert hub.hub_module().constants.HF_HUB_OFFLINE  # offline again
 
@@ -124,8 +124,8 @@ def test_cancel_keeps_the_part_and_a_new_download_resumes_it(fake_hub, tiny_chat
     with pytest.raises(DownloadError) as caught:
         download.run()
     assert caught.value.kind == "cancelled" and "resumes" in str(caught.value)
-    assert models.find_installed(REPO) is None
-    part = models.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part"
+    assert registry.find_installed(REPO) is None
+    part = registry.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part"
     kept = part.stat().st_size
     assert 0 < kept < size
     fake_hub.piece_delay = 0.0
@@ -154,8 +154,8 @@ def test_checksum_mismatch_is_detected(fake_hub):
     with pytest.raises(DownloadError) as caught:
         fetch()
     assert caught.value.kind == "checksum" and "model.safetensors" in str(caught.value)
-    assert models.find_installed(REPO) is None
-    assert not (models.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part").exists()
+    assert registry.find_installed(REPO) is None
+    assert not (registry.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part").exists()
     fake_hub.corrupt.clear()
     assert fetch()[0].id == REPO  # the next try starts that file again
 
@@ -220,7 +220,7 @@ def test_stalled_file_times_out(fake_hub):
 
 
 def test_not_enough_disk_space_is_refused_before_downloading(fake_hub, monkeypatch):
-    monkeypatch.setattr(models, "free_disk", lambda folder: 1000)
+    monkeypatch.setattr(registry, "free_disk", lambda folder: 1000)
     with pytest.raises(DownloadError) as caught:
         fetch()
     assert caught.value.kind == "disk_full" and "free some space" in str(caught.value)
@@ -255,7 +255,7 @@ def test_disk_full_while_writing_keeps_what_was_written(fake_hub, monkeypatch, t
         with pytest.raises(DownloadError) as caught:
             fetch()
     assert caught.value.kind == "disk_full" and "disk is full" in str(caught.value)
-    part = models.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part"
+    part = registry.partial_dir() / "tiny-org--tiny-chat" / "model.safetensors.part"
     assert part.stat().st_size == 32 * 1024
     installed, _ = fetch()
     assert (installed.path / "model.safetensors").read_bytes() == (

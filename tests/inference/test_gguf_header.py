@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference.gguf_header import read_header
+from desktop_assistant.models.gguf_header import read_header
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference import loading, memory
-from desktop_assistant.inference.model_folder import check_model_folder
+from desktop_assistant.inference import loading
+from desktop_assistant.models import memory
+from desktop_assistant.models.model_folder import check_model_folder
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_a_vision_model_is_checked_too(tiny_vlm_dir, free_memory):
 def test_a_gguf_import_is_checked_before_converting(tiny_chat_dir, tmp_path, free_memory):
     import threading
 
-    from desktop_assistant.inference.model_import import import_model
+    from desktop_assistant.models.importer import import_model
     from tests.inference.test_models import write_tiny_gguf
 
     gguf = write_tiny_gguf(tiny_chat_dir, tmp_path / "tiny.gguf")

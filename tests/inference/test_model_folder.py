@@ -5,7 +5,7 @@ import json
 import pytest
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference.model_folder import check_model_folder
+from desktop_assistant.models.model_folder import check_model_folder
 
 
 def test_a_good_folder(tiny_chat_dir):

@@ -11,8 +11,8 @@ import pytest
 
 from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.inference import models
-from desktop_assistant.inference.model_import import ImportCancelled, import_model
+from desktop_assistant.models import registry
+from desktop_assistant.models.importer import ImportCancelled, import_model
 
 QWEN2_GGUF_NAMES = {
     "input_layernorm.weight": "attn_norm.weight",
@@ -104,8 +104,8 @@ def test_import_a_folder_copies_what_is_needed(tiny_chat_dir, tmp_path):
     steps = []
     model = import_model(source, lambda text, fraction: steps.append(fraction))
     assert model.id == "local/My-Model" and model.role == "chat" and model.source == "import"
-    assert model.path == models.model_dir("local/My-Model") and model.architecture == "qwen2"
-    copied = {p.name for p in model.path.iterdir()} - {models.MANIFEST}
+    assert model.path == registry.model_dir("local/My-Model") and model.architecture == "qwen2"
+    copied = {p.name for p in model.path.iterdir()} - {registry.MANIFEST}
     assert copied == {p.name for p in tiny_chat_dir.iterdir()}
     assert steps[-1] == 1.0 and steps == sorted(steps)
     shutil.rmtree(source)  # the original may go away: the copy keeps working
@@ -157,8 +157,8 @@ def test_refused_folders_say_why(tiny_chat_dir, tmp_path, damage, reason):
     with pytest.raises(ModelError) as caught:
         import_model(folder)
     assert reason in str(caught.value)
-    assert models.list_installed() == []
-    assert not any(models.partial_dir().glob("*")) if models.partial_dir().exists() else True
+    assert registry.list_installed() == []
+    assert not any(registry.partial_dir().glob("*")) if registry.partial_dir().exists() else True
 
 
 def test_import_a_gguf_file_converts_it_once(tiny_gguf, tiny_chat_dir):
@@ -170,7 +170,7 @@ def test_import_a_gguf_file_converts_it_once(tiny_gguf, tiny_chat_dir):
     assert model.role == "chat" and model.architecture == "qwen2"
     assert model.id == "local/tiny-q8_0" and "GGUF" in model.origin
     names = {p.name for p in model.path.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", models.MANIFEST} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json", registry.MANIFEST} <= names
     assert not any(n.endswith((".gguf", ".bin")) for n in names)
     converting = [f for text, f in steps if text.startswith("Converting")]
     assert len(converting) > 10 and converting == sorted(converting)  # per tensor
@@ -182,7 +182,7 @@ def test_import_a_gguf_file_converts_it_once(tiny_gguf, tiny_chat_dir):
         diff = (original(ids).logits - converted(ids).logits).abs().max().item()
     assert diff < 0.05  # Q8_0 and bf16 rounding only
     from desktop_assistant.inference.loading import load_tokenizer
-    from desktop_assistant.inference.model_folder import check_model_folder
+    from desktop_assistant.models.model_folder import check_model_folder
 
     tokenizer = load_tokenizer(check_model_folder(model.path))
     assert tokenizer.chat_template and tokenizer.eos_token == "<|im_end|>"
@@ -197,7 +197,7 @@ def test_truncated_or_foreign_gguf_is_refused(tiny_gguf, tmp_path):
     fake.write_bytes(b"PK\x03\x04 not a gguf")
     with pytest.raises(ModelError, match="not a GGUF"):
         import_model(fake)
-    assert models.list_installed() == []
+    assert registry.list_installed() == []
 
 
 def test_cancelled_gguf_import_installs_nothing(tiny_gguf):
@@ -205,76 +205,76 @@ def test_cancelled_gguf_import_installs_nothing(tiny_gguf):
     cancel.set()
     with pytest.raises(ImportCancelled):
         import_model(tiny_gguf, cancel=cancel)
-    assert models.list_installed() == []
+    assert registry.list_installed() == []
 
 
 def test_remove_frees_the_disk_and_clears_the_setting(tiny_chat_dir, tmp_path):
     settings = Settings(tmp_path / "settings.json")
     model = import_model(tiny_chat_dir)
-    models.set_default("chat", model.id, settings)
-    assert models.default_model("chat", settings) == model
-    assert models.default_model("vision", settings) is None  # a text model
-    freed = models.remove(model.id, settings)
+    registry.set_default("chat", model.id, settings)
+    assert registry.default_model("chat", settings) == model
+    assert registry.default_model("vision", settings) is None  # a text model
+    freed = registry.remove(model.id, settings)
     assert freed >= model.size and not model.path.exists()
-    assert settings.get("model_path") == "" and models.list_installed() == []
+    assert settings.get("model_path") == "" and registry.list_installed() == []
     with pytest.raises(UserError, match="not installed"):
-        models.remove(model.id, settings)
+        registry.remove(model.id, settings)
 
 
 def test_defaults_per_role(tiny_chat_dir, tiny_whisper_dir, tiny_vlm_dir, tmp_path):
     settings = Settings(tmp_path / "settings.json")
-    assert models.needs_setup(settings)
+    assert registry.needs_setup(settings)
     chat, speech, vision = (
         import_model(p) for p in (tiny_chat_dir, tiny_whisper_dir, tiny_vlm_dir)
     )
     assert (chat.role, speech.role, vision.role) == ("chat", "speech", "vision")
-    assert [m.role for m in models.list_installed()] == ["chat", "vision", "speech"]
-    assert models.default_if_unset(speech, settings)
+    assert [m.role for m in registry.list_installed()] == ["chat", "vision", "speech"]
+    assert registry.default_if_unset(speech, settings)
     assert settings.get("stt_model_path") == str(speech.path)
-    assert not models.default_if_unset(speech, settings)  # already set
+    assert not registry.default_if_unset(speech, settings)  # already set
     with pytest.raises(UserError, match="cannot be the speech model"):
-        models.set_default("speech", chat.id, settings)
+        registry.set_default("speech", chat.id, settings)
     with pytest.raises(UserError, match="cannot be the vision model"):
-        models.set_default("vision", chat.id, settings)
-    models.set_default("vision", vision.id, settings)
+        registry.set_default("vision", chat.id, settings)
+    registry.set_default("vision", vision.id, settings)
     assert settings.get("model_path") == str(vision.path)
-    assert models.default_model("vision", settings) == vision
-    assert models.default_model("chat", settings) == vision  # a vision model also chats
-    assert not models.needs_setup(settings)
+    assert registry.default_model("vision", settings) == vision
+    assert registry.default_model("chat", settings) == vision  # a vision model also chats
+    assert not registry.needs_setup(settings)
     with pytest.raises(UserError, match="unknown role"):
-        models.set_default("painting", vision.id, settings)
+        registry.set_default("painting", vision.id, settings)
 
 
 def test_model_option_accepts_an_installed_id_or_a_path(tiny_chat_dir):
     model = import_model(tiny_chat_dir)
-    assert models.resolve_model_arg(model.id) == str(model.path)
-    assert models.resolve_model_arg(model.id.upper()) == str(model.path)
-    assert models.resolve_model_arg(model.path.name) == str(model.path)
-    assert models.resolve_model_arg(str(tiny_chat_dir)) == str(tiny_chat_dir)
-    assert models.resolve_model_arg("no/such-thing") == "no/such-thing"  # check_model_folder says
+    assert registry.resolve_model_arg(model.id) == str(model.path)
+    assert registry.resolve_model_arg(model.id.upper()) == str(model.path)
+    assert registry.resolve_model_arg(model.path.name) == str(model.path)
+    assert registry.resolve_model_arg(str(tiny_chat_dir)) == str(tiny_chat_dir)
+    assert registry.resolve_model_arg("no/such-thing") == "no/such-thing"  # check_model_folder says
     with pytest.raises(ModelError, match="models download openai/whisper-base"):
-        models.resolve_model_arg("openai/whisper-base")
+        registry.resolve_model_arg("openai/whisper-base")
 
 
 def test_unfinished_folders_are_not_installed(tiny_chat_dir):
     model = import_model(tiny_chat_dir)
-    (model.path / models.MANIFEST).unlink()
-    (models.partial_dir() / "some--download").mkdir(parents=True)
-    assert models.list_installed() == [] and models.find_installed(model.id) is None
+    (model.path / registry.MANIFEST).unlink()
+    (registry.partial_dir() / "some--download").mkdir(parents=True)
+    assert registry.list_installed() == [] and registry.find_installed(model.id) is None
 
 
 def test_fit_check():
     gb = 1_000_000_000
-    assert models.ram_fit(2 * gb, available=8 * gb).verdict == models.FITS
-    assert models.ram_fit(2 * gb, available=2.2 * gb).verdict == models.TIGHT
-    assert models.ram_fit(2 * gb, available=1 * gb).verdict == models.WONT_FIT
-    assert "needs 2.0 GB, 1.0 GB free" in models.ram_fit(2 * gb, available=1 * gb).describe()
-    assert models.disk_fit(1 * gb, free=10 * gb).verdict == models.FITS
-    assert models.disk_fit(1 * gb, free=1.2 * gb).verdict == models.TIGHT
-    assert models.disk_fit(1 * gb, free=0.5 * gb).verdict == models.WONT_FIT
-    real = models.ram_fit(1)
-    assert real.free > 0 and real.verdict == models.FITS  # psutil's figure
-    assert models.disk_fit(1, Path("/nonexistent/deeper/still")).free > 0
+    assert registry.ram_fit(2 * gb, available=8 * gb).verdict == registry.FITS
+    assert registry.ram_fit(2 * gb, available=2.2 * gb).verdict == registry.TIGHT
+    assert registry.ram_fit(2 * gb, available=1 * gb).verdict == registry.WONT_FIT
+    assert "needs 2.0 GB, 1.0 GB free" in registry.ram_fit(2 * gb, available=1 * gb).describe()
+    assert registry.disk_fit(1 * gb, free=10 * gb).verdict == registry.FITS
+    assert registry.disk_fit(1 * gb, free=1.2 * gb).verdict == registry.TIGHT
+    assert registry.disk_fit(1 * gb, free=0.5 * gb).verdict == registry.WONT_FIT
+    real = registry.ram_fit(1)
+    assert real.free > 0 and real.verdict == registry.FITS  # psutil's figure
+    assert registry.disk_fit(1, Path("/nonexistent/deeper/still")).free > 0
 
 
 @pytest.mark.real_models

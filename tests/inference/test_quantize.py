@@ -176,7 +176,7 @@ def test_auto_precision_is_int8_or_int4_when_memory_is_short(tiny_chat_dir, monk
     import psutil
 
     from desktop_assistant.inference.loading import resolve_precision
-    from desktop_assistant.inference.model_folder import check_model_folder
+    from desktop_assistant.models.model_folder import check_model_folder
 
     folder = check_model_folder(tiny_chat_dir)
     assert resolve_precision("auto", folder) == "int8"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def main(what: str, target: str) -> None:
-    from desktop_assistant.inference.downloads import Download
-    from desktop_assistant.inference.model_import import import_model
+    from desktop_assistant.models.downloads import Download
+    from desktop_assistant.models.importer import import_model
     from desktop_assistant.storage.history import History
 
     print("started", flush=True)  # imports done: the work itself begins now

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from desktop_assistant.inference import downloads, models
+from desktop_assistant.models import downloads, registry
 from desktop_assistant.storage.database import SCHEMA_VERSION, connect, migrate
 from desktop_assistant.storage.history import History
 from tests.fake_hub import FakeHub
@@ -45,7 +45,7 @@ def _installed_ok(model_id=None):
     """Every model the app lists is whole: its manifest's files are there, at their size."""
     from desktop_assistant.doctor import _model_problem
 
-    found = models.list_installed()
+    found = registry.list_installed()
     for model in found:
         assert _model_problem(model.path, verify=True) == "", model.id
     return [m for m in found if model_id is None or m.id == model_id]
@@ -59,12 +59,12 @@ def test_kill_during_model_imports(tmp_path, tiny_chat_dir):
     for _trial in range(10):
         if _kill_at_random(["import", str(tiny_chat_dir)], env, rng, 1.0):
             finished += 1
-            for model in models.list_installed():
-                models.remove(model.id)  # so that the next trial imports again
+            for model in registry.list_installed():
+                registry.remove(model.id)  # so that the next trial imports again
         assert _installed_ok() == []  # never a half model in the list
     import threading
 
-    from desktop_assistant.inference.model_import import import_model
+    from desktop_assistant.models.importer import import_model
 
     imported = import_model(tiny_chat_dir, lambda m, f: None, threading.Event())
     assert _installed_ok(imported.id) and finished < 7  # most kills landed mid-import
@@ -85,7 +85,7 @@ def test_kill_during_downloads(tmp_path, tiny_whisper_dir, monkeypatch):
         for _trial in range(10):
             if _kill_at_random(["download", SPEECH_ID], env, rng, 2.0):
                 finished += 1
-                models.remove(SPEECH_ID)  # so that the next trial downloads again
+                registry.remove(SPEECH_ID)  # so that the next trial downloads again
             assert _installed_ok() == []  # a killed download is never listed
         assert finished < 7  # most kills landed mid-download
         monkeypatch.setenv("HF_ENDPOINT", hub.url)

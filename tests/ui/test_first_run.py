@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.inference import downloads, models
-from desktop_assistant.inference.catalog import load_catalog
+from desktop_assistant.models import downloads, registry
+from desktop_assistant.models.catalog import load_catalog
 from desktop_assistant.ui.first_run import FirstRunPage
 from tests.fake_hub import FakeHub
 
@@ -30,7 +30,7 @@ def fake_hub(monkeypatch, tiny_vlm_dir, tiny_whisper_dir):
 @pytest.fixture
 def page(qtbot, tmp_path, fake_hub):
     settings = Settings(tmp_path / "settings.json")
-    assert models.needs_setup(settings)
+    assert registry.needs_setup(settings)
     page = FirstRunPage(settings, backoff=0.0, timeout=5.0)
     qtbot.addWidget(page)
     page.show()
@@ -44,7 +44,7 @@ def test_recommends_a_vision_and_a_speech_model_with_total_size(page, fake_hub):
     assert page.speech_choice.currentData() == SPEECH_ID == catalog.defaults["speech"]
     assert [e.id for e in page.chosen()] == [VISION_ID, SPEECH_ID]
     total = sum(e.download_bytes for e in page.chosen())
-    from desktop_assistant.inference.catalog import human_size
+    from desktop_assistant.models.catalog import human_size
 
     assert f"about {human_size(total)}" in page.total.text()
     page.speech_choice.setCurrentIndex(page.speech_choice.findData(""))  # no speech model
@@ -63,8 +63,8 @@ def test_download_the_recommended_set(page, qtbot, fake_hub):
     assert [role for role, _ in ready] == ["vision", "speech"]
     assert page.settings.get("model_path") == ready[0][1]
     assert page.settings.get("stt_model_path") == ready[1][1]
-    assert {m.id for m in models.list_installed()} == {VISION_ID, SPEECH_ID}
-    assert not models.needs_setup(page.settings)
+    assert {m.id for m in registry.list_installed()} == {VISION_ID, SPEECH_ID}
+    assert not registry.needs_setup(page.settings)
     assert page.chosen() == [] and not page.offline.isVisible()
 
 
@@ -97,4 +97,4 @@ def test_cancel_stops_the_queue(page, qtbot, fake_hub):
     page.task.signals.progress.connect(cancel_when_moving)
     qtbot.waitUntil(lambda: page.task is None, timeout=30_000)
     assert "cancelled" in page.status.text() and page.queue == []
-    assert models.list_installed() == [] and page.download_button.isEnabled()
+    assert registry.list_installed() == [] and page.download_button.isEnabled()

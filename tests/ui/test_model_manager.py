@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.inference import downloads, models
-from desktop_assistant.inference.catalog import load_catalog
+from desktop_assistant.models import downloads, registry
+from desktop_assistant.models.catalog import load_catalog
 from desktop_assistant.ui.model_manager import ModelManagerDialog
 from tests.fake_hub import FakeHub
 
@@ -51,7 +51,8 @@ def test_lists_the_catalog_per_role_with_fit_and_no_network(dialog, fake_hub):
     row = shown["openai/whisper-base"]
     assert row[1].startswith("Available") and "recommended" in row[1]
     assert (
-        any(v in row[3] for v in (models.FITS, models.TIGHT, models.WONT_FIT)) and "free" in row[3]
+        any(v in row[3] for v in (registry.FITS, registry.TIGHT, registry.WONT_FIT))
+        and "free" in row[3]
     )
     assert "free" in row[4] and "RAM" in dialog.machine.text()
     assert "(gated)" in shown["meta-llama/Llama-3.2-1B-Instruct"][1]
@@ -88,7 +89,7 @@ def test_cancel_a_download(dialog, qtbot, fake_hub):
     task.signals.progress.connect(cancel_once_moving)  # before any event is delivered
     qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
     assert "cancelled" in dialog.status.text()
-    assert models.find_installed(SPEECH_ID) is None and dialog.download_button.isEnabled()
+    assert registry.find_installed(SPEECH_ID) is None and dialog.download_button.isEnabled()
     assert any(p.done for p in seen)
 
 
@@ -102,7 +103,7 @@ def test_esc_closes_the_dialog_and_cancels_its_download(dialog, qtbot, fake_hub)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
     assert task.download.cancelled
-    assert models.find_installed(SPEECH_ID) is None
+    assert registry.find_installed(SPEECH_ID) is None
 
 
 def test_import_set_default_and_remove(dialog, qtbot, tiny_chat_dir, monkeypatch):
@@ -132,4 +133,4 @@ def test_refused_import_says_why(dialog, qtbot, tmp_path):
     dialog.import_path(str(folder))
     qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
     assert "pickle" in dialog.status.text()
-    assert models.list_installed() == []
+    assert registry.list_installed() == []

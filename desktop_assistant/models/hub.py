@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from desktop_assistant.core.errors import UserError
-from desktop_assistant.inference.catalog import human_size, wanted_file
+from desktop_assistant.models.catalog import human_size, wanted_file
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HELP = (

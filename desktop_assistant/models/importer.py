@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference import models
-from desktop_assistant.inference.catalog import human_size, load_catalog, wanted_file
-from desktop_assistant.inference.model_folder import ModelFolder, check_model_folder
+from desktop_assistant.models import registry
+from desktop_assistant.models.catalog import human_size, load_catalog, wanted_file
+from desktop_assistant.models.model_folder import ModelFolder, check_model_folder
 
 ImportProgress = Callable[[str, float], None]  # (what is happening, fraction done; -1: unknown)
 CODE_FILES = ("tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
@@ -42,7 +42,7 @@ def import_model(
     path: str | Path,
     progress: ImportProgress | None = None,
     cancel: threading.Event | None = None,
-) -> models.InstalledModel:
+) -> registry.InstalledModel:
     """Install a model folder or a .gguf file; `ModelError` says why when it cannot be."""
     source = Path(path).expanduser()
     report = progress or (lambda text, fraction: None)
@@ -62,7 +62,7 @@ def check_folder(source: Path) -> tuple[ModelFolder, str, list[Path]]:
                 f"{source} needs to run code shipped with the model (auto_map in {name}); for "
                 "your safety this app only runs models transformers supports natively"
             )
-    role = models.role_of_config(folder.config)
+    role = registry.role_of_config(folder.config)
     check_architecture(folder.model_type, role, source)
     patterns = load_catalog().files
     files = sorted(p for p in source.iterdir() if p.is_file() and wanted_file(p.name, patterns))
@@ -115,7 +115,7 @@ def check_safetensors(path: Path) -> None:
 
 def import_folder(
     source: Path, progress: ImportProgress, cancel: threading.Event
-) -> models.InstalledModel:
+) -> registry.InstalledModel:
     progress(f"Checking {source.name}…", 0.0)
     folder, role, files = check_folder(source)
     total = sum(p.stat().st_size for p in files)
@@ -145,14 +145,14 @@ def import_folder(
 
 def import_gguf(
     source: Path, progress: ImportProgress, cancel: threading.Event
-) -> models.InstalledModel:
+) -> registry.InstalledModel:
     progress(f"Reading {source.name}…", 0.0)
     folder = check_model_folder(source)  # the GGUF magic
     architecture, elements = read_gguf(source)
     model_id, target = _new_id(source.stem)
     staging = _staging(target)
     _check_disk(elements * 2, staging)  # saved in bf16
-    from desktop_assistant.inference import memory
+    from desktop_assistant.models import memory
 
     memory.check_fits(folder, memory.need(folder, "bf16"))  # converted through bf16
     try:
@@ -217,7 +217,7 @@ def read_gguf(path: Path) -> tuple[str, int]:
     """The file's architecture and parameter count; `ModelError` for a truncated or damaged
     file, or an architecture transformers cannot convert."""
     try:
-        from desktop_assistant.inference.gguf_header import read_header
+        from desktop_assistant.models.gguf_header import read_header
 
         header = read_header(path)
     except ImportError as err:
@@ -239,22 +239,22 @@ def _new_id(name: str) -> tuple[str, Path]:
     base = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "model"
     for n in range(1, 1000):
         model_id = f"local/{base}" if n == 1 else f"local/{base}-{n}"
-        target = models.model_dir(model_id)
+        target = registry.model_dir(model_id)
         if not target.exists():
             return model_id, target
     raise ModelError(f"too many imported models named {base}")
 
 
 def _staging(target: Path) -> Path:
-    staging = models.partial_dir() / ("import-" + target.name)
+    staging = registry.partial_dir() / ("import-" + target.name)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
 
 
 def _check_disk(needed: int, where: Path) -> None:
-    fit = models.disk_fit(needed, where)
-    if fit.verdict == models.WONT_FIT:
+    fit = registry.disk_fit(needed, where)
+    if fit.verdict == registry.WONT_FIT:
         raise ModelError(f"not enough disk space to import the model: it {fit.describe()}")
 
 
@@ -266,8 +266,8 @@ def _install(
     origin: str,
     files: dict[str, tuple[int, str]],
     folder: ModelFolder,
-) -> models.InstalledModel:
-    models.write_manifest(
+) -> registry.InstalledModel:
+    registry.write_manifest(
         staging,
         model_id=model_id,
         role=role,
@@ -277,7 +277,7 @@ def _install(
         architecture=folder.model_type,
     )
     os.replace(staging, target)
-    installed = models.read_manifest(target)
+    installed = registry.read_manifest(target)
     assert installed is not None
     return installed
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.inference.model_folder import ModelFolder
+from desktop_assistant.models.model_folder import ModelFolder
 
 log = logging.getLogger(__name__)
 GB = 1e9
@@ -78,7 +78,7 @@ def parameters(folder: ModelFolder) -> int:
 @functools.lru_cache(maxsize=16)
 def _parameters(path: Path, gguf: bool, stamp: tuple[tuple[str, int, int], ...]) -> int:
     if gguf:
-        from desktop_assistant.inference.gguf_header import read_header
+        from desktop_assistant.models.gguf_header import read_header
 
         return read_header(path).parameters
     return _safetensors_parameters(path)

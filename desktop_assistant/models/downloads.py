@@ -6,7 +6,7 @@ The requests go through huggingface_hub (see hub.py). We do not call `hf_hub_dow
   nothing survives a cancel, a connection lost beyond their retries, or a restart of the app;
 - check only the size of what arrived, not its sha256;
 - report progress, and could be cancelled, only every 10 MB (`DOWNLOAD_CHUNK_SIZE`).
-Here each file grows in `<file>.part` under `models.partial_dir()/<org>--<name>/`, is resumed
+Here each file grows in `<file>.part` under `registry.partial_dir()/<org>--<name>/`, is resumed
 with an HTTP Range request (after a dropped connection, a cancel or a restart), and is checked
 against the hub's sha256 (LFS files) or git blob id (small files) before it counts as done.
 When every file is there, the manifest is written and the folder moves into the models folder
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop_assistant.inference import hub, models
-from desktop_assistant.inference.catalog import CatalogEntry, folder_name, load_catalog
-from desktop_assistant.inference.hub import DownloadError, Hashes, RemoteFile, network_allowed
+from desktop_assistant.models import hub, registry
+from desktop_assistant.models.catalog import CatalogEntry, folder_name, load_catalog
+from desktop_assistant.models.hub import DownloadError, Hashes, RemoteFile, network_allowed
 
 CHUNK = 256 * 1024  # progress and cancel are checked per chunk
 STATE = "download.json"  # in the partial folder: the commit, and the files already verified
@@ -70,7 +70,7 @@ class Download:
         self.on_progress = on_progress or (lambda progress: None)
         self.token = token
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self.staging = models.partial_dir() / folder_name(self.model_id)
+        self.staging = registry.partial_dir() / folder_name(self.model_id)
         self._cancel = threading.Event()
         self._files: list[RemoteFile] = []
         self._revision = "main"
@@ -86,8 +86,8 @@ class Download:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def run(self) -> models.InstalledModel:
-        installed = models.find_installed(self.model_id)
+    def run(self) -> registry.InstalledModel:
+        installed = registry.find_installed(self.model_id)
         if installed is not None:
             return installed
         if self.model_id.count("/") != 1:
@@ -110,7 +110,7 @@ class Download:
             with _running_lock:
                 _running.discard(key)
 
-    def _run(self) -> models.InstalledModel:
+    def _run(self) -> registry.InstalledModel:
         self._report("", force=True)
         self._revision, files = hub.list_files(
             self.model_id, self.patterns, self.token, self.timeout
@@ -159,11 +159,11 @@ class Download:
     def _check_disk(self) -> None:
         self._done = sum(self._on_disk(f) for f in self._files)
         self._samples.clear()  # speed counts what arrives now, not what was kept
-        fit = models.disk_fit(sum(f.size for f in self._files) - self._done, self.staging)
-        if fit.verdict == models.WONT_FIT:
+        fit = registry.disk_fit(sum(f.size for f in self._files) - self._done, self.staging)
+        if fit.verdict == registry.WONT_FIT:
             raise DownloadError(
                 f"not enough disk space for {self.model_id}: it {fit.describe()} on the disk of "
-                f"{models.partial_dir().parent}; free some space and try again",
+                f"{registry.partial_dir().parent}; free some space and try again",
                 "disk_full",
             )
 
@@ -270,26 +270,26 @@ class Download:
             "checksum",
         )
 
-    def _install(self) -> models.InstalledModel:
+    def _install(self) -> registry.InstalledModel:
         self._report("", force=True)
         config = json.loads((self.staging / "config.json").read_text(encoding="utf-8"))
         done = self._state().get("done", {})
         for leftover in (STATE, STATE + ".tmp"):
             (self.staging / leftover).unlink(missing_ok=True)
-        models.write_manifest(
+        registry.write_manifest(
             self.staging,
             model_id=self.model_id,
-            role=self.entry.role if self.entry else models.role_of_config(config),
+            role=self.entry.role if self.entry else registry.role_of_config(config),
             source="download",
             origin=self.model_id,
             files={f.name: (f.size, done[f.name]) for f in self._files},
             revision=self._revision,
             architecture=str(config.get("model_type", "")),
         )
-        target = models.model_dir(self.model_id)
+        target = registry.model_dir(self.model_id)
         shutil.rmtree(target, ignore_errors=True)  # a folder without manifest: not installed
         os.replace(self.staging, target)
-        installed = models.read_manifest(target)
+        installed = registry.read_manifest(target)
         assert installed is not None
         return installed
 

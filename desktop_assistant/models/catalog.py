@@ -103,7 +103,7 @@ def parse_catalog(data: dict) -> Catalog:
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
     text = (
-        resources.files("desktop_assistant.inference")
+        resources.files("desktop_assistant.models")
         .joinpath("catalog.json")
         .read_text(encoding="utf-8")
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from desktop_assistant.core import paths
 from desktop_assistant.core.errors import ModelError, UserError
-from desktop_assistant.inference.catalog import (
+from desktop_assistant.models.catalog import (
     ROLES,
     CatalogEntry,
     folder_name,

@@ -1,0 +1,85 @@
+"""The package's layers, checked on every import statement (issue 19): what may import what.
+
+    core      <- everything; imports nothing of ours, no Qt, no torch
+    storage   -> core
+    audio     -> core
+    models    -> core; inference only inside functions (a model is checked by loading it);
+                 no torch at import time
+    inference -> core, audio, models
+    ui        -> core, audio, models, inference, storage (and Qt)
+Qt is imported only by ui/, app.py and doctor.py."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import desktop_assistant
+
+PACKAGE = Path(desktop_assistant.__file__).parent
+ALLOWED = {
+    "core": set(),
+    "storage": {"core"},
+    "audio": {"core"},
+    "models": {"core"},
+    "inference": {"core", "audio", "models"},
+    "ui": {"core", "audio", "models", "inference", "storage"},
+}
+LAZY_ALLOWED = {"models": {"inference"}}  # imported inside a function only
+QT_USERS = {"ui", "app", "doctor"}
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, at module level) for every import statement of a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, id(node) in top))
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top) for alias in node.names]
+    return found
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def test_every_import_follows_the_layers():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer(path)
+        for module, at_top in _imports(path):
+            names = module.split(".")
+            if names[0] == "PySide6" and layer not in QT_USERS:
+                wrong.append(f"{path.relative_to(PACKAGE)} imports Qt")
+            if names[0] != "desktop_assistant" or len(names) < 2 or layer not in ALLOWED:
+                continue
+            target = names[1]
+            if target == layer or target in ALLOWED[layer]:
+                continue
+            if not at_top and target in LAZY_ALLOWED.get(layer, set()):
+                continue
+            wrong.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert wrong == []
+
+
+def test_the_check_sees_a_wrong_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from desktop_assistant.ui import main_window\ndef f():\n    import torch\n")
+    assert _imports(bad) == [("desktop_assistant.ui", True), ("torch", False)]
+
+
+def test_model_management_does_not_import_torch():
+    modules = sorted(p.stem for p in (PACKAGE / "models").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import sys\n"
+        + "".join(f"import desktop_assistant.models.{m}\n" for m in modules)
+        + "print(sorted(m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert len(modules) >= 8 and out.stdout.strip() == "[]", out.stderr

@@ -98,8 +98,8 @@ def timed(engine: Any, audio: Any) -> tuple[str, float]:
 def measure(engines: list[Any], clips: list[dict[str, Any]], runs: int) -> dict[str, Any]:
     import numpy as np
 
+    from desktop_assistant.cli.speech_eval import normalize, word_errors
     from desktop_assistant.core.commands import parse_command
-    from desktop_assistant.speech_eval import normalize, word_errors
 
     long_audio = np.concatenate([c["audio"] for c in clips if c["kind"] == "dictation"])
     commands = [c for c in clips if c["kind"] == "command"]

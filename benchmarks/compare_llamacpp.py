@@ -10,7 +10,7 @@ runs from either venv; it starts every measurement in a subprocess:
 
 * llama.cpp: this same file, run by --llama-python with the hidden `--worker` flag. It loads
   the GGUF (n_ctx=2048, n_threads=--threads), builds the chat prompt exactly as
-  `desktop_assistant/bench.py` does (filler text repeated before the long task until the
+  `desktop_assistant/cli/bench.py` does (filler text repeated before the long task until the
   templated prompt has at least --prompt-tokens tokens; the chat template is the GGUF's own,
   rendered with jinja2 like transformers does), then, for each of --runs warm runs, clears the
   KV cache, evaluates the prompt and generates --new-tokens tokens greedily, never stopping at
@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# The same prompt text as `bench chat`. desktop_assistant.bench imports only the standard
+# The same prompt text as `bench chat`. desktop_assistant.cli.bench imports only the standard
 # library at its top, so this works from llama.cpp's venv too.
 sys.path.insert(0, str(ROOT))
-from desktop_assistant.bench import FILLER, LONG_TASK  # noqa: E402
+from desktop_assistant.cli.bench import FILLER, LONG_TASK  # noqa: E402
 
 OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
 AVX2_ENV = {
@@ -129,7 +129,7 @@ def llama_worker(opts: dict[str, Any]) -> dict[str, Any]:
         text = render([{"role": "user", "content": user_text}])
         return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    filler = ""  # the same construction as desktop_assistant/bench.py
+    filler = ""  # the same construction as desktop_assistant/cli/bench.py
     while len(prompt_ids(filler + LONG_TASK)) < opts["prompt_tokens"]:
         filler += FILLER
     prompt = prompt_ids(filler + LONG_TASK)

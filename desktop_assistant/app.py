@@ -1,4 +1,5 @@
-"""Builds the objects and wires them. Nothing here imports torch: the window comes first."""
+"""Builds the window's objects and wires them (`run_gui`, called by `cli.main` when no
+command is given). Nothing here imports torch: the window comes first."""
 
 from __future__ import annotations
 
@@ -6,20 +7,6 @@ import logging
 import os
 import sys
 from typing import Any
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console script and `python -m desktop_assistant` entry point: offline from the first
-    line (core/offline.py) and owner-only files (paths.make_private), then the command
-    line."""
-    from desktop_assistant.core import offline, paths
-
-    offline.go_offline()
-    offline.install_guard()
-    paths.make_private()
-    from desktop_assistant import cli
-
-    return cli.main(argv)
 
 
 def no_display_reason(env: dict[str, str] | None = None, platform: str | None = None) -> str:

@@ -33,7 +33,7 @@ def model_path(name: str) -> Path:
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
+    code = cli.run(list(args))
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from desktop_assistant import doctor
+from desktop_assistant.cli import doctor
 from desktop_assistant.core import paths
 
 
@@ -62,5 +62,5 @@ def test_the_command_prints_json_and_fails_when_a_part_fails(capsys, monkeypatch
     monkeypatch.setattr(
         doctor, "all_checks", lambda verify=False: [lambda: [doctor.Finding("x", "fail", "no")]]
     )
-    assert cli.main(["doctor", "--json"]) == 1
+    assert cli.run(["doctor", "--json"]) == 1
     assert json.loads(capsys.readouterr().out) == [{"part": "x", "level": "fail", "text": "no"}]

@@ -9,9 +9,9 @@ import pytest
 
 from desktop_assistant.audio.capture import Recorder
 from desktop_assistant.audio.vad import SpeechDetector
+from desktop_assistant.cli.speech_eval import eval_speech
 from desktop_assistant.core.commands import Command, parse_command
 from desktop_assistant.inference.speech import WhisperEngine
-from desktop_assistant.speech_eval import eval_speech
 from tests.fakes_audio import SPEECH_DEV, FakeInputStream
 
 pytestmark = [pytest.mark.real_models, pytest.mark.timeout(300)]

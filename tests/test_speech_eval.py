@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop_assistant.speech_eval import normalize, word_errors
+from desktop_assistant.cli.speech_eval import normalize, word_errors
 
 
 def test_normalize_follows_the_real_speech_rules():
@@ -28,7 +28,7 @@ def test_eval_speech_counts_as_the_window_takes_it(tmp_path, monkeypatch):
     """A "yes" nobody asked for is words, not a false command; a wrong intent is counted."""
     import json
 
-    from desktop_assistant import speech_eval
+    from desktop_assistant.cli import speech_eval
     from tests.fakes import FakeSpeechEngine
     from tests.fakes_audio import SPEECH_DEV
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from desktop_assistant import cli
+from desktop_assistant.cli.speech_eval import eval_intents, in_split
 from desktop_assistant.core.commands import INTENTS, Command, clean, parse_command
 from desktop_assistant.core.frames import concepts, frame_slots, match_frame
-from desktop_assistant.speech_eval import eval_intents, in_split
 
 SAYINGS = Path(__file__).parents[2] / "benchmarks" / "intents" / "sayings.json"
 SAYINGS_2 = SAYINGS.with_name("sayings-2.json")  # held out as a whole
@@ -164,7 +164,7 @@ def test_eval_intents_counts(tmp_path, capsys):
     assert result["missed"] == ["stop: cease and desist now"]
     assert result["false_commands"] == ["send -> send"]
     assert eval_intents(path, "held-out")["commands"] == 2
-    assert cli.main(["eval", "intents", "--sayings", str(path), "--json"]) == 0
+    assert cli.run(["eval", "intents", "--sayings", str(path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["split"] == "held-out" and printed["intents_right"] == 2
 
@@ -172,5 +172,5 @@ def test_eval_intents_counts(tmp_path, capsys):
 def test_eval_intents_refuses_a_file_that_is_not_sayings(tmp_path, capsys):
     path = tmp_path / "s.json"
     path.write_text("[1, 2]")
-    assert cli.main(["eval", "intents", "--sayings", str(path)]) != 0
+    assert cli.run(["eval", "intents", "--sayings", str(path)]) != 0
     assert "not a sayings file" in capsys.readouterr().err

@@ -102,9 +102,9 @@ def test_the_app_is_offline_from_its_first_line():
     the guard, whatever the command."""
     code = (
         "import os, socket, sys\n"
-        "from desktop_assistant import app\n"
+        "from desktop_assistant import cli\n"
         "try:\n"
-        "    app.main(['--version'])\n"
+        "    cli.main(['--version'])\n"
         "except SystemExit:\n"
         "    pass\n"
         "assert os.environ['HF_HUB_OFFLINE'] == '1'\n"

@@ -102,7 +102,7 @@ def test_the_engine_and_the_command_line_say_it_plainly(
     free_memory(1000)
     with pytest.raises(ModelError, match="GB of memory"):
         CausalLMEngine(tiny_chat_dir, precision="bf16").load()
-    code = cli.main(["ask", "--model", str(tiny_chat_dir), "--precision", "bf16", "Hello"])
+    code = cli.run(["ask", "--model", str(tiny_chat_dir), "--precision", "bf16", "Hello"])
     err = capsys.readouterr().err
     assert code != 0 and "GB of memory" in err and "Traceback" not in err
 

@@ -43,7 +43,7 @@ def _kill_at_random(args, env, rng, longest_s):
 
 def _installed_ok(model_id=None):
     """Every model the app lists is whole: its manifest's files are there, at their size."""
-    from desktop_assistant.doctor import _model_problem
+    from desktop_assistant.cli.doctor import _model_problem
 
     found = registry.list_installed()
     for model in found:

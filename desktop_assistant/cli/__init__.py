@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--audio", metavar="FILE", help="transcribed every 7 turns")
     soak.add_argument("--json", action="store_true")
     _add_voice_parsers(sub, bench_sub)
-    from desktop_assistant import models_cli
+    from desktop_assistant.cli import models as models_cli
 
     models_cli.add_parser(sub, _Parser)
     doctor = sub.add_parser("doctor", help="check what this machine has for the app")
@@ -171,25 +171,38 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console script and `python -m desktop_assistant` entry point: offline from the first
+    line (core/offline.py) and owner-only files (paths.make_private), then the command
+    line."""
+    from desktop_assistant.core import offline, paths
+
+    offline.go_offline()
+    offline.install_guard()
+    paths.make_private()
+    return run(argv)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The command line, in this process as it is (tests call this)."""
     args = build_parser().parse_args(argv)
     try:
         _resolve_model_ids(args)
         if args.command == "models":
-            from desktop_assistant import models_cli
+            from desktop_assistant.cli import models as models_cli
 
             return models_cli.run(args)
         if args.command == "ask":
             return run_ask(args)
         if args.command == "doctor":
-            from desktop_assistant import doctor
+            from desktop_assistant.cli import doctor
 
             return doctor.run(args)
         if args.command in ("transcribe", "eval"):
-            from desktop_assistant import speech_eval
+            from desktop_assistant.cli import speech_eval
 
             return speech_eval.run(args)
         if args.command == "bench":
-            from desktop_assistant import bench
+            from desktop_assistant.cli import bench
 
             return bench.run(args)
         from desktop_assistant.app import run_gui

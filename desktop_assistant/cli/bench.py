@@ -55,7 +55,7 @@ def run(args: Any) -> int:
     elif args.bench_command == "history":
         result = bench_history()
     elif args.bench_command == "stt":
-        from desktop_assistant.speech_eval import bench_stt
+        from desktop_assistant.cli.speech_eval import bench_stt
 
         result = bench_stt(
             args.stt_model,
@@ -66,7 +66,7 @@ def run(args: Any) -> int:
             args.beam_size,
         )
     elif args.bench_command == "lookup":
-        from desktop_assistant.bench_lookup import bench_lookup
+        from desktop_assistant.cli.bench_lookup import bench_lookup
 
         result = bench_lookup(args.bench_model, args.new_tokens, args.runs)
     elif args.bench_command == "soak":

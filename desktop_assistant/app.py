@@ -37,16 +37,16 @@ def run_gui(args: Any) -> int:
 
     from desktop_assistant.core import paths
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
     from desktop_assistant.ui.single_instance import SingleInstance
-    from desktop_assistant.ui.voice import (
+    from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
+    from desktop_assistant.ui.workers.history import HistoryThread
+    from desktop_assistant.ui.workers.speech import (
         Microphone,
         SpeechThread,
         speech_factory_for,
         stream_factory_for,
     )
-    from desktop_assistant.ui.workers import ChatThread, engine_factory_for
 
     _set_up_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -1,1 +1,1 @@
-"""Qt widgets; ui/workers.py adapts engines to Qt signals. PySide6 is imported only here."""
+"""Qt widgets; ui/workers/chat.py adapts engines to Qt signals. PySide6 is imported only here."""

@@ -82,10 +82,10 @@ def _soak(
 
     from desktop_assistant.core import paths
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
-    from desktop_assistant.ui.voice import Microphone, SpeechThread
-    from desktop_assistant.ui.workers import ChatThread
+    from desktop_assistant.ui.workers.chat import ChatThread
+    from desktop_assistant.ui.workers.history import HistoryThread
+    from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 
     app = QApplication.instance() or QApplication([])
     settings = Settings()
@@ -175,8 +175,8 @@ def bench_soak(args: Any) -> dict[str, Any]:
     """`bench soak`: the real engines the settings make, in the real window."""
     from desktop_assistant.core.errors import UserError
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.voice import speech_factory_for
-    from desktop_assistant.ui.workers import engine_factory_for
+    from desktop_assistant.ui.workers.chat import engine_factory_for
+    from desktop_assistant.ui.workers.speech import speech_factory_for
 
     settings = Settings()
     if args.audio and not args.stt_model:

@@ -46,7 +46,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
 
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.main_window import MainWindow
-    from desktop_assistant.ui.workers import ChatThread, engine_factory_for
+    from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
 
     app = QApplication.instance() or QApplication([])
     settings = Settings()
@@ -113,9 +113,9 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
     from PySide6.QtWidgets import QApplication
 
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.history_worker import HistoryThread
     from desktop_assistant.ui.main_window import MainWindow
-    from desktop_assistant.ui.workers import ChatThread
+    from desktop_assistant.ui.workers.chat import ChatThread
+    from desktop_assistant.ui.workers.history import HistoryThread
 
     _app = QApplication.instance() or QApplication([])  # noqa: F841 (kept alive)
     settings = Settings(Path(path).with_suffix(".json"))

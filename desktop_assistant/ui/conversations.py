@@ -11,9 +11,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton
 
 from desktop_assistant.storage.attachments import AttachmentStore
-from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.message_tools import entry_from_stored
 from desktop_assistant.ui.sidebar import Sidebar
+from desktop_assistant.ui.workers.history import HistoryThread
 
 UNDO_MS = 10_000
 

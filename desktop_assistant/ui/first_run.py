@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import CatalogEntry, human_size, load_catalog
-from desktop_assistant.ui.model_tasks import (
+from desktop_assistant.ui.plain import plain_label
+from desktop_assistant.ui.workers.model_tasks import (
     DownloadTask,
     ImportTask,
     ask_import_path,
@@ -34,7 +35,6 @@ from desktop_assistant.ui.model_tasks import (
     show_progress,
     task_pool,
 )
-from desktop_assistant.ui.plain import plain_label
 
 OFFLINE_KINDS = ("offline", "timeout")
 NO_SPEECH = "No speech model (type only)"

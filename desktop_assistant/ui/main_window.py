@@ -26,7 +26,6 @@ from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
-from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
 from desktop_assistant.ui.message_tools import MessageTools, format_stats
@@ -36,7 +35,8 @@ from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.transcript import Entry, Transcript
 from desktop_assistant.ui.voice_control import Voice
-from desktop_assistant.ui.workers import ChatThread
+from desktop_assistant.ui.workers.chat import ChatThread
+from desktop_assistant.ui.workers.history import HistoryThread
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,8 @@ from desktop_assistant.models.catalog import (
     human_size,
     load_catalog,
 )
-from desktop_assistant.ui.model_tasks import (
+from desktop_assistant.ui.plain import ask, plain_label, tip
+from desktop_assistant.ui.workers.model_tasks import (
     DownloadTask,
     ImportTask,
     ask_import_path,
@@ -43,7 +44,6 @@ from desktop_assistant.ui.model_tasks import (
     show_progress,
     task_pool,
 )
-from desktop_assistant.ui.plain import ask, plain_label, tip
 
 COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
 VERDICT_MARK = {registry.FITS: "✓", registry.TIGHT: "⚠", registry.WONT_FIT: "✗"}

@@ -12,7 +12,9 @@ import logging
 import re
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop_assistant.ui.workers import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ class ReadAloud(QObject):
     def __init__(self, engine: str = "", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine_name = engine
-        self._thread: QThread | None = None
+        self._thread: WorkerThread | None = None
         self._speaker: _Speaker | None = None
         self.why_not = OPENING
         self._ready = False
@@ -146,16 +148,17 @@ class ReadAloud(QObject):
         if self._thread is not None:
             return
         _import_speech_module()
-        self._thread = QThread()
-        self._thread.setObjectName("read-aloud")
         self._speaker = _Speaker(self._engine_name)
-        self._speaker.moveToThread(self._thread)
-        self._open_requested.connect(self._speaker.open)
-        self._enqueue_requested.connect(self._speaker.enqueue)
-        self._stop_requested.connect(self._speaker.stop)
+        self._thread = WorkerThread("read-aloud", self._speaker)
         self._speaker.opened.connect(self._on_opened)
         self._speaker.finished.connect(self._on_finished)
-        self._thread.start()
+        self._thread.start(
+            [
+                (self._open_requested, self._speaker.open),
+                (self._enqueue_requested, self._speaker.enqueue),
+                (self._stop_requested, self._speaker.stop),
+            ]
+        )
         self._open_requested.emit()
 
     def _on_opened(self, why_not: str) -> None:
@@ -219,11 +222,10 @@ class ReadAloud(QObject):
         self.stop()
         if self._thread is None:
             return True
-        self._thread.quit()
-        if self._thread.wait(timeout_ms):
+        if self._thread.shutdown(timeout_ms):
             return True
         _STUCK.append(self._thread)  # not destroyed while it runs: Qt would abort
         return False
 
 
-_STUCK: list[QThread] = []
+_STUCK: list[WorkerThread] = []

@@ -30,8 +30,8 @@ from desktop_assistant.core.errors import UserError
 from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.read_aloud import ReadAloud
 from desktop_assistant.ui.spoken_text import SpokenText
-from desktop_assistant.ui.voice import Microphone, SpeechThread
 from desktop_assistant.ui.voice_commands import VoiceCommands
+from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop_assistant.core.settings import Settings  # noqa: E402
 from desktop_assistant.ui import main_window  # noqa: E402
-from desktop_assistant.ui.history_worker import HistoryThread  # noqa: E402
 from desktop_assistant.ui.main_window import MainWindow  # noqa: E402
-from desktop_assistant.ui.workers import ChatThread  # noqa: E402
+from desktop_assistant.ui.workers.chat import ChatThread  # noqa: E402
+from desktop_assistant.ui.workers.history import HistoryThread  # noqa: E402
 from tests.fakes import FakeChatEngine  # noqa: E402
 
 TOKENS = [f"t{i} " for i in range(40)]

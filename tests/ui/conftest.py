@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.ui.history_worker import HistoryThread
 from desktop_assistant.ui.main_window import MainWindow
-from desktop_assistant.ui.workers import ChatThread
+from desktop_assistant.ui.workers.chat import ChatThread
+from desktop_assistant.ui.workers.history import HistoryThread
 from tests.fakes import FakeChatEngine
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.main_window import MainWindow
-from desktop_assistant.ui.voice import Microphone, SpeechThread
-from desktop_assistant.ui.workers import ChatThread, engine_factory_for
+from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
+from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 from tests.fakes import FakeChatEngine, FakeSpeechEngine
 from tests.test_bad_inputs_cli import BAD, CATALOGUE, model_path, prompt_text
 

@@ -1,4 +1,4 @@
-"""ChatWorker (ui/workers.py) on the calling thread, with the fake engine."""
+"""ChatWorker (ui/workers/chat.py) on the calling thread, with the fake engine."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.inference.options import GenerationOptions
-from desktop_assistant.ui import workers
+from desktop_assistant.ui.workers import chat
 from tests.fakes import FakeChatEngine
 
 
 def _run(engine: FakeChatEngine) -> tuple[list[str], list[object], list[str]]:
-    worker = workers.ChatWorker(lambda path: engine)
+    worker = chat.ChatWorker(lambda path: engine)
     chunks: list[str] = []
     finished: list[object] = []
     failed: list[str] = []
@@ -37,7 +37,7 @@ def test_fast_tokens_reach_the_window_in_fewer_pieces_and_whole():
 
 
 def test_slow_tokens_are_sent_one_by_one():
-    engine = FakeChatEngine(tokens=["a ", "b ", "c "], delay_s=workers.CHUNK_EVERY_S * 1.5)
+    engine = FakeChatEngine(tokens=["a ", "b ", "c "], delay_s=chat.CHUNK_EVERY_S * 1.5)
     chunks, finished, _ = _run(engine)
     assert chunks == ["a ", "b ", "c "]
 
@@ -69,8 +69,8 @@ class _Reader(FakeChatEngine):
         return [] if self._cancel.wait(5) else list(paths)
 
 
-def _reading(engine: _Reader) -> tuple[workers.ChatWorker, threading.Thread, list[object]]:
-    worker = workers.ChatWorker(lambda path: engine)
+def _reading(engine: _Reader) -> tuple[chat.ChatWorker, threading.Thread, list[object]]:
+    worker = chat.ChatWorker(lambda path: engine)
     worker.load("fake")
     prepared: list[object] = []
     worker.pictures_prepared.connect(lambda paths, detail: prepared.append(paths))

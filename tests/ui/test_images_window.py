@@ -171,7 +171,7 @@ def test_the_real_vision_engine_answers_about_a_picture_in_the_window(
     qtbot, make_window, tiny_vlm_dir, tmp_path
 ):
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.workers import engine_factory_for
+    from desktop_assistant.ui.workers.chat import engine_factory_for
 
     settings = Settings(tmp_path / "s.json")
     settings.set("max_new_tokens", 6)

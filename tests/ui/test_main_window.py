@@ -216,7 +216,7 @@ def test_model_output_html_is_not_interpreted(qtbot, make_window):
 
 def test_the_real_engine_in_the_window(qtbot, make_window, tiny_chat_dir):
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.workers import engine_factory_for
+    from desktop_assistant.ui.workers.chat import engine_factory_for
 
     factory = engine_factory_for(Settings())
     window, _ = make_window(model_path=str(tiny_chat_dir), factory=factory)
@@ -244,7 +244,7 @@ def test_a_conversation_longer_than_the_context_says_what_was_left_out(
 ):
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.transcript import Entry
-    from desktop_assistant.ui.workers import engine_factory_for
+    from desktop_assistant.ui.workers.chat import engine_factory_for
 
     window, _ = make_window(model_path=str(tiny_chat_dir), factory=engine_factory_for(Settings()))
     _wait_ready(qtbot, window)

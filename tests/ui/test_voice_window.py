@@ -14,8 +14,8 @@ from desktop_assistant.audio.errors import AudioError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.main_window import MainWindow
 from desktop_assistant.ui.read_aloud import OPENING
-from desktop_assistant.ui.voice import Microphone, SpeechThread
-from desktop_assistant.ui.workers import ChatThread
+from desktop_assistant.ui.workers.chat import ChatThread
+from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 from tests.fakes import FakeChatEngine, FakeSpeechEngine
 from tests.fakes_audio import SPEECH_DEV, FakeInputStream
 
@@ -70,7 +70,7 @@ def voice_window(qtbot, tmp_path):
     for window in made:
         window.close()
         assert window.voice.speech.thread.isFinished()
-        assert window.voice.read_aloud._thread.isFinished()
+        assert window.voice.read_aloud._thread.thread.isFinished()
 
 
 def _click_mic(qtbot, window):
@@ -426,7 +426,7 @@ def test_a_file_over_the_length_cap_is_refused_with_its_length(
 def test_a_stopped_request_is_not_read_at_all(qtbot, tmp_path):
     """Esc before the worker reached the file: nothing is decoded, the request ends
     cancelled."""
-    from desktop_assistant.ui.voice import SpeechWorker
+    from desktop_assistant.ui.workers.speech import SpeechWorker
 
     engine = FakeSpeechEngine(["never heard"])
     worker = SpeechWorker(lambda path: engine)

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_assistant.audio.errors import AudioCancelled
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.settings import Settings
+from desktop_assistant.ui.workers import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -155,28 +156,27 @@ class SpeechWorker(QObject):
             engine.cancel()
 
 
-class SpeechThread(QObject):
+class SpeechThread(WorkerThread):
     """The speech model's thread. Signals mirror the worker's slots (queued)."""
 
     load_requested = Signal(str)
     partial_requested = Signal(int, object)
     transcribe_requested = Signal(int, object, bool)  # request id, audio, trimmed
 
-    def __init__(self, factory: SpeechFactory, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("speech-model")
-        self.worker = SpeechWorker(factory)
-        self.worker.moveToThread(self.thread)
-        self.load_requested.connect(self.worker.load)
-        self.partial_requested.connect(self.worker.decode_partial)
-        self.transcribe_requested.connect(self.worker.transcribe)
-        self.thread.start()
+    worker: SpeechWorker
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+    def __init__(self, factory: SpeechFactory, parent: QObject | None = None) -> None:
+        super().__init__("speech-model", SpeechWorker(factory), parent)
+        self.start(
+            [
+                (self.load_requested, self.worker.load),
+                (self.partial_requested, self.worker.decode_partial),
+                (self.transcribe_requested, self.worker.transcribe),
+            ]
+        )
+
+    def before_quit(self) -> None:
         self.worker.cancel()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
 
 
 class Microphone(QObject):

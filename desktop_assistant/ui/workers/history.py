@@ -12,10 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import History, StoredAttachment
+from desktop_assistant.ui.workers import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ class HistoryWorker(QObject):
             self.history = None
 
 
-class HistoryThread(QObject):
+class HistoryThread(WorkerThread):
     """The storage thread and its worker. Signals mirror the worker's slots (queued)."""
 
     open_requested = Signal()
@@ -294,42 +295,40 @@ class HistoryThread(QObject):
     export_requested = Signal(int, str)
     import_requested = Signal(str)
 
+    worker: HistoryWorker
+
     def __init__(self, path: Path, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("history")
-        self.worker = HistoryWorker(path)
-        self.worker.moveToThread(self.thread)
+        super().__init__("history", HistoryWorker(path), parent)
         w = self.worker
-        for signal, slot in (
-            (self.open_requested, w.open),
-            (self.list_requested, w.list_conversations),
-            (self.load_requested, w.load_conversation),
-            (self.save_user_message, w.save_user_message),
-            (self.edit_message, w.edit_message),
-            (self.resume_answer, w.resume_answer),
-            (self.select_version, w.select_version),
-            (self.set_system_prompt, w.set_system_prompt),
-            (self.stream_update, w.stream_update),
-            (self.stream_finished, w.stream_finished),
-            (self.rename_requested, w.rename),
-            (self.delete_requested, w.delete_conversation),
-            (self.undo_delete_requested, w.undo_delete),
-            (self.purge_requested, w.purge_deleted),
-            (self.delete_message_requested, w.delete_message),
-            (self.search_requested, w.search),
-            (self.export_requested, w.export),
-            (self.import_requested, w.import_file),
-        ):
-            signal.connect(slot)
-        self.thread.start()
+        self.start(
+            [
+                (self.open_requested, w.open),
+                (self.list_requested, w.list_conversations),
+                (self.load_requested, w.load_conversation),
+                (self.save_user_message, w.save_user_message),
+                (self.edit_message, w.edit_message),
+                (self.resume_answer, w.resume_answer),
+                (self.select_version, w.select_version),
+                (self.set_system_prompt, w.set_system_prompt),
+                (self.stream_update, w.stream_update),
+                (self.stream_finished, w.stream_finished),
+                (self.rename_requested, w.rename),
+                (self.delete_requested, w.delete_conversation),
+                (self.undo_delete_requested, w.undo_delete),
+                (self.purge_requested, w.purge_deleted),
+                (self.delete_message_requested, w.delete_message),
+                (self.search_requested, w.search),
+                (self.export_requested, w.export),
+                (self.import_requested, w.import_file),
+            ]
+        )
 
     def open(self) -> None:
         """Open the database; call once the window listens to the worker's signals."""
         self.open_requested.emit()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Finish every queued write, close the database, end the thread.
+    def before_quit(self) -> None:
+        """Finish every queued write and close the database.
 
         `quit()` alone would drop the writes still queued (an event loop that exits does not
         drain its queue), so the close is a blocking call queued behind them.
@@ -338,5 +337,3 @@ class HistoryThread(QObject):
             QMetaObject.invokeMethod(
                 self.worker, "close", Qt.ConnectionType.BlockingQueuedConnection
             )
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)

@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.engine import ChatEngine
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
+from desktop_assistant.ui.workers import WorkerThread
 
 # Streamed text goes to the UI thread at most this often (it repaints every 40 ms anyway):
 # each signal wakes the UI thread, which on 2 cores takes a core from the model's threads.
@@ -193,7 +194,7 @@ class ChatWorker(QObject):
             self._engine = None
 
 
-class ChatThread(QObject):
+class ChatThread(WorkerThread):
     """The one long-lived thread that owns the chat model, and its worker.
 
     Signals: load_requested(path), generate_requested(request_id, messages, options),
@@ -204,22 +205,22 @@ class ChatThread(QObject):
     generate_requested = Signal(int, object, object)
     prepare_requested = Signal(object, bool)
 
+    SHUTDOWN_MS = 30_000
+    worker: ChatWorker
+
     def __init__(self, engine_factory: EngineFactory, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("chat-model")
-        self.worker = ChatWorker(engine_factory)
-        self.worker.moveToThread(self.thread)
-        self.load_requested.connect(self.worker.load)
-        self.generate_requested.connect(self.worker.generate)
+        super().__init__("chat-model", ChatWorker(engine_factory), parent)
+        # on the sending thread, before the request queues: see interrupt_reading
         self.generate_requested.connect(
             self.worker.interrupt_reading, Qt.ConnectionType.DirectConnection
         )
-        self.prepare_requested.connect(self.worker.prepare_pictures)
-        self.thread.start()
+        self.start(
+            [
+                (self.load_requested, self.worker.load),
+                (self.generate_requested, self.worker.generate),
+                (self.prepare_requested, self.worker.prepare_pictures),
+            ]
+        )
 
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Stop any reply, end the thread and wait for it; True when it has ended."""
-        self.worker.cancel(1 << 62)
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+    def before_quit(self) -> None:
+        self.worker.cancel(1 << 62)  # stop any reply

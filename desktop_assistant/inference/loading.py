@@ -25,20 +25,6 @@ PRECISIONS = ("auto", "int4", "int8", "bf16", "fp32")
 Progress = Callable[[str], None]
 
 
-def use_threads(threads: int = 0) -> int:
-    """Run torch on `threads` threads, by default one per physical core (hyper-threads slow
-    matrix kernels down). The speech model will share this budget, never add to it."""
-    import os
-
-    import psutil
-    import torch
-
-    n = threads if threads > 0 else (psutil.cpu_count(logical=False) or os.cpu_count() or 1)
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return n
-
-
 def resolve_precision(precision: str, folder: ModelFolder | None = None) -> str:
     """ "auto" is int8 (W8A8): measured on Qwen2.5-0.5B it decodes as fast as int4 with
     AVX-512 (30 vs 31 tok/s) and faster on AVX2 (24-27 vs 21), prefills 1.8x faster and

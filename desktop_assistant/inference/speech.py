@@ -36,6 +36,7 @@ import numpy as np
 
 from desktop_assistant.core.errors import ModelError
 from desktop_assistant.core.settings import Settings
+from desktop_assistant.inference.base import LocalEngine
 from desktop_assistant.inference.engine import ProgressCallback
 from desktop_assistant.inference.language import SpokenLanguage
 
@@ -147,7 +148,7 @@ def find_cut(audio: np.ndarray, start: int, limit: int, search_s: float = 5.0) -
     return lo + quietest * step + step // 2
 
 
-class WhisperEngine:
+class WhisperEngine(LocalEngine):
     """Whisper from a local Hugging Face folder, on the CPU."""
 
     def __init__(
@@ -164,25 +165,21 @@ class WhisperEngine:
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
-        self.model_path = Path(model_path).expanduser()
+        super().__init__(model_path, threads)
         self.language = (language or "auto").lower()
-        self.threads = threads
         self.requested_precision = precision
-        self.precision = ""
         self.use_vad = use_vad
         self.snap_commands = snap_commands
         self.encoder_s = encoder_s  # see whisper_decode.encode; None: always 30 s windows
         if beam_size < 1:
             raise ModelError(f"the beam size must be at least 1, not {beam_size}")
         self.beam_size = beam_size  # for final transcripts; partial ones are greedy
-        self._model: Any = None
         self._processor: Any = None
         self._vad_model: Any = None
         self._tokens: Any = None
         self._command_context: list[int] | None = None
         # "auto": the language is remembered per speaker (inference/language.py)
         self.spoken = SpokenLanguage(language_prior)
-        self._cancel = threading.Event()
         self._lock = threading.Lock()  # one decode at a time (partial vs transcribe)
 
     @classmethod
@@ -207,16 +204,8 @@ class WhisperEngine:
             language_prior=language_prior(settings),
         )
 
-    @property
-    def name(self) -> str:
-        return self.model_path.name or str(self.model_path)
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._model is not None
-
     def load(self, progress: ProgressCallback | None = None) -> None:
-        from desktop_assistant.inference.causal_lm import prepare_to_load
+        from desktop_assistant.inference.runtime import prepare_to_load
 
         folder = check_whisper_folder(self.model_path)
         prepare_to_load(self.threads)
@@ -232,7 +221,7 @@ class WhisperEngine:
             ).eval()
         except Exception as err:
             raise ModelError(f"could not load the speech model in {folder}: {err}") from err
-        self.precision = self._resolve_precision()
+        self._precision = self._resolve_precision()
         if self.precision == "int8":
             quantize_linears(model)
         from desktop_assistant.inference.whisper_decode import use_shared_kv_attention
@@ -270,9 +259,6 @@ class WhisperEngine:
         """See `SpeechToText.partial`."""
         audio = np.asarray(audio, np.float32).reshape(-1)[-int(WINDOW_S * SAMPLE_RATE) :]
         return self._run(audio, None, final=False)
-
-    def cancel(self) -> None:
-        self._cancel.set()
 
     def unload(self) -> None:
         self._model = self._processor = self._vad_model = None

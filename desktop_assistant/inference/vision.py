@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,10 +39,11 @@ from typing import Any
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference import prompt as prompts
-from desktop_assistant.inference.causal_lm import (
+from desktop_assistant.inference.base import (
     DEFAULT_CONTEXT,
-    _onednn_for_prefill_only,
-    prepare_to_load,
+    LocalEngine,
+    context_length,
+    reply_stats,
 )
 from desktop_assistant.inference.compat import cache_keyword, with_cache
 from desktop_assistant.inference.decode import generate_tokens, new_cache
@@ -53,7 +53,8 @@ from desktop_assistant.inference.loading import (
     give_back_memory,
     resolve_precision,
 )
-from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
+from desktop_assistant.inference.options import GenerationOptions, Reply
+from desktop_assistant.inference.runtime import onednn_for_prefill_only, prepare_to_load
 from desktop_assistant.inference.streaming import TextStream
 from desktop_assistant.inference.vision_inputs import (
     KEPT_PICTURES,
@@ -97,7 +98,7 @@ class _PromptEmbedder:
         return new_cache(self.model)
 
 
-class VisionChatEngine:
+class VisionChatEngine(LocalEngine):
     """A vision-language chat model from a local Hugging Face folder, run on the CPU."""
 
     reads_images = True  # the window attaches pictures only for engines that say so
@@ -109,16 +110,12 @@ class VisionChatEngine:
         threads: int = 0,
         own_forward: bool = True,
     ) -> None:
-        self.model_path = Path(model_path).expanduser()
+        super().__init__(model_path, threads)
         self.requested_precision = precision
-        self.threads = threads  # 0: one per physical core
         self.own_forward = own_forward  # llama_forward for the language part where it applies
-        self._precision = ""
         self.vision_precision = ""  # the vision encoder's, once loaded
-        self._model: Any = None
         self._text: Any = None  # what runs the language part (load_vision_model)
         self._processor: Any = None
-        self._cancel = threading.Event()
         self._prompt_cache = ImagePromptCache()
         self._pictures = Pictures()
         # the vision encoder's output per (picture digest, high detail), most recent last
@@ -127,18 +124,6 @@ class VisionChatEngine:
         self._bf16 = False
         self.context_tokens = DEFAULT_CONTEXT
         self.seconds_per_tile = DEFAULT_TILE_S  # vision encoder + prefill, measured
-
-    @property
-    def name(self) -> str:
-        return self.model_path.name or str(self.model_path)
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._model is not None
-
-    @property
-    def precision(self) -> str:
-        return self._precision
 
     def load(self, progress: ProgressCallback | None = None) -> None:
         folder = check_model_folder(self.model_path)
@@ -160,7 +145,7 @@ class VisionChatEngine:
         eos = getattr(model.generation_config, "eos_token_id", None)
         self._stop_ids = prompts.stop_token_ids(tokenizer, eos)
         text_config = model.config.get_text_config()
-        self.context_tokens = getattr(text_config, "max_position_embeddings", DEFAULT_CONTEXT)
+        self.context_tokens = context_length(text_config)
         self.reset_cache()
         with torch.inference_mode():
             self._warm_up()
@@ -240,7 +225,7 @@ class VisionChatEngine:
         stream = TextStream(self._processor.tokenizer, on_text)
         if options.seed is not None:
             torch.manual_seed(options.seed)
-        with torch.inference_mode(), _onednn_for_prefill_only(self._bf16) as decode_mode:
+        with torch.inference_mode(), onednn_for_prefill_only(self._bf16) as decode_mode:
             embedder, tiles = self._embed_pictures(prompt, todo, fresh, options.high_detail)
             vision_s = time.perf_counter() - preprocessed if tiles else 0.0
             if embedder is None:  # stopped while encoding
@@ -312,7 +297,7 @@ class VisionChatEngine:
 
         self._cancel.clear()
         ready = []
-        with torch.inference_mode(), _onednn_for_prefill_only(self._bf16):
+        with torch.inference_mode(), onednn_for_prefill_only(self._bf16):
             for path in paths:
                 try:
                     picture = self._pictures.open(Path(path))
@@ -354,16 +339,11 @@ class VisionChatEngine:
         vision_s: float,
         result: Any,
     ) -> Reply:
-        ended = time.perf_counter()
-        first = (result.first_token_at if result else None) or ended
-        n = result.new_tokens if result else 0
-        decode_s = ended - first
-        stats = ReplyStats(
+        stats = reply_stats(
+            started,
+            result.first_token_at if result else None,
+            result.new_tokens if result else 0,
             prompt_tokens=len(prompt.ids),
-            new_tokens=n,
-            ttft_s=first - started,
-            decode_tok_s=(n - 1) / decode_s if n > 1 and decode_s > 0 else 0.0,
-            total_s=ended - started,
             stopped=result.cancelled if result else True,
             cached_tokens=result.reused if result else 0,
             precision=self.precision,
@@ -380,9 +360,6 @@ class VisionChatEngine:
         self._prompt_cache.reset()
         self._pictures.clear()
         self._features.clear()
-
-    def cancel(self) -> None:
-        self._cancel.set()
 
     def unload(self) -> None:
         self._prompt_cache.reset()

@@ -218,7 +218,7 @@ def bench_chat(
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
-    tokenizer = engine._tokenizer
+    tokenizer = engine.tokenizer
     filler = ""
     while len(prompt_ids(tokenizer, [Message("user", filler + LONG_TASK)])) < prompt_tokens:
         filler += FILLER
@@ -233,12 +233,12 @@ def bench_chat(
     decode = statistics.median(s.decode_tok_s for s in results)
     peak_rss = _peak_rss_mb()  # before the bandwidth test's 512 MB of buffers
     bandwidth = memory_bandwidth_gb_s()
-    per_token = weight_bytes_per_token(engine._model)
+    per_token = weight_bytes_per_token(engine.model)
     bound = bandwidth * 1e9 / per_token
     out: dict[str, Any] = {
         "model": engine.name,
         "precision": engine.precision,
-        "forward": type(engine._model).__name__,
+        "forward": type(engine.model).__name__,
         "prompt_lookup": lookup,
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -251,7 +251,7 @@ def bench_chat(
         "prefill_tok_s": round(results[0].prompt_tokens / ttft, 1),
         "decode_tok_s": round(decode, 2),
         "peak_rss_mb": round(peak_rss),
-        "weights_mb": round(_all_bytes(engine._model) / 2**20),
+        "weights_mb": round(_all_bytes(engine.model) / 2**20),
         "bandwidth_gb_s": round(bandwidth, 1),
         "bandwidth_bound_tok_s": round(bound, 1),
         "fraction_of_bound": round(decode / bound, 3),
@@ -377,8 +377,8 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
     tested = CausalLMEngine(model, precision=quant)
     tested.load()
     text, source = quality_text()
-    ids = reference._tokenizer(text)["input_ids"][: tokens + 1]
-    caches = [new_cache(e._model) for e in (reference, tested)]
+    ids = reference.tokenizer(text)["input_ids"][: tokens + 1]
+    caches = [new_cache(e.model) for e in (reference, tested)]
     agree = total = 0
     kl_sum = nll_ref = nll_test = 0.0
     chunk = 256
@@ -388,7 +388,7 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
             target = torch.tensor(ids[start + 1 : start + chunk + 1])
             n = len(target)
             logits = [
-                e._model(input_ids=piece, use_cache=True, **with_cache(c)).logits[0, :n].float()
+                e.model(input_ids=piece, use_cache=True, **with_cache(c)).logits[0, :n].float()
                 for e, c in zip((reference, tested), caches, strict=True)
             ]
             logp_ref, logp_test = (torch.log_softmax(x, dim=-1) for x in logits)

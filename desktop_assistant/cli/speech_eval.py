@@ -219,7 +219,7 @@ def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03)
     from desktop_assistant.audio.decode import SAMPLE_RATE
     from desktop_assistant.audio.vad import SpeechDetector, VadOptions
 
-    detector = SpeechDetector(VadOptions(), engine._vad_model)
+    detector = SpeechDetector(VadOptions(), engine.vad_model)
     block = int(block_s * SAMPLE_RATE)
     vad_s = 0.0
     paused_at = ended_at = None

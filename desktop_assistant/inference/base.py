@@ -37,6 +37,12 @@ class LocalEngine:
     def precision(self) -> str:
         return self._precision
 
+    @property
+    def model(self) -> Any:
+        """The loaded torch model (None before `load`), for benchmarks and decoders that run
+        it directly; only on the engine's own thread."""
+        return self._model
+
     def cancel(self) -> None:
         self._cancel.set()
 

@@ -74,6 +74,11 @@ class CausalLMEngine(LocalEngine):
         give_back_memory()
         log.info("loaded %s (%s, context %d)", self.name, self.precision, self.context_tokens)
 
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, once loaded (benchmarks build prompts with it)."""
+        return self._tokenizer
+
     def generate(
         self, messages: Sequence[Message], options: GenerationOptions, on_text: TextCallback
     ) -> Reply:

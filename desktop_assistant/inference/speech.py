@@ -204,6 +204,21 @@ class WhisperEngine(LocalEngine):
             language_prior=language_prior(settings),
         )
 
+    @property
+    def processor(self) -> Any:
+        """The WhisperProcessor (feature extractor and tokenizer), once loaded."""
+        return self._processor
+
+    @property
+    def tokens(self) -> WhisperTokens:
+        """The special token ids the decoding loop needs, once loaded."""
+        return self._tokens
+
+    @property
+    def vad_model(self) -> Any:
+        """silero-vad, once loaded when `use_vad` (None otherwise)."""
+        return self._vad_model
+
     def load(self, progress: ProgressCallback | None = None) -> None:
         from desktop_assistant.inference.runtime import prepare_to_load
 

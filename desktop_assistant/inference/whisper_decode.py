@@ -66,10 +66,10 @@ def encode(engine: Any, piece: np.ndarray) -> Any:
     """The encoder's output for a window. Whisper is trained on 30 s windows; with
     `engine.encoder_s` set, a short piece is encoded over only that many seconds (plus the
     piece), which is proportionally faster (whisper.cpp's audio_ctx)."""
-    features = engine._processor.feature_extractor(
+    features = engine.processor.feature_extractor(
         piece, sampling_rate=SAMPLE_RATE, return_tensors="pt"
     ).input_features
-    encoder = engine._model.model.encoder
+    encoder = engine.model.model.encoder
     seconds = getattr(engine, "encoder_s", None)
     if not seconds:
         return encoder(features).last_hidden_state
@@ -89,13 +89,13 @@ def _logits(engine: Any, ids: Any, encoded: Any, cache: Any) -> Any:
     a tensor) after what `cache` holds: (rows, len(row), vocab)."""
     import torch
 
-    out = engine._model.model.decoder(
+    out = engine.model.model.decoder(
         input_ids=torch.as_tensor(ids),
         encoder_hidden_states=encoded,
         use_cache=True,
         **with_cache(cache),
     )
-    return engine._model.proj_out(out.last_hidden_state).float()
+    return engine.model.proj_out(out.last_hidden_state).float()
 
 
 def decode_window(
@@ -116,7 +116,7 @@ def decode_window(
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-    tokens = engine._tokens
+    tokens = engine.tokens
     if encoded is None:
         encoded = encode(engine, piece)
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -197,7 +197,7 @@ def _greedy(
 ) -> _Found:
     import torch
 
-    eot = engine._tokens.eot
+    eot = engine.tokens.eot
     out: list[int] = []
     logps: list[float] = []
     for step in range(longest):
@@ -232,7 +232,7 @@ def _beam_search(
     per token. The cache of the batch-1 prompt is copied to the beams once (`_to_beams`)."""
     import torch
 
-    eot = engine._tokens.eot
+    eot = engine.tokens.eot
     live: list[Hypothesis] = [([], [])]
     sums = torch.zeros(1)
     finished: list[Hypothesis] = []
@@ -401,7 +401,7 @@ def score_texts(engine: Any, window: WindowResult, texts: list[str]) -> list[flo
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-    tokens = engine._tokens
+    tokens = engine.tokens
     encoded, greedy_cache = window.state
     seqs = [tokens.tokenizer.encode(t, add_special_tokens=False) + [tokens.eot] for t in texts]
     prompt = list(window.prompt)

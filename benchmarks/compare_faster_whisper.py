@@ -41,7 +41,7 @@ ENGINES = ("ours5", "faster5", "ours1", "faster1")
 
 
 def load_clips() -> list[dict[str, Any]]:
-    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.audio.files import decode_file
 
     entries = [json.loads(line) for line in (SPEECH_DEV / "manifest.jsonl").open()]
     for entry in entries:

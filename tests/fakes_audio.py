@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from desktop_assistant.audio.capture import BlockCallback, FailureCallback, InputStream
-from desktop_assistant.audio.decode import decode_file, resample
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import decode_file, resample
 
 SPEECH_DEV = Path(__file__).resolve().parents[2] / "shared" / "speech-dev"
 if not SPEECH_DEV.is_dir():  # a worktree elsewhere: the machine's shared folder

@@ -50,9 +50,9 @@ def test_the_guard_catches_a_connection(no_network):
 def test_a_full_session_makes_no_connection(
     no_network, tiny_chat_dir, tiny_vlm_dir, tiny_whisper_dir, tmp_path
 ):
-    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.audio.files import decode_file
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.inference.engines import open_engine
+    from desktop_assistant.inference.factory import open_engine
     from desktop_assistant.inference.speech import WhisperEngine
     from desktop_assistant.models import hub, registry
     from desktop_assistant.models.importer import import_model

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop_assistant.audio.decode import decode_file
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import decode_file
 from desktop_assistant.core.commands import INTENTS, MAX_WORDS, clean, parse_command, understand
 from desktop_assistant.core.images import ImageError, check_image
 

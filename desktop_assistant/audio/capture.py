@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from desktop_assistant.audio.decode import SAMPLE_RATE
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import SAMPLE_RATE
 from desktop_assistant.audio.vad import SpeechDetector
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from desktop_assistant.audio.decode import SAMPLE_RATE
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import SAMPLE_RATE
 
 FRAME = 512  # samples per model call at 16 kHz (32 ms): what silero-vad v5+ takes
 

@@ -283,7 +283,7 @@ def run_ask(args: Any) -> int:
         raise UserError(str(err)) from err
     model = resolve_model(args.ask_model or args.model)
     images = _checked_images(model, args.image)
-    from desktop_assistant.inference.engines import open_engine
+    from desktop_assistant.inference.factory import open_engine
 
     precision = args.precision or settings.get("precision")
     engine = open_engine(model, precision, settings.get("threads"))
@@ -329,7 +329,7 @@ def _checked_images(model: str, files: list[str]) -> tuple[Any, ...]:
 
     from desktop_assistant.core.images import open_image
     from desktop_assistant.inference.causal_lm import TEXT_ONLY
-    from desktop_assistant.inference.engines import is_vision_model
+    from desktop_assistant.inference.factory import is_vision_model
     from desktop_assistant.models.model_folder import check_model_folder
 
     check_model_folder(model)  # its own message when the folder is unusable

@@ -369,7 +369,7 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
 
     from desktop_assistant.inference.causal_lm import CausalLMEngine
     from desktop_assistant.inference.compat import with_cache
-    from desktop_assistant.inference.decode import new_cache
+    from desktop_assistant.inference.generation import new_cache
 
     # the reference runs transformers' own forward: a check of ours (llama_forward) as well
     reference = CausalLMEngine(model, precision="fp32", own_forward=False)

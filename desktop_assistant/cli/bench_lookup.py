@@ -1,4 +1,4 @@
-"""`bench lookup`: decode speed with and without prompt-lookup drafts (inference/decode.py),
+"""`bench lookup`: decode speed with and without prompt-lookup drafts (inference/generation.py),
 on a code edit (the answer repeats the prompt) and a story (it does not)."""
 
 from __future__ import annotations

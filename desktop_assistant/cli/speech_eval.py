@@ -121,7 +121,7 @@ def eval_speech(
     once and right; `asked_right` / `asked_wrong` the questions; `wrong_commands` those carried
     out at once with another intent; `false_commands` / `false_questions` dictation, silence
     or noise taken for a command."""
-    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.audio.files import decode_file
     from desktop_assistant.core.commands import ANSWERS, understand
 
     entries = read_manifest(manifest)
@@ -216,7 +216,7 @@ def end_of_speech_to_text(engine: Any, audio: np.ndarray, block_s: float = 0.03)
     at the first pause, decode what has arrived (the window decodes ahead instead of waiting
     for the whole trailing silence). Text-ready time = when the pause was detected + how long
     detection and decoding took, measured from the end of the voiced signal."""
-    from desktop_assistant.audio.decode import SAMPLE_RATE
+    from desktop_assistant.audio.files import SAMPLE_RATE
     from desktop_assistant.audio.vad import SpeechDetector, VadOptions
 
     detector = SpeechDetector(VadOptions(), engine.vad_model)
@@ -259,7 +259,7 @@ def bench_stt(
 ) -> dict[str, Any]:
     import torch
 
-    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.audio.files import decode_file
 
     audio = decode_file(audio_path)
     engine = make_engine(model, language, beam_size=beam_size)
@@ -402,7 +402,7 @@ def run(args: Any) -> int:
 
 
 def run_transcribe(args: Any) -> int:
-    from desktop_assistant.audio.decode import decode_file
+    from desktop_assistant.audio.files import decode_file
     from desktop_assistant.core.commands import understand
 
     audio = decode_file(args.file)  # a bad file is reported before the model loads

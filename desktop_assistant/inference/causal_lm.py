@@ -22,8 +22,8 @@ from desktop_assistant.inference.base import (
     context_length,
     reply_stats,
 )
-from desktop_assistant.inference.decode import PromptCache, generate_tokens
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
+from desktop_assistant.inference.generation import PromptCache, generate_tokens
 from desktop_assistant.inference.loading import give_back_memory, load_model
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.inference.runtime import onednn_for_prefill_only, prepare_to_load
@@ -31,7 +31,7 @@ from desktop_assistant.inference.streaming import TextStream
 from desktop_assistant.models.model_folder import ModelFolder, check_model_folder
 
 log = logging.getLogger(__name__)
-PROMPT_LOOKUP = True  # it won on every prompt measured (inference/decode.py)
+PROMPT_LOOKUP = True  # it won on every prompt measured (inference/generation.py)
 TEXT_ONLY = "This model reads text only; pick a vision model (e.g. SmolVLM) to ask about images."
 
 

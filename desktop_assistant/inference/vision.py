@@ -46,8 +46,8 @@ from desktop_assistant.inference.base import (
     reply_stats,
 )
 from desktop_assistant.inference.compat import cache_keyword, with_cache
-from desktop_assistant.inference.decode import generate_tokens, new_cache
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
+from desktop_assistant.inference.generation import generate_tokens, new_cache
 from desktop_assistant.inference.loading import (
     check_memory,
     give_back_memory,

@@ -26,7 +26,7 @@ from typing import Any
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import UserError
-from desktop_assistant.inference.decode import PromptCache
+from desktop_assistant.inference.generation import PromptCache
 from desktop_assistant.inference.prompt import continues
 
 KEPT_PICTURES = 16  # opened pictures kept for follow-up questions

@@ -132,7 +132,7 @@ class Conversations(QObject):
             self.open(conversation_id)
 
     def _scroll_to_hit(self) -> None:
-        self.window.transcript.reveal(self._pending_hit, self.window.view.scroll_to)
+        self.window.message_list.reveal(self._pending_hit, self.window.view.scroll_to)
         self._pending_hit = 0
 
     def _on_loaded(self, conversation_id: int, info: dict, messages: list) -> None:
@@ -155,7 +155,7 @@ class Conversations(QObject):
         window.conversation_id = conversation_id
         window.system_prompt = info["system_prompt"]
         window.system_picker.set_text(window.system_prompt)
-        window.transcript.show(entries)
+        window.message_list.show(entries)
         window.composer.edit.setFocus()
 
     def _on_user_message_saved(

@@ -29,7 +29,7 @@ IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b
 
 def _is_audio(path: Path) -> bool:
     """Sound, judged from the first bytes (an MP3 named .png is still audio)."""
-    from desktop_assistant.audio.decode import sniff_format
+    from desktop_assistant.audio.files import sniff_format
 
     try:
         with path.open("rb") as f:

@@ -28,12 +28,12 @@ from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
+from desktop_assistant.ui.message_list import Entry, MessageList
 from desktop_assistant.ui.message_tools import MessageTools, format_stats
 from desktop_assistant.ui.model_setup import NO_MODEL_TEXT, ModelSetup
 from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
-from desktop_assistant.ui.transcript import Entry, Transcript
 from desktop_assistant.ui.voice_control import Voice
 from desktop_assistant.ui.workers.chat import ChatThread
 from desktop_assistant.ui.workers.history import HistoryThread
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.voice: Voice | None = None
         if voice is not None:
             self.voice = Voice(self, voice[0], voice[1], tts_engine)
-            self.transcript.voice = True
+            self.message_list.voice = True
         apply_theme(settings.get("theme"))
         settings.on_change(self._on_setting_changed)
         if model_path:  # loading starts once the window is painted; say so from the start
@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.resize(900, 700)
         self.view = ConversationView(self)
         self.tools = MessageTools(self)
-        self.transcript = Transcript(self.view, self.tools.on_action)
+        self.message_list = MessageList(self.view, self.tools.on_action)
         self.system_picker = SystemPromptPicker(self.settings, self)
         self.system_picker.changed.connect(self._on_system_prompt_changed)
         self.system_prompt = self.system_picker.default_text()
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.composer)
         if self.history is not None:
-            self.transcript.saved = True
+            self.message_list.saved = True
             self.conversations = Conversations(self, self.history)
             splitter = QSplitter(self)
             splitter.addWidget(self.conversations.sidebar)
@@ -227,7 +227,7 @@ class MainWindow(QMainWindow):
     @property
     def messages(self) -> list[Message]:
         """The conversation as the model reads it (without the system prompt)."""
-        return self.transcript.prompt("")
+        return self.message_list.prompt("")
 
     def send(self, text: str) -> None:
         """Show the user's message and answer it now, or as soon as the model is ready.
@@ -248,13 +248,13 @@ class MainWindow(QMainWindow):
         self._high_detail = self.composer.tray.high_detail.isChecked()
         self.composer.tray.clear()
         editing, self.editing = self.editing, None
-        if editing is not None and editing in self.transcript.entries:
-            self.transcript.remove_after(editing)
-            self.transcript.update(editing, text=text)
+        if editing is not None and editing in self.message_list.entries:
+            self.message_list.remove_after(editing)
+            self.message_list.update(editing, text=text)
             entry = editing
         else:
             images = tuple(p.path for p in pending)
-            entry = self.transcript.append(Entry("user", text, images=images))
+            entry = self.message_list.append(Entry("user", text, images=images))
         if self.history is not None and self.conversations.available:
             self._request_id += 1
             self._saving = self._request_id
@@ -289,8 +289,8 @@ class MainWindow(QMainWindow):
             if entry.widget is not None:
                 entry.widget.message_id = message_id
         if not message_id:
-            self.transcript.saved = False  # the history failed: the tools work in memory
-        self.transcript.refresh_actions()
+            self.message_list.saved = False  # the history failed: the tools work in memory
+        self.message_list.refresh_actions()
         self.composer.set_busy(False)
         if answer:
             self._answer_when_ready()
@@ -298,7 +298,7 @@ class MainWindow(QMainWindow):
     def answer_now(self) -> None:
         """The last message has no answer (stopped while it waited, or from an earlier run):
         answer it now, or when the model is ready."""
-        if self._active is None and self._saving is None and self.transcript.entries:
+        if self._active is None and self._saving is None and self.message_list.entries:
             self._answer_when_ready()
 
     def _answer_when_ready(self) -> None:
@@ -322,12 +322,12 @@ class MainWindow(QMainWindow):
         self._request_id += 1
         self._active = self._request_id
         if into is None:
-            into = self.transcript.append(Entry("assistant", ""))
+            into = self.message_list.append(Entry("assistant", ""))
             upto = into
         else:
             upto = into if keep_text else self._before(into)
             if not keep_text:
-                self.transcript.update(into, text="", versions=into.versions + 1)
+                self.message_list.update(into, text="", versions=into.versions + 1)
                 into.version = into.versions - 1
             if into.id and self.history is not None:
                 self.history.resume_answer.emit(self._active, into.id, not keep_text)
@@ -335,11 +335,11 @@ class MainWindow(QMainWindow):
         self._reply_prefix = into.text if keep_text else ""
         self._reply_text = self._reply_prefix
         self._saved_at = 0.0
-        messages = self.transcript.prompt(self.system_prompt, upto=upto)
+        messages = self.message_list.prompt(self.system_prompt, upto=upto)
         reading = any(m.images for m in messages) and self.intake.model_reads_images(quiet=True)
         first_status = "Reading image…" if reading else "thinking…"
-        self.transcript.update(into, state="streaming", stats=first_status)
-        self.transcript.set_busy(True)
+        self.message_list.update(into, state="streaming", stats=first_status)
+        self.message_list.set_busy(True)
         self.composer.set_busy(True)
         self.set_state("generating")
         options = replace(
@@ -348,8 +348,8 @@ class MainWindow(QMainWindow):
         self.chat.generate_requested.emit(self._active, messages, options)
 
     def _before(self, entry: Entry) -> Entry | None:
-        index = self.transcript.entries.index(entry)
-        return self.transcript.entries[index - 1] if index else None
+        index = self.message_list.entries.index(entry)
+        return self.message_list.entries[index - 1] if index else None
 
     def _on_chunk(self, request_id: int, text: str) -> None:
         if request_id != self._active:
@@ -362,7 +362,7 @@ class MainWindow(QMainWindow):
         self._flush_timer.stop()
         reply = self._reply
         if reply is not None and reply.text != self._reply_text:
-            self.transcript.update(reply, text=self._reply_text, stats="")
+            self.message_list.update(reply, text=self._reply_text, stats="")
             now = time.monotonic()
             if self._active is not None and now - self._saved_at >= SAVE_EVERY_S:
                 self._saved_at = now
@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
             entry.id = message_id
             if entry.widget is not None:
                 entry.widget.message_id = message_id
-            self.transcript.refresh_actions()
+            self.message_list.refresh_actions()
 
     def _on_finished(self, request_id: int, reply: Reply) -> None:
         if request_id != self._active:
@@ -429,12 +429,12 @@ class MainWindow(QMainWindow):
         self._active, self._reply, self._reply_text = None, None, ""
         if entry is not None:
             if text:
-                self.transcript.update(entry, text=text, state=state, stats=stats)
+                self.message_list.update(entry, text=text, state=state, stats=stats)
             elif entry.versions > 1 or self._reply_prefix:
-                self.transcript.update(entry, state=state, stats=stats)
+                self.message_list.update(entry, state=state, stats=stats)
             else:
-                self.transcript.remove(entry)
-        self.transcript.set_busy(False)
+                self.message_list.remove(entry)
+        self.message_list.set_busy(False)
         self.composer.set_busy(False)
         self.set_state("ready")
 
@@ -474,7 +474,7 @@ class MainWindow(QMainWindow):
         self.conversation_id = 0
         self.system_prompt = self.system_picker.default_text()
         self.system_picker.set_text(self.system_prompt)
-        self.transcript.clear()
+        self.message_list.clear()
         self.composer.edit.setFocus()
 
     def _on_system_prompt_changed(self, text: str) -> None:

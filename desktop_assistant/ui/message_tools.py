@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_assistant.inference.options import Reply
 from desktop_assistant.storage.attachments import AttachmentStore
-from desktop_assistant.ui.transcript import STORED_STATE_TEXT, Entry
+from desktop_assistant.ui.message_list import STORED_STATE_TEXT, Entry
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class MessageTools(QObject):
             return
         if self.window.editing is entry:
             self.window.stop()
-        self.window.transcript.remove(entry)
+        self.window.message_list.remove(entry)
         if entry.id and self.window.history is not None:
             self.window.history.delete_message_requested.emit(entry.id)
 
@@ -107,10 +107,10 @@ class MessageTools(QObject):
         return answer == QMessageBox.StandardButton.Yes
 
     def on_message_changed(self, stored: Any) -> None:
-        entry = self.window.transcript.by_id(stored.id)
+        entry = self.window.message_list.by_id(stored.id)
         if entry is not None:
             stats = STORED_STATE_TEXT.get(stored.state, "")
-            self.window.transcript.update(
+            self.window.message_list.update(
                 entry,
                 text=stored.content,
                 state=stored.state,

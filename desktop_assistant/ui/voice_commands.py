@@ -139,7 +139,7 @@ class VoiceCommands(QObject):
         elif intent == "read_aloud":
             self._read_last()
         elif intent == "regenerate":
-            last = w.transcript.last_answer()
+            last = w.message_list.last_answer()
             if last is not None:
                 w.tools.on_action(last, "regenerate")
         elif intent == "rename_conversation" and w.history is not None and w.conversation_id:
@@ -156,7 +156,7 @@ class VoiceCommands(QObject):
             tray.clear()
             return (lambda: tray.add_files(kept)) if kept else None
         elif intent == "copy_last_answer":
-            last = w.transcript.last_answer()
+            last = w.message_list.last_answer()
             if last is not None:
                 QGuiApplication.clipboard().setText(last.text)
         elif intent in ("scroll_up", "scroll_down"):

@@ -183,8 +183,8 @@ class Voice(QObject):
         self._on_read_aloud_opened()  # meanwhile the buttons say it is looking for a voice
 
     def _on_read_aloud_opened(self) -> None:
-        self.window.transcript.can_speak = self.read_aloud.why_not
-        self.window.transcript.refresh_actions()
+        self.window.message_list.can_speak = self.read_aloud.why_not
+        self.window.message_list.refresh_actions()
 
     def _on_loaded(self, name: str, detector_model: Any) -> None:
         self.model_name = name
@@ -429,7 +429,7 @@ class Voice(QObject):
     # ---- reading aloud ------------------------------------------------------------------------
 
     def read_last_answer(self) -> None:
-        last = self.window.transcript.last_answer()
+        last = self.window.message_list.last_answer()
         if last is not None and last.text:
             self.speak(last.text)
 

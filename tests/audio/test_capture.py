@@ -7,8 +7,8 @@ import pytest
 
 from desktop_assistant.audio import capture
 from desktop_assistant.audio.capture import Recorder, SoundDeviceStream, dbfs, list_input_devices
-from desktop_assistant.audio.decode import SAMPLE_RATE
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import SAMPLE_RATE
 from desktop_assistant.audio.vad import SpeechDetector, VadOptions, load_model
 from tests.fakes_audio import SPEECH_DEV, FakeInputStream
 

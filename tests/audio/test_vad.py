@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_assistant.audio.decode import SAMPLE_RATE, decode_file
+from desktop_assistant.audio.files import SAMPLE_RATE, decode_file
 from desktop_assistant.audio.vad import (
     SpeechDetector,
     VadOptions,

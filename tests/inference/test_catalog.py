@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_assistant.inference.engines import VISION_MODEL_TYPES
+from desktop_assistant.inference.factory import VISION_MODEL_TYPES
 from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import ROLES, load_catalog, parse_catalog, wanted_file
 

@@ -173,9 +173,9 @@ def test_regenerating_the_same_prompt_reuses_all_but_one_token(chat_engine):
 
 
 def test_stop_during_a_chunked_prefill(chat_engine, monkeypatch):
-    from desktop_assistant.inference import decode
+    from desktop_assistant.inference import generation
 
-    monkeypatch.setattr(decode, "PREFILL_CHUNK", 16)
+    monkeypatch.setattr(generation, "PREFILL_CHUNK", 16)
     chat_engine.reset_cache()
     forward_calls = []
 

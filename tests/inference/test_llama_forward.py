@@ -15,7 +15,7 @@ import torch
 
 from desktop_assistant.inference import llama_forward, quantize
 from desktop_assistant.inference.compat import with_cache
-from desktop_assistant.inference.decode import new_cache
+from desktop_assistant.inference.generation import new_cache
 
 
 def _llama(**extra: Any) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.inference import decode
+from desktop_assistant.inference import generation
 from desktop_assistant.inference.causal_lm import CausalLMEngine
-from desktop_assistant.inference.decode import lookup_draft
+from desktop_assistant.inference.generation import lookup_draft
 from desktop_assistant.inference.options import GenerationOptions
 
 REPEAT = "alpha beta gamma delta epsilon zeta eta theta iota kappa " * 6
@@ -41,8 +41,8 @@ def _reply(engine, lookup, options, monkeypatch=None):
 
 def test_greedy_replies_are_the_same_with_and_without_drafts(engine, monkeypatch):
     checked = []
-    real = decode._forward_all
-    monkeypatch.setattr(decode, "_forward_all", lambda *a: checked.append(1) or real(*a))
+    real = generation._forward_all
+    monkeypatch.setattr(generation, "_forward_all", lambda *a: checked.append(1) or real(*a))
     options = GenerationOptions(max_new_tokens=60, temperature=0, repetition_penalty=1.0)
     plain = _reply(engine, False, options)
     assert checked == []
@@ -77,7 +77,7 @@ def test_the_sampler_draws_from_what_transformers_processors_give(top_k, top_p, 
     """Top-p over the top-k tokens only: the same distribution as the processors in a row."""
     import torch
 
-    from desktop_assistant.inference.decode import _processors, _Sampler
+    from desktop_assistant.inference.generation import _processors, _Sampler
 
     torch.manual_seed(0)
     logits = torch.randn(1, 5000) * 4

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from desktop_assistant.audio.decode import SAMPLE_RATE, decode_file
+from desktop_assistant.audio.files import SAMPLE_RATE, decode_file
 from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference.speech import (
     SpeechToText,

@@ -13,7 +13,7 @@ from desktop_assistant.core.errors import UserError
 from desktop_assistant.inference import vision_inputs
 from desktop_assistant.inference.causal_lm import CausalLMEngine
 from desktop_assistant.inference.engine import ChatEngine
-from desktop_assistant.inference.engines import is_vision_model, open_engine
+from desktop_assistant.inference.factory import is_vision_model, open_engine
 from desktop_assistant.inference.options import GenerationOptions
 from desktop_assistant.inference.vision import VisionChatEngine
 
@@ -221,9 +221,9 @@ def test_cancel_stops_within_one_token(vlm, pictures):
 def test_stop_inside_a_picture_then_resume(tiny_vlm_dir, pictures, monkeypatch):
     """A prefill stopped in the middle of a picture's tokens keeps what it computed, and the
     next request finishes that picture with the same result as a fresh start."""
-    from desktop_assistant.inference import decode
+    from desktop_assistant.inference import generation
 
-    monkeypatch.setattr(decode, "PREFILL_CHUNK", 8)
+    monkeypatch.setattr(generation, "PREFILL_CHUNK", 8)
     engine = VisionChatEngine(tiny_vlm_dir, precision="bf16")
     engine.load()
     steps: list[int] = []

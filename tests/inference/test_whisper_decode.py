@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_assistant.audio.decode import decode_file
+from desktop_assistant.audio.files import decode_file
 from desktop_assistant.core.commands import parse_command
 from desktop_assistant.inference import whisper_decode
 from desktop_assistant.inference.speech import WhisperEngine, command_context

@@ -243,7 +243,7 @@ def test_a_conversation_longer_than_the_context_says_what_was_left_out(
     qtbot, make_window, tiny_chat_dir
 ):
     from desktop_assistant.core.settings import Settings
-    from desktop_assistant.ui.transcript import Entry
+    from desktop_assistant.ui.message_list import Entry
     from desktop_assistant.ui.workers.chat import engine_factory_for
 
     window, _ = make_window(model_path=str(tiny_chat_dir), factory=engine_factory_for(Settings()))
@@ -252,7 +252,7 @@ def test_a_conversation_longer_than_the_context_says_what_was_left_out(
     earlier = []
     for i in range(40):
         earlier += [Entry("user", f"question {i} " * 4), Entry("assistant", "ok " * 8)]
-    window.transcript.show(earlier)
+    window.message_list.show(earlier)
     with qtbot.waitSignal(window.reply_finished, timeout=30_000) as finished:
         _type_and_send(qtbot, window, "and the last one?")
     dropped = finished.args[0].stats.dropped_messages

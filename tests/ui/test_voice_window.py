@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop_assistant.audio.decode import decode_file
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import decode_file
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.main_window import MainWindow
 from desktop_assistant.ui.read_aloud import OPENING
@@ -410,9 +410,9 @@ def test_a_second_file_waits_for_the_first(qtbot, voice_window, tmp_path):
 def test_a_file_over_the_length_cap_is_refused_with_its_length(
     qtbot, voice_window, tmp_path, monkeypatch
 ):
-    from desktop_assistant.audio import decode
+    from desktop_assistant.audio import files
 
-    monkeypatch.setattr(decode, "MAX_FILE_S", 1)
+    monkeypatch.setattr(files, "MAX_FILE_S", 1)
     window, speech, _, _ = voice_window(["never heard"])
     talk = tmp_path / "talk.wav"
     shutil.copy(SPEECH_DEV / "dict02_rice_dinners.wav", talk)

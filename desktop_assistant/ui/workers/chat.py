@@ -30,7 +30,7 @@ def engine_factory_for(settings: Settings) -> EngineFactory:
     """Engines in the precision and thread count the settings ask for."""
 
     def make(path: str) -> ChatEngine:
-        from desktop_assistant.inference.engines import open_engine
+        from desktop_assistant.inference.factory import open_engine
 
         return open_engine(path, settings.get("precision"), settings.get("threads"))
 

@@ -126,7 +126,7 @@ class SpeechWorker(QObject):
 
         try:
             if isinstance(audio, Path):
-                from desktop_assistant.audio.decode import decode_file
+                from desktop_assistant.audio.files import decode_file
 
                 audio = decode_file(audio, stop=stopped)
             if stopped():

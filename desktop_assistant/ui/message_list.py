@@ -43,7 +43,7 @@ class Entry:
     widget: MessageWidget | None = field(default=None, repr=False)
 
 
-class Transcript(QObject):
+class MessageList(QObject):
     """The entries of the open conversation and their widgets in the view.
 
     `on_action(entry, action)` is called when a message's action button is clicked.

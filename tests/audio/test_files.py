@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from desktop_assistant.audio.decode import SAMPLE_RATE, decode_file, sniff_format
 from desktop_assistant.audio.errors import AudioError
+from desktop_assistant.audio.files import SAMPLE_RATE, decode_file, sniff_format
 from desktop_assistant.core.errors import UserError
 from tests.fakes_audio import SPEECH_DEV
 
@@ -158,11 +158,11 @@ def test_blocks_resampled_as_they_come_match_the_whole_file_resampled(tmp_path):
 
 
 def test_a_file_longer_than_the_cap_is_refused_from_its_header(tmp_path, reference, monkeypatch):
-    from desktop_assistant.audio import decode
+    from desktop_assistant.audio import files
 
     path = _write(tmp_path / "talk.wav", np.tile(reference, 20), SAMPLE_RATE)  # > 30 s
     read = []
-    monkeypatch.setattr(decode, "_collect", lambda *a: read.append(a) or np.zeros(1, np.float32))
+    monkeypatch.setattr(files, "_collect", lambda *a: read.append(a) or np.zeros(1, np.float32))
     with pytest.raises(
         AudioError, match=r"talk\.wav is 0 min \d+ s long; files of up to 0 min 10 s"
     ):
@@ -172,7 +172,7 @@ def test_a_file_longer_than_the_cap_is_refused_from_its_header(tmp_path, referen
 
 def test_a_file_whose_header_hides_its_length_stops_at_the_cap(tmp_path, reference):
     """An MP3 or stream with no length in its header is read only up to the cap."""
-    from desktop_assistant.audio.decode import _collect
+    from desktop_assistant.audio.files import _collect
 
     blocks = ((reference, float(SAMPLE_RATE)) for _ in range(1000))  # endless, in effect
     with pytest.raises(AudioError, match="too long"):
@@ -195,7 +195,7 @@ def test_reading_can_be_stopped_between_blocks(tmp_path, reference):
 
 
 def test_the_default_cap_is_two_hours_and_says_so_in_hours(tmp_path):
-    from desktop_assistant.audio.decode import MAX_FILE_S, _too_long
+    from desktop_assistant.audio.files import MAX_FILE_S, _too_long
 
     assert MAX_FILE_S == 2 * 3600
     message = _too_long(tmp_path / "podcast.mp3", 3 * 3600 + 65, MAX_FILE_S)

@@ -58,6 +58,33 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def serve_hub(monkeypatch):
+    """Start a fake Hugging Face hub (tests/fake_hub.py) with the given repos: each
+    (repo id, folder) or (repo id, folder, add_repo keywords). With `point` (the default)
+    this process's huggingface_hub talks to it, without a token, and downloads go in 16 kB
+    chunks (several per weights file). Every hub started is stopped after the test."""
+    from desktop_assistant.models import downloads
+    from tests.fake_hub import FakeHub
+
+    hubs = []
+
+    def serve(*repos, point: bool = True):
+        hub = FakeHub().start()
+        hubs.append(hub)
+        for repo_id, folder, *options in repos:
+            hub.add_repo(repo_id, folder, **(options[0] if options else {}))
+        if point:
+            monkeypatch.setenv("HF_ENDPOINT", hub.url)
+            monkeypatch.delenv("HF_TOKEN", raising=False)
+            monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)
+        return hub
+
+    yield serve
+    for hub in hubs:
+        hub.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_chat_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_chat_model

@@ -6,19 +6,18 @@ import json
 
 import pytest
 
-from tests.fake_hub import FakeHub
 from tests.test_cli import assert_one_error_line, run
 
 pytestmark = pytest.mark.slow  # each test starts the app as a user does (a new Python)
 
 
 @pytest.fixture
-def fake_hub(tiny_whisper_dir, tiny_chat_dir):
-    hub = FakeHub().start()
-    hub.add_repo("openai/whisper-tiny", tiny_whisper_dir)
-    hub.add_repo("meta-llama/Llama-3.2-1B-Instruct", tiny_chat_dir, gated=True)
-    yield hub
-    hub.stop()
+def fake_hub(serve_hub, tiny_whisper_dir, tiny_chat_dir):
+    return serve_hub(  # the app runs in its own process: told where the hub is by the test
+        ("openai/whisper-tiny", tiny_whisper_dir),
+        ("meta-llama/Llama-3.2-1B-Instruct", tiny_chat_dir, {"gated": True}),
+        point=False,
+    )
 
 
 def test_import_list_default_ask_and_remove(tiny_chat_dir):

@@ -14,7 +14,6 @@ from desktop_assistant.models import downloads, hub, registry
 from desktop_assistant.models.catalog import CatalogEntry, load_catalog
 from desktop_assistant.models.downloads import Download, DownloadError
 from desktop_assistant.models.model_folder import check_model_folder
-from tests.fake_hub import FakeHub
 
 REPO = "tiny-org/tiny-chat"
 JUNK = {  # other formats a repository may hold: never fetched
@@ -28,14 +27,8 @@ JUNK = {  # other formats a repository may hold: never fetched
 
 
 @pytest.fixture
-def fake_hub(monkeypatch, tiny_chat_dir):
-    hub_ = FakeHub().start()
-    hub_.add_repo(REPO, tiny_chat_dir, extra=JUNK)
-    monkeypatch.setenv("HF_ENDPOINT", hub_.url)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)  # several chunks per weights file
-    yield hub_
-    hub_.stop()
+def fake_hub(serve_hub, tiny_chat_dir):
+    return serve_hub((REPO, tiny_chat_dir, {"extra": JUNK}))
 
 
 def fetch(model=REPO, **kwargs) -> tuple[registry.InstalledModel, list]:

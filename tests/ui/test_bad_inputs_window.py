@@ -14,6 +14,7 @@ from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
 from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 from tests.fakes import FakeChatEngine, FakeSpeechEngine
 from tests.test_bad_inputs_cli import BAD, CATALOGUE, model_path, prompt_text
+from tests.ui.helpers import wait_ready
 
 
 class _Vision(FakeChatEngine):
@@ -21,10 +22,6 @@ class _Vision(FakeChatEngine):
 
     def estimate_image_seconds(self, sizes, high_detail):
         return 0.1
-
-
-def _ready(qtbot, window):
-    qtbot.waitUntil(lambda: window.state == "ready", timeout=20_000)
 
 
 def _said(window):
@@ -55,7 +52,7 @@ def chatted(qtbot, make_window):
 
     def make(engine=None):
         window, engine = make_window(engine or _Vision(tokens=["Fine."]))
-        _ready(qtbot, window)
+        wait_ready(qtbot, window)
         _ask_and_get_answer(qtbot, window, "First question")
         return window, engine
 
@@ -104,7 +101,7 @@ def voiced(qtbot, tmp_path):
         window.start()
         window.voice.start()
         qtbot.waitUntil(lambda: window.voice.button.isEnabled(), timeout=20_000)
-        _ready(qtbot, window)
+        wait_ready(qtbot, window)
         made.append(window)
         return window, speech
 
@@ -133,7 +130,7 @@ def test_prompts(qtbot, make_window, tmp_path, tiny_chat_dir, name):
     settings = Settings(tmp_path / "engine-settings.json")
     settings.set("max_new_tokens", 4)
     window, _ = make_window(factory=engine_factory_for(settings), model_path=str(tiny_chat_dir))
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     text = prompt_text(name)
     expected = CATALOGUE["prompts"][name]
     if expected == "answer":
@@ -154,14 +151,14 @@ def test_prompts(qtbot, make_window, tmp_path, tiny_chat_dir, name):
 def test_models(qtbot, make_window, tmp_path, tiny_chat_dir, name):
     factory = engine_factory_for(Settings(tmp_path / "engine-settings.json"))
     window, _ = make_window(factory=factory, model_path=str(tiny_chat_dir))
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     _ask_and_get_answer(qtbot, window, "First question")
     window.load_model(str(model_path(name)))
     qtbot.waitUntil(lambda: window.state == "no-model", timeout=60_000)
     assert window.view.messages()[-1].role == "error" and name in window.view.messages()[-1].text
     assert _said(window)[0].text == "First question"
     window.load_model(str(tiny_chat_dir))
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     _ask_and_get_answer(qtbot, window)
     _no_traceback(window)
 
@@ -171,7 +168,7 @@ def test_histories(qtbot, make_window, tmp_path, name):
     db = tmp_path / "history.sqlite3"
     shutil.copy(BAD / "histories" / name, db)
     window, _ = make_window(FakeChatEngine(tokens=["Fine."]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     expected = CATALOGUE["histories"][name]
     words = "was damaged" if expected == "set aside" else "will not be saved"
     qtbot.waitUntil(lambda: words in _notes(window) + window.state_label.text(), timeout=10_000)

@@ -7,24 +7,17 @@ import socket
 import pytest
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.models import downloads, registry
+from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import load_catalog
 from desktop_assistant.ui.first_run import FirstRunPage
-from tests.fake_hub import FakeHub
 
 VISION_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 SPEECH_ID = "openai/whisper-base"
 
 
 @pytest.fixture
-def fake_hub(monkeypatch, tiny_vlm_dir, tiny_whisper_dir):
-    hub = FakeHub().start()
-    hub.add_repo(VISION_ID, tiny_vlm_dir)
-    hub.add_repo(SPEECH_ID, tiny_whisper_dir)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)
-    yield hub
-    hub.stop()
+def fake_hub(serve_hub, tiny_vlm_dir, tiny_whisper_dir):
+    return serve_hub((VISION_ID, tiny_vlm_dir), (SPEECH_ID, tiny_whisper_dir))
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from PySide6.QtCore import Qt
 
 from desktop_assistant.storage.history import History
 from tests.fakes import FakeChatEngine
+from tests.ui.helpers import send, wait_ready
 
 
 class CheckingEngine(FakeChatEngine):
@@ -27,15 +27,6 @@ class CheckingEngine(FakeChatEngine):
         return super().generate(messages, options, on_text)
 
 
-def _send(qtbot, window, text):
-    qtbot.keyClicks(window.composer.edit, text)
-    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
-
-
-def _ready(qtbot, window):
-    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
-
-
 def _sidebar_titles(window):
     model = window.conversations.sidebar.model
     return [model.index(i).data() for i in range(model.rowCount())]
@@ -47,9 +38,9 @@ def test_messages_are_committed_before_generation_and_survive_a_restart(
     db = tmp_path / "history.sqlite3"
     engine = CheckingEngine(db, tokens=["Blue ", "whales ", "sing."])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Which animal sings underwater?")
+        send(qtbot, window, "Which animal sings underwater?")
     assert engine.committed_at_start == [True]
     qtbot.waitUntil(lambda: "Which animal sings underwater?" in _sidebar_titles(window))
     assert _sidebar_titles(window)[0] == "Today"
@@ -99,8 +90,8 @@ def test_a_stopped_answer_is_saved_as_stopped(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     engine = FakeChatEngine(tokens=[f"w{i} " for i in range(400)], delay_s=0.01)
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
-    _send(qtbot, window, "go on and on")
+    wait_ready(qtbot, window)
+    send(qtbot, window, "go on and on")
     reply = lambda: window.view.messages()[-1]  # noqa: E731
     qtbot.waitUntil(lambda: len(reply().text) > 20, timeout=10_000)
     window.stop()
@@ -116,10 +107,10 @@ def test_a_stopped_answer_is_saved_as_stopped(qtbot, make_window, tmp_path):
 def test_new_chat_delete_with_undo_and_search(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     window, _ = make_window(FakeChatEngine(tokens=["fine"]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     for question in ("How do volcanoes erupt?", "Best pasta recipe"):
         with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-            _send(qtbot, window, question)
+            send(qtbot, window, question)
         window.conversations.new_chat()
         assert window.view.messages() == [] and window.conversation_id == 0
     qtbot.waitUntil(lambda: len(window.conversations.sidebar.model.conversation_ids()) == 2)
@@ -144,9 +135,9 @@ def test_new_chat_delete_with_undo_and_search(qtbot, make_window, tmp_path):
 def test_a_deletion_still_undoable_at_quit_is_purged(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     window, _ = make_window(FakeChatEngine(tokens=["fine"]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Remember the ostrich")
+        send(qtbot, window, "Remember the ostrich")
     ids = window.conversations.sidebar.model.conversation_ids
     qtbot.waitUntil(lambda: len(ids()) == 1)
     window.conversations.delete(ids()[0])
@@ -170,14 +161,14 @@ def test_a_chat_with_an_unusable_attachment_opens_and_keeps_its_id(qtbot, make_w
     stored.add_message(cid, "assistant", "A cat.")
     stored.close()
     window, _ = make_window(FakeChatEngine(tokens=["Yes."]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     qtbot.waitUntil(lambda: bool(_sidebar_titles(window)))
     window.conversations.open(cid)
     qtbot.waitUntil(lambda: len(window.view.messages()) == 2)
     assert window.conversation_id == cid
     assert [w.text for w in window.view.messages()] == ["What is in the picture?", "A cat."]
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Are you sure?")
+        send(qtbot, window, "Are you sure?")
     window.close()
     check = History(db)
     assert [m.content for m in check.messages(cid)][-2:] == ["Are you sure?", "Yes."]
@@ -199,7 +190,7 @@ def test_a_bad_import_is_reported_without_a_traceback_and_the_chat_goes_on(
     if content is not None:  # None: the file is gone by the time it is read
         path.write_bytes(content)
     window, _ = make_window(FakeChatEngine(tokens=["Four."]), history=tmp_path / "h.db")
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with caplog.at_level(logging.INFO):
         window.history.import_requested.emit(str(path))
         qtbot.waitUntil(
@@ -207,7 +198,7 @@ def test_a_bad_import_is_reported_without_a_traceback_and_the_chat_goes_on(
             timeout=5_000,
         )
         with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-            _send(qtbot, window, "What is 2+2?")
+            send(qtbot, window, "What is 2+2?")
         window.close()
     assert window.view.messages()[-1].text == "Four."
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
@@ -223,7 +214,7 @@ def test_a_question_left_unanswered_offers_to_answer_it(qtbot, make_window, tmp_
     stored.close()
     engine = FakeChatEngine(tokens=["Four."])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     window.conversations.open(cid)
     qtbot.waitUntil(lambda: len(window.view.messages()) == 1, timeout=5_000)
     question = window.view.messages()[0]
@@ -240,14 +231,14 @@ def test_stop_before_the_first_message_is_saved_keeps_one_chat(qtbot, make_windo
     chat's id when it came back, so the next message started a second chat."""
     db = tmp_path / "h.db"
     window, engine = make_window(FakeChatEngine(tokens=["Answer."]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     window.send("First, stopped at once")
     window.stop()  # before the storage thread said the message is saved
     qtbot.waitUntil(lambda: window.conversation_id != 0, timeout=5_000)
     assert not window.composer.busy and "kept, unanswered" in window.state_label.text()
     assert engine.calls == []  # not answered
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Second")
+        send(qtbot, window, "Second")
     window.close()
     stored = History(db)
     [conversation] = stored.list_conversations()

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop_assistant.storage.history import History
 from tests.fakes import FakeChatEngine
+from tests.ui.helpers import wait_ready
 
 
 class FakeVisionEngine(FakeChatEngine):
@@ -32,10 +33,6 @@ class FakeVisionEngine(FakeChatEngine):
 def _picture(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
     Image.new("RGB", size, colour).save(path)
     return path
-
-
-def _ready(qtbot, window):
-    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
 
 
 def _drop(window, mime: QMimeData) -> None:
@@ -104,7 +101,7 @@ def test_images_go_with_the_message_and_are_saved(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     engine = FakeVisionEngine(tokens=["A ", "red ", "square."])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     picture = _picture(tmp_path / "red.png")
     window.composer.tray.add_files([picture])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
@@ -128,7 +125,7 @@ def test_images_go_with_the_message_and_are_saved(qtbot, make_window, tmp_path):
     assert (attachment.kind, attachment.name, attachment.suffix) == ("image", "red.png", ".png")
     stored.close()
     again, engine2 = make_window(FakeVisionEngine(), history=db)
-    _ready(qtbot, again)
+    wait_ready(qtbot, again)
     qtbot.waitUntil(lambda: again.conversations.sidebar.model.rowCount() > 0)
     again.conversations.open(conversation.id)
     qtbot.waitUntil(lambda: len(again.view.messages()) == 2)
@@ -138,7 +135,7 @@ def test_images_go_with_the_message_and_are_saved(qtbot, make_window, tmp_path):
 
 def test_a_text_only_model_says_so_and_keeps_message_and_images(qtbot, make_window, tmp_path):
     window, engine = make_window(FakeChatEngine())  # no reads_images: text only
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     window.composer.tray.add_files([_picture(tmp_path / "cat.png")])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
     window.composer.edit.setPlainText("Is this a cat?")
@@ -158,7 +155,7 @@ def test_a_text_only_model_says_so_and_keeps_message_and_images(qtbot, make_wind
 def test_high_detail_shows_its_estimate_before_sending(qtbot, make_window, tmp_path):
     window, engine = make_window(FakeVisionEngine())
     engine.reads_ahead = False
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     tray = window.composer.tray
     tray.add_files([_picture(tmp_path / "a.png")])
     qtbot.waitUntil(lambda: len(tray.images()) == 1)
@@ -197,7 +194,7 @@ def test_a_deleted_original_does_not_break_the_chat(qtbot, make_window, tmp_path
     db = tmp_path / "history.sqlite3"
     engine = FakeVisionEngine(tokens=["Red."])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     picture = _picture(tmp_path / "red.png")
     window.composer.tray.add_files([picture])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
@@ -220,7 +217,7 @@ def test_a_deleted_chat_is_purged_with_its_pictures_when_undo_is_over(qtbot, mak
 
     db = tmp_path / "history.sqlite3"
     window, _ = make_window(FakeVisionEngine(tokens=["Lava."]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     window.composer.tray.add_files([_picture(tmp_path / "volcano.png")])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
     window.composer.edit.setPlainText("How do volcanoes erupt?")
@@ -245,7 +242,7 @@ def test_a_deleted_chat_is_purged_with_its_pictures_when_undo_is_over(qtbot, mak
 def test_pictures_are_read_while_the_question_is_typed(qtbot, make_window, tmp_path):
     engine = FakeVisionEngine()
     window, _ = make_window(engine)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     tray = window.composer.tray
     first = _picture(tmp_path / "a.png")
     tray.add_files([first])
@@ -268,7 +265,7 @@ def test_pictures_are_read_while_the_question_is_typed(qtbot, make_window, tmp_p
 
 def test_a_text_only_model_is_not_asked_to_read_pictures(qtbot, make_window, tmp_path):
     window, engine = make_window(FakeChatEngine())
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     window.composer.tray.add_files([_picture(tmp_path / "a.png")])
     qtbot.waitUntil(lambda: len(window.composer.tray.images()) == 1)
     qtbot.wait(50)

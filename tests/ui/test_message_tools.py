@@ -6,15 +6,7 @@ from PySide6.QtCore import Qt
 
 from desktop_assistant.storage.history import History
 from tests.fakes import FakeChatEngine
-
-
-def _send(qtbot, window, text):
-    qtbot.keyClicks(window.composer.edit, text)
-    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
-
-
-def _ready(qtbot, window):
-    qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+from tests.ui.helpers import send, wait_ready
 
 
 def _shown(window):
@@ -46,10 +38,10 @@ def test_edit_a_question_and_ask_again_from_there(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     engine = ScriptedEngine([["Paris."], ["Berlin."], ["Madrid."]])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     for question in ("Capital of France?", "Capital of Germany?"):
         with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-            _send(qtbot, window, question)
+            send(qtbot, window, question)
     qtbot.keyClicks(window.composer.edit, "a draft")
     first_question = window.view.messages()[0]
     qtbot.waitUntil(lambda: {"edit", "delete"} <= _visible_actions(first_question))
@@ -57,7 +49,7 @@ def test_edit_a_question_and_ask_again_from_there(qtbot, make_window, tmp_path):
     assert window.composer.text() == "Capital of France?" and window.composer.editing
     window.composer.edit.selectAll()
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Capital of Spain?")
+        send(qtbot, window, "Capital of Spain?")
     assert _shown(window) == [("user", "Capital of Spain?"), ("assistant", "Madrid.")]
     assert engine.calls[-1][-1].content == "Capital of Spain?" and len(engine.calls[-1]) == 1
     assert window.composer.text() == "a draft"  # the draft typed before the edit is back
@@ -73,9 +65,9 @@ def test_edit_a_question_and_ask_again_from_there(qtbot, make_window, tmp_path):
 
 def test_escape_cancels_an_edit(qtbot, make_window):
     window, engine = make_window(FakeChatEngine(tokens=["ok"]))
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "first")
+        send(qtbot, window, "first")
     _click(qtbot, window.view.messages()[0], "edit")
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
     assert not window.composer.editing and window.composer.text() == ""
@@ -86,9 +78,9 @@ def test_regenerate_keeps_earlier_answers_browsable(qtbot, make_window, tmp_path
     db = tmp_path / "history.sqlite3"
     engine = ScriptedEngine([["Red."], ["Blue."]])
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "Name a colour")
+        send(qtbot, window, "Name a colour")
     answer = window.view.messages()[1]
     qtbot.waitUntil(lambda: "regenerate" in _visible_actions(answer))  # once saved
     assert "regenerate" not in _visible_actions(window.view.messages()[0])
@@ -114,8 +106,8 @@ def test_continue_a_stopped_answer(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     engine = FakeChatEngine(tokens=[f"w{i} " for i in range(300)], delay_s=0.01)
     window, _ = make_window(engine, history=db)
-    _ready(qtbot, window)
-    _send(qtbot, window, "count")
+    wait_ready(qtbot, window)
+    send(qtbot, window, "count")
     qtbot.waitUntil(lambda: len(window.view.messages()[-1].text) > 10, timeout=10_000)
     window.stop()
     answer = window.view.messages()[-1]
@@ -144,7 +136,7 @@ def test_an_interrupted_answer_offers_continue_and_regenerate(qtbot, make_window
     crashed.add_message(cid, "assistant", "Once upon a ti", state="streaming")
     crashed.close()
     window, _ = make_window(FakeChatEngine(tokens=["me..."]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     qtbot.waitUntil(lambda: window.conversations.sidebar.model.rowCount() > 0)
     window.conversations.open(cid)
     qtbot.waitUntil(lambda: len(window.view.messages()) == 2)
@@ -158,9 +150,9 @@ def test_an_interrupted_answer_offers_continue_and_regenerate(qtbot, make_window
 def test_delete_a_message_after_confirming(qtbot, make_window, tmp_path, monkeypatch):
     db = tmp_path / "history.sqlite3"
     window, _ = make_window(FakeChatEngine(tokens=["ok"]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "hello")
+        send(qtbot, window, "hello")
     qtbot.waitUntil(lambda: "delete" in _visible_actions(window.view.messages()[1]))
     answers = iter([False, True])
     monkeypatch.setattr(window.tools, "confirm_delete", lambda: next(answers))
@@ -210,11 +202,11 @@ def test_a_long_conversation_is_drawn_newest_first_and_older_on_scroll(
 def test_system_prompt_per_conversation_from_presets(qtbot, make_window, tmp_path):
     db = tmp_path / "history.sqlite3"
     window, engine = make_window(FakeChatEngine(tokens=["ok"]), history=db)
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     presets = window.settings.get("system_prompts")
     window.system_picker.choose(presets["Teacher"])
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "why is the sky blue")
+        send(qtbot, window, "why is the sky blue")
     assert engine.calls[-1][0].role == "system"
     assert engine.calls[-1][0].content == presets["Teacher"]
     assert window.system_picker.box.currentText() == "Teacher"
@@ -235,9 +227,9 @@ def test_theme_setting_switches_colours_and_code_blocks(qtbot, make_window):
     from PySide6.QtGui import QGuiApplication
 
     window, _ = make_window(FakeChatEngine(tokens=["```python\nprint(1)\n```"]))
-    _ready(qtbot, window)
+    wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
-        _send(qtbot, window, "code please")
+        send(qtbot, window, "code please")
     try:
         window.settings.set("theme", "dark")
         palette = QGuiApplication.palette()

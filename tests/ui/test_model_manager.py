@@ -5,22 +5,16 @@ from __future__ import annotations
 import pytest
 
 from desktop_assistant.core.settings import Settings
-from desktop_assistant.models import downloads, registry
+from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import load_catalog
 from desktop_assistant.ui.model_manager import ModelManagerDialog
-from tests.fake_hub import FakeHub
 
 SPEECH_ID = "openai/whisper-tiny"
 
 
 @pytest.fixture
-def fake_hub(monkeypatch, tiny_whisper_dir):
-    hub = FakeHub().start()
-    hub.add_repo(SPEECH_ID, tiny_whisper_dir)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)
-    yield hub
-    hub.stop()
+def fake_hub(serve_hub, tiny_whisper_dir):
+    return serve_hub((SPEECH_ID, tiny_whisper_dir))
 
 
 @pytest.fixture

@@ -47,6 +47,29 @@ class LocalEngine:
         self._cancel.set()
 
 
+class LocalChatEngine(LocalEngine):
+    """What the text and the vision chat engines share: the precision asked for, our own
+    forward or transformers', the stop tokens, and the context length once loaded."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        precision: str = "auto",
+        threads: int = 0,
+        own_forward: bool = True,
+    ) -> None:
+        super().__init__(model_path, threads)
+        self.requested_precision = precision
+        self.own_forward = own_forward  # llama_forward where it applies, else transformers'
+        self._stop_ids: list[int] = []
+        self._bf16 = False  # bf16 weights: oneDNN for the prefill only (runtime.py)
+        self.context_tokens = DEFAULT_CONTEXT
+        self._set_up()
+
+    def _set_up(self) -> None:
+        """The engine's own state, made at the end of __init__ (subclasses)."""
+
+
 def context_length(config: Any) -> int:
     """The longest prompt plus reply a (text) config allows."""
     for key in CONTEXT_KEYS:

@@ -10,18 +10,12 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference import prompt as prompts
-from desktop_assistant.inference.base import (
-    DEFAULT_CONTEXT,
-    LocalEngine,
-    context_length,
-    reply_stats,
-)
+from desktop_assistant.inference.base import LocalChatEngine, context_length, reply_stats
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.generation import PromptCache, generate_tokens
 from desktop_assistant.inference.loading import give_back_memory, load_model
@@ -35,25 +29,13 @@ PROMPT_LOOKUP = True  # it won on every prompt measured (inference/generation.py
 TEXT_ONLY = "This model reads text only; pick a vision model (e.g. SmolVLM) to ask about images."
 
 
-class CausalLMEngine(LocalEngine):
+class CausalLMEngine(LocalChatEngine):
     """A chat model from a local Hugging Face folder, run on the CPU."""
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        precision: str = "auto",
-        threads: int = 0,
-        own_forward: bool = True,
-    ) -> None:
-        super().__init__(model_path, threads)
-        self.requested_precision = precision
-        self.own_forward = own_forward  # llama_forward where it applies, else transformers'
+    def _set_up(self) -> None:
         self._folder: ModelFolder | None = None
         self._tokenizer: Any = None
         self._prompt_cache = PromptCache()
-        self._stop_ids: list[int] = []
-        self._bf16 = False
-        self.context_tokens = DEFAULT_CONTEXT
         self.prompt_lookup = PROMPT_LOOKUP  # check drafts from the conversation (decode.py)
 
     def load(self, progress: ProgressCallback | None = None) -> None:

@@ -39,12 +39,7 @@ from typing import Any
 from desktop_assistant.core.conversation import Message
 from desktop_assistant.core.errors import ModelError, UserError
 from desktop_assistant.inference import prompt as prompts
-from desktop_assistant.inference.base import (
-    DEFAULT_CONTEXT,
-    LocalEngine,
-    context_length,
-    reply_stats,
-)
+from desktop_assistant.inference.base import LocalChatEngine, context_length, reply_stats
 from desktop_assistant.inference.compat import cache_keyword, with_cache
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.generation import generate_tokens, new_cache
@@ -98,21 +93,12 @@ class _PromptEmbedder:
         return new_cache(self.model)
 
 
-class VisionChatEngine(LocalEngine):
+class VisionChatEngine(LocalChatEngine):
     """A vision-language chat model from a local Hugging Face folder, run on the CPU."""
 
     reads_images = True  # the window attaches pictures only for engines that say so
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        precision: str = "auto",
-        threads: int = 0,
-        own_forward: bool = True,
-    ) -> None:
-        super().__init__(model_path, threads)
-        self.requested_precision = precision
-        self.own_forward = own_forward  # llama_forward for the language part where it applies
+    def _set_up(self) -> None:
         self.vision_precision = ""  # the vision encoder's, once loaded
         self._text: Any = None  # what runs the language part (load_vision_model)
         self._processor: Any = None
@@ -120,9 +106,6 @@ class VisionChatEngine(LocalEngine):
         self._pictures = Pictures()
         # the vision encoder's output per (picture digest, high detail), most recent last
         self._features: OrderedDict[tuple[str, bool], Any] = OrderedDict()
-        self._stop_ids: list[int] = []
-        self._bf16 = False
-        self.context_tokens = DEFAULT_CONTEXT
         self.seconds_per_tile = DEFAULT_TILE_S  # vision encoder + prefill, measured
 
     def load(self, progress: ProgressCallback | None = None) -> None:

@@ -34,6 +34,7 @@ from desktop_assistant.ui.workers.model_tasks import (
     show_download_progress,
     show_progress,
     task_pool,
+    wired,
 )
 
 OFFLINE_KINDS = ("offline", "timeout")
@@ -172,10 +173,12 @@ class FirstRunPage(QWidget):
                 self.setup_finished.emit()
             return
         model_id = self.queue.pop(0)
-        task = DownloadTask(model_id, **self.download_options)
-        task.signals.progress.connect(self._download_progress)
-        task.signals.finished.connect(self._installed_then_next)
-        task.signals.failed.connect(self._failed)
+        task = wired(
+            DownloadTask(model_id, **self.download_options),
+            self._download_progress,
+            self._installed_then_next,
+            self._failed,
+        )
         self._run(task, f"Downloading {model_id}…")
 
     def _run(self, task: DownloadTask | ImportTask, text: str) -> None:
@@ -227,10 +230,7 @@ class FirstRunPage(QWidget):
     # Imports
 
     def import_path(self, path: str) -> ImportTask:
-        task = ImportTask(path)
-        task.signals.progress.connect(self._import_progress)
-        task.signals.finished.connect(self._imported)
-        task.signals.failed.connect(self._failed)
+        task = wired(ImportTask(path), self._import_progress, self._imported, self._failed)
         self._run(task, f"Importing {Path(path).name}…")
         return task
 

@@ -43,6 +43,7 @@ from desktop_assistant.ui.workers.model_tasks import (
     show_download_progress,
     show_progress,
     task_pool,
+    wired,
 )
 
 COLUMNS = ("Model", "Status", "Size", "RAM", "Disk")
@@ -226,18 +227,17 @@ class ModelManagerDialog(QDialog):
             self.start_download(data[1].id)
 
     def start_download(self, model_id: str, **options: object) -> DownloadTask:
-        task = DownloadTask(model_id, **options)
-        task.signals.progress.connect(self._download_progress)
-        task.signals.finished.connect(self._installed)
-        task.signals.failed.connect(self._failed)
+        task = wired(
+            DownloadTask(model_id, **options),
+            self._download_progress,
+            self._installed,
+            self._failed,
+        )
         self._start(task, f"Downloading {model_id}…")
         return task
 
     def import_path(self, path: str) -> ImportTask:
-        task = ImportTask(path)
-        task.signals.progress.connect(self._import_progress)
-        task.signals.finished.connect(self._installed)
-        task.signals.failed.connect(self._failed)
+        task = wired(ImportTask(path), self._import_progress, self._installed, self._failed)
         self._start(task, f"Importing {Path(path).name}…")
         return task
 

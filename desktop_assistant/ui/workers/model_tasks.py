@@ -147,3 +147,11 @@ def show_progress(bar: Any, label: Any, text: str, fraction: float | None) -> No
 def show_download_progress(bar: Any, label: Any, progress: DownloadProgress) -> None:
     fraction = progress.done / progress.total if progress.total else None
     show_progress(bar, label, progress_text(progress), fraction)
+
+
+def wired(task: Any, progress: Any, finished: Any, failed: Any) -> Any:
+    """`task` with its progress, finished and failed signals connected (either kind)."""
+    task.signals.progress.connect(progress)
+    task.signals.finished.connect(finished)
+    task.signals.failed.connect(failed)
+    return task

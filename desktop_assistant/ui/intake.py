@@ -8,14 +8,16 @@ that reads text only (with a button to choose a vision model; nothing is dropped
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar, QWidget
 
-from desktop_assistant.ui.composer import local_files
+from desktop_assistant.ui.composer import Composer, local_files
+from desktop_assistant.ui.conversation_view import ConversationView
+from desktop_assistant.ui.workers.chat import ChatThread
 
 TEXT_ONLY = (
     "The model in use ({name}) reads text only, so it cannot see the attached "
@@ -45,17 +47,30 @@ def _is_audio(path: Path) -> bool:
 
 
 class Intake(QObject):
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
-        self.window = window
+    """Takes what the user gives the window. It is given the parts it works with, never the
+    window; the window forwards its drag-and-drop events and sets `transcribe_file` (when
+    voice input is set up) and `choose_model`."""
+
+    def __init__(
+        self,
+        parent: QWidget,
+        composer: Composer,
+        chat: ChatThread,
+        view: ConversationView,
+        status_bar: QStatusBar,
+        model_label: QLabel,
+    ) -> None:
+        super().__init__(parent)
+        self.composer, self.chat, self.view = composer, chat, view
+        self.status_bar, self.model_label = status_bar, model_label
+        self.transcribe_file: Callable[[Path], object] | None = None  # audio files, with voice
+        self.choose_model: Callable[[], object] = lambda: None  # open a (vision) model
         self.reads_images: bool | None = None  # None until a model has loaded
-        window.setAcceptDrops(True)
-        composer = window.composer
         composer.files_given.connect(self.take_files)
         composer.tray.problem.connect(self.tell)
         composer.tray.changed.connect(self._on_tray_changed)
         composer.tray.high_detail.toggled.connect(self._on_tray_changed)
-        worker = window.chat.worker
+        worker = chat.worker
         worker.images_supported.connect(self._on_images_supported)
         worker.pictures_prepared.connect(self._on_pictures_prepared)
         worker.loading.connect(lambda name: self._read.clear())
@@ -69,11 +84,11 @@ class Intake(QObject):
     def _on_tray_changed(self) -> None:
         """Pictures in the tray are read by the model while the question is typed, so that
         sending waits only for the prompt (VisionChatEngine.prepare_pictures)."""
-        tray = self.window.composer.tray
+        tray = self.composer.tray
         detail = tray.high_detail.isChecked()
         todo = [i.path for i in tray.images() if (i.path, detail) not in self._read]
         if todo and self.reads_images:
-            self.window.chat.prepare_requested.emit(todo, detail)
+            self.chat.prepare_requested.emit(todo, detail)
         self.update_estimate()
 
     def _on_pictures_prepared(self, paths: list[Path], high_detail: bool) -> None:
@@ -83,10 +98,10 @@ class Intake(QObject):
     def update_estimate(self) -> None:
         """Before sending: how much longer high detail takes for the pictures in the tray,
         or that they have been read."""
-        tray = self.window.composer.tray
+        tray = self.composer.tray
         images = tray.images()
         sizes = [(i.width, i.height) for i in images]
-        worker = self.window.chat.worker
+        worker = self.chat.worker
         standard = worker.estimate_image_seconds(sizes, False)
         high = worker.estimate_image_seconds(sizes, True)
         detail = tray.high_detail.isChecked()
@@ -103,23 +118,23 @@ class Intake(QObject):
 
     # ---- drag and drop ---------------------------------------------------------------------
 
-    def drag_enter(self, event: Any) -> None:
+    def drag_enter(self, event: QDragEnterEvent) -> None:
         mime = event.mimeData()
         if local_files(mime) or mime.hasImage():
             event.acceptProposedAction()
-            self.window.composer.set_drop_highlight(True)
+            self.composer.set_drop_highlight(True)
 
     def drag_leave(self) -> None:
-        self.window.composer.set_drop_highlight(False)
+        self.composer.set_drop_highlight(False)
 
-    def drop(self, event: Any) -> None:
-        self.window.composer.set_drop_highlight(False)
+    def drop(self, event: QDropEvent) -> None:
+        self.composer.set_drop_highlight(False)
         mime = event.mimeData()
         files = local_files(mime)
         if files:
             self.take_files(files)
         elif mime.hasImage() and isinstance(mime.imageData(), QImage):
-            self.window.composer.tray.add_pasted(mime.imageData())
+            self.composer.tray.add_pasted(mime.imageData())
         else:
             return
         event.acceptProposedAction()
@@ -133,32 +148,32 @@ class Intake(QObject):
             if not path.exists():
                 continue
             if _is_audio(path):
-                if self.window.voice is not None:
-                    self.window.voice.transcribe_file(path)
+                if self.transcribe_file is not None:
+                    self.transcribe_file(path)
                 else:
                     self.tell(f"{path.name} is audio; voice input is not set up here.")
             else:
                 pictures.append(path)
-        self.window.composer.tray.add_files(pictures)
+        self.composer.tray.add_files(pictures)
 
     # ---- telling the user ------------------------------------------------------------------
 
     def tell(self, message: str) -> None:
         """A problem with something the user gave: a note in the conversation and the bar."""
-        self.window.view.add_message("notice", message)
-        self.window.statusBar().showMessage(message, 8000)
+        self.view.add_message("notice", message)
+        self.status_bar.showMessage(message, 8000)
 
     def model_reads_images(self, quiet: bool = False) -> bool:
         """False (and, unless quiet, say so with a way out) when the model is text-only."""
         if self.reads_images is not False:
             return True
         if not quiet:
-            count = len(self.window.composer.tray.images())
-            name = self.window.model_label.text() or "this model"
-            notice = self.window.view.add_message(
+            count = len(self.composer.tray.images())
+            name = self.model_label.text() or "this model"
+            notice = self.view.add_message(
                 "notice", TEXT_ONLY.format(name=name, s="s" if count != 1 else "")
             )
             button = QPushButton("Choose a vision model…", notice)
-            button.clicked.connect(self.window.setup.choose_folder)
+            button.clicked.connect(self.choose_model)
             notice.layout().addWidget(button)
         return False

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.voice: Voice | None = None
         if voice is not None:
             self.voice = Voice(self, voice[0], voice[1], tts_engine)
+            self.intake.transcribe_file = self.voice.transcribe_file
             self.message_list.voice = True
         apply_theme(settings.get("theme"))
         settings.on_change(self._on_setting_changed)
@@ -136,7 +137,6 @@ class MainWindow(QMainWindow):
         self.system_prompt = self.system_picker.default_text()
         self.system_picker.set_text(self.system_prompt)
         self.composer = Composer(self)
-        self.intake = Intake(self)
         self.setup = ModelSetup(self)
         chat_area = QWidget(self)
         layout = QVBoxLayout(chat_area)
@@ -164,6 +164,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.model_label)
         bar.addWidget(self.state_label)
         bar.addPermanentWidget(self.stats_label)
+        self.intake = Intake(self, self.composer, self.chat, self.view, bar, self.model_label)
+        self.intake.choose_model = self.setup.choose_folder
+        self.setAcceptDrops(True)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.escape)
         QShortcut(QKeySequence("Esc"), self, activated=self.escape)

@@ -11,10 +11,9 @@ signals, and `shutdown` ends the thread at quit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QObject, QThread
+from PySide6.QtCore import QObject, QThread, SignalInstance
 
 
 class WorkerThread(QObject):
@@ -28,10 +27,10 @@ class WorkerThread(QObject):
         super().__init__(parent)
         self.thread = QThread()
         self.thread.setObjectName(name)
-        self.worker: Any = worker
+        self.worker = worker  # subclasses annotate its class
         worker.moveToThread(self.thread)
 
-    def start(self, links: Iterable[tuple[Any, Any]] = ()) -> None:
+    def start(self, links: Iterable[tuple[SignalInstance, Callable[..., object]]] = ()) -> None:
         """Connect (signal, slot) pairs, queued onto the worker's thread, and start it."""
         for signal, slot in links:
             signal.connect(slot)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.models.downloads import Download, DownloadError, DownloadProgress
+from desktop_assistant.models.registry import InstalledModel
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,7 @@ def progress_text(progress: DownloadProgress) -> str:
     return f"{progress.model_id}: " + " · ".join(parts)
 
 
-def ask_import_path(parent: Any, gguf: bool) -> str:
+def ask_import_path(parent: QWidget | None, gguf: bool) -> str:
     """Ask for a model folder (or a GGUF file) to import; "" when the user cancels."""
     from PySide6.QtWidgets import QFileDialog
 
@@ -135,7 +138,7 @@ def ask_import_path(parent: Any, gguf: bool) -> str:
     return str(QFileDialog.getExistingDirectory(parent, "Import a model folder"))
 
 
-def show_progress(bar: Any, label: Any, text: str, fraction: float | None) -> None:
+def show_progress(bar: QProgressBar, label: QLabel, text: str, fraction: float | None) -> None:
     """A task's progress in a progress bar (unchanged when the fraction is unknown) and a
     label."""
     if fraction is not None and fraction >= 0:
@@ -144,13 +147,21 @@ def show_progress(bar: Any, label: Any, text: str, fraction: float | None) -> No
     label.setText(text)
 
 
-def show_download_progress(bar: Any, label: Any, progress: DownloadProgress) -> None:
+def show_download_progress(bar: QProgressBar, label: QLabel, progress: DownloadProgress) -> None:
     fraction = progress.done / progress.total if progress.total else None
     show_progress(bar, label, progress_text(progress), fraction)
 
 
-def wired(task: Any, progress: Any, finished: Any, failed: Any) -> Any:
-    """`task` with its progress, finished and failed signals connected (either kind)."""
+Task = TypeVar("Task", DownloadTask, ImportTask)
+
+
+def wired(
+    task: Task,
+    progress: Callable[..., object],
+    finished: Callable[[InstalledModel], object],
+    failed: Callable[[str, str], object],
+) -> Task:
+    """`task` with its progress, finished and failed signals connected."""
     task.signals.progress.connect(progress)
     task.signals.finished.connect(finished)
     task.signals.failed.connect(failed)

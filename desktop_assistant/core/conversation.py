@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
+
+
+class MessageState(StrEnum):
+    """Where a message is in its life; stored as its value (the history, exports)."""
+
+    COMPLETE = "complete"
+    STREAMING = "streaming"  # being written; found so at start: the app was killed mid-answer
+    STOPPED = "stopped"  # the user stopped the answer
+    FAILED = "failed"  # the model failed while answering
+    INTERRUPTED = "interrupted"  # the app closed while it streamed
+
+    @property
+    def unfinished(self) -> bool:
+        return self is not MessageState.COMPLETE
 
 
 @dataclass(frozen=True)

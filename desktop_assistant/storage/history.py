@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from desktop_assistant.core.conversation import MessageState
 from desktop_assistant.storage.database import open_database
 
-STATES = ("complete", "streaming", "stopped", "failed", "interrupted")
+STATES = tuple(MessageState)
 TITLE_CHARS = 60
 
 
@@ -234,7 +235,7 @@ class History:
         conversation_id: int,
         role: str,
         content: str,
-        state: str = "complete",
+        state: str = MessageState.COMPLETE,
         model: str = "",
         attachments: Sequence[StoredAttachment] = (),
     ) -> int:

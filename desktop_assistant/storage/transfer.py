@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from desktop_assistant.core.conversation import MessageState
 from desktop_assistant.storage.attachments import AttachmentStore, clean_hash, clean_suffix
 from desktop_assistant.storage.history import STATES, History, StoredAttachment
 
@@ -92,7 +93,7 @@ def export_markdown(history: History, conversation_id: int) -> str:
         lines += [f"*System prompt:* {info['system_prompt']}", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for m in history.messages(conversation_id):
-        suffix = "" if m.state == "complete" else f" ({m.state})"
+        suffix = "" if m.state == MessageState.COMPLETE else f" ({m.state})"
         lines += [f"## {names[m.role]}{suffix}", ""]
         lines += [f"*Attached {a.kind}: {a.name or a.sha256[:12]}*" for a in m.attachments]
         if m.attachments:
@@ -134,7 +135,7 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
                     conversation_id,
                     m["role"],
                     str(m["content"]),
-                    m.get("state", "complete"),
+                    m.get("state", MessageState.COMPLETE),
                     str(m.get("model", "")),
                     json.dumps(m["stats"]) if m.get("stats") else None,
                     int(m.get("version", 0)),
@@ -152,7 +153,7 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
                         message_id,
                         int(v["position"]),
                         str(v["content"]),
-                        str(v.get("state", "complete")),
+                        str(v.get("state", MessageState.COMPLETE)),
                         str(v.get("model", "")),
                         json.dumps(v["stats"]) if v.get("stats") else None,
                         float(v.get("created_at") or created),
@@ -168,7 +169,7 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
 def _checked(
     m: dict[str, Any], store: AttachmentStore
 ) -> tuple[dict[str, Any], list[StoredAttachment]]:
-    role, state = str(m.get("role")), str(m.get("state", "complete"))
+    role, state = str(m.get("role")), str(m.get("state", MessageState.COMPLETE))
     if role not in ("system", "user", "assistant") or state not in STATES or "content" not in m:
         raise ValueError(f"bad message in the export: role {role!r}, state {state!r}")
     attachments = []

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.conversation import Message, MessageState
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
         messages = self.message_list.prompt(self.system_prompt, upto=upto)
         reading = any(m.images for m in messages) and self.intake.model_reads_images(quiet=True)
         first_status = "Reading image…" if reading else "thinking…"
-        self.message_list.update(into, state="streaming", stats=first_status)
+        self.message_list.update(into, state=MessageState.STREAMING, stats=first_status)
         self.message_list.set_busy(True)
         self.composer.set_busy(True)
         self.set_state("generating")
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
             now = time.monotonic()
             if self._active is not None and now - self._saved_at >= SAVE_EVERY_S:
                 self._saved_at = now
-                self._save_reply("streaming")
+                self._save_reply(MessageState.STREAMING)
             if self.voice is not None:
                 self.voice.follow_answer(self._reply_text[len(self._reply_prefix) :], False)
 
@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
         if self.history is None or not self.conversation_id or self._active is None:
             return
         model = self.model_label.text()
-        if state == "streaming":
+        if state == MessageState.STREAMING:
             self.history.stream_update.emit(
                 self._active, self.conversation_id, self._reply_text, model
             )
@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
                 f"The model could not read the whole conversation: the {left_out} oldest "
                 "messages were left out of this answer (they are still saved here).",
             )
-        state = "stopped" if reply.stats.stopped else "complete"
+        state = MessageState.STOPPED if reply.stats.stopped else MessageState.COMPLETE
         if self.voice is not None:
             self.voice.follow_answer(self._reply_text[len(self._reply_prefix) :], True)
         self._save_reply(state, asdict(reply.stats))
@@ -420,7 +420,7 @@ class MainWindow(QMainWindow):
         if request_id != self._active:
             return
         self._flush()
-        self._save_reply("failed")
+        self._save_reply(MessageState.FAILED)
         self._end_reply("failed", "failed")
         self.show_problem(message)
 
@@ -454,8 +454,8 @@ class MainWindow(QMainWindow):
         if self._active is not None:
             self.chat.worker.cancel(self._active)
             self._flush()
-            self._save_reply("stopped")
-            self._end_reply("stopped", "stopped")
+            self._save_reply(MessageState.STOPPED)
+            self._end_reply(MessageState.STOPPED, "stopped")
             self.stats_label.setText("stopped")
         elif self._saving is not None:
             # The message is being written: let that finish (so the chat keeps its id and the

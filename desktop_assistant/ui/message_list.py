@@ -15,17 +15,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from desktop_assistant.core.conversation import Message
+from desktop_assistant.core.conversation import Message, MessageState
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
 
 SHOW_BATCH = 5  # messages drawn per event-loop turn (~3 ms each)
 STORED_STATE_TEXT = {
-    "interrupted": "cut off when the app closed",
-    "stopped": "stopped",
-    "failed": "failed",
-    "streaming": "cut off",
+    MessageState.INTERRUPTED: "cut off when the app closed",
+    MessageState.STOPPED: "stopped",
+    MessageState.FAILED: "failed",
+    MessageState.STREAMING: "cut off",
 }
-UNFINISHED = ("stopped", "interrupted", "failed", "streaming")
+UNFINISHED = tuple(s for s in MessageState if s.unfinished)
 
 
 @dataclass(eq=False)
@@ -35,7 +35,7 @@ class Entry:
     role: str
     text: str
     id: int = 0  # row in the history database, once saved
-    state: str = "complete"
+    state: str = MessageState.COMPLETE
     version: int = 0  # which answer of a regenerated message is shown
     versions: int = 1
     images: tuple[Path, ...] = ()
@@ -155,7 +155,7 @@ class MessageList(QObject):
         for name, value in changes.items():
             setattr(entry, name, value)
         if entry.widget is not None:
-            streaming = entry.state == "streaming"
+            streaming = entry.state == MessageState.STREAMING
             if "text" in changes and entry.widget.text != entry.text:
                 entry.widget.set_text(entry.text, streaming=streaming)
             elif not streaming and entry.widget.partial:  # the answer ended: render it whole

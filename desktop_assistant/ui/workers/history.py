@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
+from desktop_assistant.core.conversation import MessageState
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import History, StoredAttachment
 from desktop_assistant.ui.workers import WorkerThread
@@ -154,7 +155,9 @@ class HistoryWorker(QObject):
             if new_version:
                 h.new_version(message_id)
             else:
-                h.update_message(message_id, h.message(message_id).content, state="streaming")
+                h.update_message(
+                    message_id, h.message(message_id).content, state=MessageState.STREAMING
+                )
             self._streams[token] = message_id
 
         self._run("save the answer", resume)
@@ -175,7 +178,7 @@ class HistoryWorker(QObject):
             mid = self._streams.get(token)
             if mid is None:
                 mid = self._streams[token] = h.add_message(
-                    conversation_id, "assistant", text, state="streaming", model=model
+                    conversation_id, "assistant", text, state=MessageState.STREAMING, model=model
                 )
                 self.answer_saved.emit(token, mid)
             else:
@@ -195,7 +198,7 @@ class HistoryWorker(QObject):
                 mid = h.add_message(conversation_id, "assistant", text, state=state, model=model)
                 self.answer_saved.emit(token, mid)
             h.update_message(mid, text, state=state, stats=stats)
-            if state == "complete" and h.title_after_first_answer(conversation_id):
+            if state == MessageState.COMPLETE and h.title_after_first_answer(conversation_id):
                 self.list_conversations()
 
         self._run("save the answer", finish)

@@ -54,6 +54,7 @@ from desktop_assistant.inference.streaming import TextStream
 from desktop_assistant.inference.vision_inputs import (
     KEPT_PICTURES,
     ImagePromptCache,
+    Picture,
     Pictures,
     VisionPrompt,
     build_prompt,
@@ -246,15 +247,12 @@ class VisionChatEngine(LocalChatEngine):
         for k in todo:
             span = prompt.spans[k]
             if span.digest not in done:  # the same picture twice is encoded once
-                key = (span.digest, high_detail)
-                if key not in self._features:
-                    pixels = fresh[span.digest]
-                    encoded = self._encode(pixels)
-                    if encoded is None:
-                        return None, tiles
-                    self._keep(key, encoded)
-                    tiles += pixels["pixel_values"].shape[1]
-                done[span.digest] = self._features[key]
+                picture = prompt.pictures[k]
+                encoded, n = self._features_of(picture, high_detail, fresh.get(span.digest))
+                if encoded is None:
+                    return None, tiles
+                tiles += n
+                done[span.digest] = encoded
             features = done[span.digest]
             positions = [p for p in prompt.image_positions if span.start <= p < span.end]
             rows[positions] = torch.arange(at, at + len(positions))
@@ -263,11 +261,26 @@ class VisionChatEngine(LocalChatEngine):
         features = torch.cat(parts) if parts else None
         return _PromptEmbedder(self._text, rows, features), tiles
 
-    def _keep(self, key: tuple[str, bool], features: Any) -> None:
-        self._features[key] = features
-        self._features.move_to_end(key)
+    def _features_of(
+        self, picture: Picture, high_detail: bool, pixels: Any = None
+    ) -> tuple[Any, int]:
+        """The vision encoder's output for `picture` at this detail: kept from before (most
+        recently used last, at most KEPT_PICTURES), or encoded now from its processed
+        `pixels` (processed here when not given); and the tiles encoded now. None when
+        stopped meanwhile."""
+        key = (picture.digest, high_detail)
+        if key in self._features:
+            self._features.move_to_end(key)
+            return self._features[key], 0
+        if pixels is None:
+            pixels = self._pictures.pixels(self._processor, picture, high_detail)
+        encoded = self._encode(pixels)
+        if encoded is None:
+            return None, 0
+        self._features[key] = encoded
         while len(self._features) > KEPT_PICTURES:
             self._features.popitem(last=False)
+        return encoded, pixels["pixel_values"].shape[1]
 
     def prepare_pictures(self, paths: Sequence[Path], high_detail: bool) -> list[Path]:
         """Read pictures before the question about them: the window calls this (on the model's
@@ -286,15 +299,9 @@ class VisionChatEngine(LocalChatEngine):
                     picture = self._pictures.open(Path(path))
                 except UserError:
                     continue
-                key = (picture.digest, high_detail)
-                if key in self._features:
-                    self._features.move_to_end(key)
-                else:
-                    pixels = self._pictures.pixels(self._processor, picture, high_detail)
-                    features = self._encode(pixels)
-                    if features is None:
-                        break
-                    self._keep(key, features)
+                features, _ = self._features_of(picture, high_detail)
+                if features is None:
+                    break
                 ready.append(Path(path))
         return ready
 

@@ -3,15 +3,17 @@ undo, search, export and import."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
 from desktop_assistant.storage.attachments import AttachmentStore
-from desktop_assistant.ui.message_tools import entry_from_stored
+from desktop_assistant.storage.history import StoredMessage
+from desktop_assistant.ui.chat_session import ChatSession
+from desktop_assistant.ui.message_list import entry_from_stored
 from desktop_assistant.ui.sidebar import Sidebar
 from desktop_assistant.ui.workers.history import HistoryThread
 
@@ -19,13 +21,20 @@ UNDO_MS = 10_000
 
 
 class Conversations(QObject):
-    def __init__(self, window: Any, history: HistoryThread) -> None:
-        super().__init__(window)
-        self.window = window
+    """The saved conversations of `history`, shown in `sidebar`; the one open is `session`'s.
+
+    The window opens the history (`HistoryThread.open`) once everything listening to its
+    worker is connected.
+    """
+
+    def __init__(self, session: ChatSession, history: HistoryThread, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.status = session.status
         self.history = history
-        self.available = True  # False when the database could not be opened
+        self._parent = parent  # file dialogs open over it
         self._pending_hit = 0  # message to scroll to once its conversation is shown
-        self.sidebar = Sidebar(window)
+        self.sidebar = Sidebar(parent)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self._undo_timer = QTimer(self)
@@ -38,8 +47,7 @@ class Conversations(QObject):
         worker.conversations.connect(self.sidebar.set_conversations)
         worker.conversation_loaded.connect(self._on_loaded)
         worker.user_message_saved.connect(self._on_user_message_saved)
-        worker.answer_saved.connect(window._on_answer_saved)
-        worker.message_changed.connect(window.tools.on_message_changed)
+        worker.answer_saved.connect(session.answer_saved)
         worker.search_results.connect(self.sidebar.show_results)
         worker.exported.connect(self._on_exported)
         worker.imported.connect(self.open)
@@ -51,30 +59,22 @@ class Conversations(QObject):
         self.sidebar.search.connect(self._search)
         self.sidebar.hit_selected.connect(self._open_hit)
         self.undo_button.clicked.connect(self.undo_delete)
-        history.open()  # only now: every answer of the worker has a listener
+        self.status.add_button(self.undo_button)
 
-    def add_actions(self, menu: QMenu) -> None:
-        window = self.window
-        for text, shortcut, slot in (
-            ("&New chat", QKeySequence.StandardKey.New, self.new_chat),
+    def actions(self) -> list[tuple[str, QKeySequence | None, Callable[[], None]]]:
+        """The File menu's entries for conversations: (text, shortcut, slot)."""
+        return [
+            ("&New chat", QKeySequence(QKeySequence.StandardKey.New), self.new_chat),
             ("&Search chats", QKeySequence("Ctrl+K"), self.sidebar.focus_search),
             ("&Import conversation…", None, self.import_file),
-        ):
-            action = QAction(text, window)
-            if shortcut is not None:
-                action.setShortcut(shortcut)
-            action.triggered.connect(slot)
-            menu.addAction(action)
-            window.addAction(action)
-        menu.addSeparator()
-        window.statusBar().addPermanentWidget(self.undo_button)
+        ]
 
     def new_chat(self) -> None:
-        self.window.new_chat()
+        self.session.new_chat()
         self.sidebar.select(0)
 
     def open(self, conversation_id: int) -> None:
-        if conversation_id != self.window.conversation_id:
+        if conversation_id != self.session.conversation_id:
             self.history.load_requested.emit(conversation_id)
         self.sidebar.select(conversation_id)
 
@@ -82,10 +82,10 @@ class Conversations(QObject):
         if self._deleted:  # the earlier deletion's Undo ends here
             self.history.purge_requested.emit(self._deleted)
         self.history.delete_requested.emit(conversation_id)
-        if conversation_id == self.window.conversation_id:
+        if conversation_id == self.session.conversation_id:
             self.new_chat()
         self._deleted = conversation_id
-        self.window.statusBar().showMessage("Conversation deleted", UNDO_MS)
+        self.status.flash("Conversation deleted", UNDO_MS)
         self.undo_button.show()
         self._undo_timer.start(UNDO_MS)
 
@@ -108,14 +108,14 @@ class Conversations(QObject):
     def export(self, conversation_id: int, kind: str) -> None:
         filters = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}
         path, _ = QFileDialog.getSaveFileName(
-            self.window, "Export conversation", f"conversation.{kind}", filters[kind]
+            self._parent, "Export conversation", f"conversation.{kind}", filters[kind]
         )
         if path:
             self.history.export_requested.emit(conversation_id, path)
 
     def import_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.window, "Import conversation", "", "Conversation (*.json)"
+            self._parent, "Import conversation", "", "Conversation (*.json)"
         )
         if path:
             self.history.import_requested.emit(path)
@@ -126,53 +126,47 @@ class Conversations(QObject):
 
     def _open_hit(self, conversation_id: int, message_id: int) -> None:
         self._pending_hit = message_id
-        if conversation_id == self.window.conversation_id:
+        if conversation_id == self.session.conversation_id:
             self._scroll_to_hit()
         else:
             self.open(conversation_id)
 
     def _scroll_to_hit(self) -> None:
-        self.window.message_list.reveal(self._pending_hit, self.window.view.scroll_to)
+        self.session.message_list.reveal(self._pending_hit, self.session.view.scroll_to)
         self._pending_hit = 0
 
-    def _on_loaded(self, conversation_id: int, info: dict, messages: list) -> None:
+    def _on_loaded(self, conversation_id: int, info: dict, messages: list[StoredMessage]) -> None:
         self.show(conversation_id, info, messages)
         self.sidebar.select(conversation_id)
         if self._pending_hit:
             self._scroll_to_hit()
 
-    def show(self, conversation_id: int, info: dict, stored: list) -> None:
+    def show(self, conversation_id: int, info: dict, stored: list[StoredMessage]) -> None:
         """Replace the view with a stored conversation (answers cut off by a crash included).
 
         Only the newest messages are drawn now; older ones as the user scrolls up.
         """
-        window = self.window
         store = AttachmentStore()
         # read first: a message that cannot be shown must not leave the window on this
         # conversation's id with the last one's messages (the next message went astray)
         entries = [entry_from_stored(m, store) for m in stored if m.role != "system"]
-        window.stop()
-        window.conversation_id = conversation_id
-        window.system_prompt = info["system_prompt"]
-        window.system_picker.set_text(window.system_prompt)
-        window.message_list.show(entries)
-        window.composer.edit.setFocus()
+        self.session.show(conversation_id, info["system_prompt"], entries)
 
     def _on_user_message_saved(
         self, token: int, conversation_id: int, message_id: int, copies: list[Path]
     ) -> None:
         if conversation_id:
             self.sidebar.select(conversation_id)
-        self.window.user_message_saved(token, conversation_id, message_id, copies)
+        self.session.user_message_saved(token, conversation_id, message_id, copies)
 
     def _on_exported(self, path: str) -> None:
-        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+        self.status.flash(f"Saved {path}", 5000)
 
     def _on_opened(self, notice: str) -> None:
         if notice:
-            self.window.view.add_message("notice", notice)
+            self.session.view.add_message("notice", notice)
 
     def _on_failed(self, message: str) -> None:
         if message.startswith("Conversations will not be saved"):
-            self.available = False
-        self.window.show_problem(message)
+            self.session.history_available = False
+        self.session.show_problem(message)

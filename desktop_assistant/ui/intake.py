@@ -13,10 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar, QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
 from desktop_assistant.ui.composer import Composer, local_files
 from desktop_assistant.ui.conversation_view import ConversationView
+from desktop_assistant.ui.status_line import StatusLine
 from desktop_assistant.ui.workers.chat import ChatThread
 
 TEXT_ONLY = (
@@ -57,12 +58,10 @@ class Intake(QObject):
         composer: Composer,
         chat: ChatThread,
         view: ConversationView,
-        status_bar: QStatusBar,
-        model_label: QLabel,
+        status: StatusLine,
     ) -> None:
         super().__init__(parent)
-        self.composer, self.chat, self.view = composer, chat, view
-        self.status_bar, self.model_label = status_bar, model_label
+        self.composer, self.chat, self.view, self.status = composer, chat, view, status
         self.transcribe_file: Callable[[Path], object] | None = None  # audio files, with voice
         self.choose_model: Callable[[], object] = lambda: None  # open a (vision) model
         self.reads_images: bool | None = None  # None until a model has loaded
@@ -161,7 +160,7 @@ class Intake(QObject):
     def tell(self, message: str) -> None:
         """A problem with something the user gave: a note in the conversation and the bar."""
         self.view.add_message("notice", message)
-        self.status_bar.showMessage(message, 8000)
+        self.status.flash(message, 8000)
 
     def model_reads_images(self, quiet: bool = False) -> bool:
         """False (and, unless quiet, say so with a way out) when the model is text-only."""
@@ -169,7 +168,7 @@ class Intake(QObject):
             return True
         if not quiet:
             count = len(self.composer.tray.images())
-            name = self.model_label.text() or "this model"
+            name = self.status.model_name or "this model"
             notice = self.view.add_message(
                 "notice", TEXT_ONLY.format(name=name, s="s" if count != 1 else "")
             )

@@ -8,15 +8,20 @@ window never stalls. The prompt is built from every entry, drawn or not.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_assistant.core.conversation import Message, MessageState
+from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
+
+log = logging.getLogger(__name__)
 
 SHOW_BATCH = 5  # messages drawn per event-loop turn (~3 ms each)
 STORED_STATE_TEXT = {
@@ -43,17 +48,40 @@ class Entry:
     widget: MessageWidget | None = field(default=None, repr=False)
 
 
+def entry_from_stored(message: StoredMessage, store: AttachmentStore | None = None) -> Entry:
+    """A message read from the history, as the message list holds it."""
+    store = store or AttachmentStore()
+    images = []
+    for a in message.attachments:
+        if a.kind != "image":
+            continue
+        try:
+            images.append(store.path_for(a.sha256, a.suffix))
+        except ValueError:  # a row no file can match (an import from before it was checked)
+            log.warning("message %s: unusable attachment %r left out", message.id, a.name)
+    return Entry(
+        images=tuple(images),
+        role=message.role,
+        text=message.content,
+        id=message.id,
+        state=message.state,
+        version=message.version,
+        versions=message.versions,
+    )
+
+
 class MessageList(QObject):
     """The entries of the open conversation and their widgets in the view.
 
-    `on_action(entry, action)` is called when a message's action button is clicked.
+    Signals: action_requested(entry, action) when a message's action button is clicked.
     """
 
-    def __init__(self, view: ConversationView, on_action: Callable[[Entry, str], None]) -> None:
+    action_requested = Signal(object, str)
+
+    def __init__(self, view: ConversationView) -> None:
         super().__init__(view)
         self.view = view
         self.entries: list[Entry] = []
-        self._on_action = on_action
         self._drawn_from = 0  # entries[_drawn_from:] have widgets
         self._busy = False
         self.saved = False  # True when messages are stored: their tools wait for a row id
@@ -129,7 +157,8 @@ class MessageList(QObject):
         if entry.images:
             widget.set_images(entry.images)
         widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
-        widget.action_requested.connect(lambda action, e=entry: self._on_action(e, action))
+        emit = self.action_requested.emit
+        widget.action_requested.connect(lambda action, e=entry: emit(e, action))
         entry.widget = widget
         return widget
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QPushButton, QStackedWidget
+
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.ui.composer import Composer
+
+if TYPE_CHECKING:  # the session shows NO_MODEL_TEXT from here
+    from desktop_assistant.ui.chat_session import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -21,25 +27,39 @@ NO_MODEL_TEXT = (
 
 
 class ModelSetup(QObject):
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
-        self.window = window
+    """Signals: speech_model_chosen() when a speech model became the default (voice loads it).
+
+    `pages`: the window's central pages; the first-run page is shown there over the
+    conversation (page 0) while it is needed.
+    """
+
+    speech_model_chosen = Signal()
+
+    def __init__(
+        self, settings: Settings, session: ChatSession, composer: Composer, pages: QStackedWidget
+    ) -> None:
+        super().__init__(pages)
+        self.settings, self.session, self.composer = settings, session, composer
+        self.status = session.status
+        self.pages = pages
         self.page: Any = None  # the first-run page while it is shown
-        self._hidden: Any = None  # the conversation, while the page is shown
+        worker = session.chat.worker
+        worker.loading.connect(self.on_loading)
+        worker.progress.connect(self.on_progress)
+        worker.load_failed.connect(self.on_load_failed)
 
     def choose_folder(self) -> None:
         """File → Open model folder…: a Hugging Face folder the user already has."""
         from PySide6.QtWidgets import QFileDialog
 
-        start = self.window.model_path or str(Path.home())
-        path = QFileDialog.getExistingDirectory(self.window, "Choose a model folder", start)
+        start = self.session.model_path or str(Path.home())
+        path = QFileDialog.getExistingDirectory(self.pages.window(), "Choose a model folder", start)
         if path:
-            self.window.load_model(path)
+            self.session.load_model(path)
 
     def show_no_model(self) -> None:
-        window = self.window
-        window.set_state("no-model")
-        notice = window.view.add_message("notice", NO_MODEL_TEXT)
+        self.status.set_state("no-model")
+        notice = self.session.view.add_message("notice", NO_MODEL_TEXT)
         button = QPushButton("Open model folder…", notice)
         button.clicked.connect(self.choose_folder)
         notice.layout().addWidget(button)
@@ -47,24 +67,24 @@ class ModelSetup(QObject):
     # ---- the chat thread loading a model ----------------------------------------------------
 
     def on_loading(self, name: str) -> None:
-        self.window.model_label.setText(name)
-        self.window.set_state("loading")
+        self.status.set_model(name)
+        self.status.set_state("loading")
 
     def on_progress(self, message: str) -> None:
-        if self.window.state == "loading":
-            self.window.state_label.setText(message)
+        if self.status.state == "loading":
+            self.status.say(message)
 
     def on_load_failed(self, message: str) -> None:
-        self.window.set_state("no-model", message)  # the worker dropped any model it had
+        self.status.set_state("no-model", message)  # the worker dropped any model it had
         waiting = (
             "\n\nYour message is kept: it will be answered once a model is loaded."
-            if self.window.waiting
+            if self.session.waiting
             else ""
         )
-        self.window.show_problem(
+        self.session.show_problem(
             f"{message}\n\nChoose another folder with File → Open model folder….{waiting}"
         )
-        self.window.composer.set_busy(False)
+        self.composer.set_busy(False)
 
     def start_path(self) -> str:
         """The chat model to load at start: the setting, else the default installed one."""
@@ -82,7 +102,7 @@ class ModelSetup(QObject):
         """The speech model: the setting, else the first installed one."""
         from desktop_assistant.models import registry
 
-        chosen = str(self.window.settings.get("stt_model_path"))
+        chosen = str(self.settings.get("stt_model_path"))
         if chosen:
             return chosen
         try:
@@ -97,38 +117,35 @@ class ModelSetup(QObject):
         from desktop_assistant.models import registry
         from desktop_assistant.ui.first_run import FirstRunPage
 
-        if not registry.needs_setup(self.window.settings):
+        if not registry.needs_setup(self.settings):
             return False
-        self.page = FirstRunPage(self.window.settings, self.window)
+        self.page = FirstRunPage(self.settings, self.pages)
         self.page.model_ready.connect(self.use)
         self.page.setup_finished.connect(self.close_first_run)
-        self._hidden = self.window.takeCentralWidget()
-        self.window.setCentralWidget(self.page)
+        self.pages.addWidget(self.page)
+        self.pages.setCurrentWidget(self.page)
         return True
 
     def close_first_run(self) -> None:
         if self.page is None:
             return
-        self.window.takeCentralWidget()
+        self.pages.removeWidget(self.page)
         self.page.deleteLater()
         self.page = None
-        self.window.setCentralWidget(self._hidden)
-        self._hidden.show()  # takeCentralWidget hid it
-        self._hidden = None
-        self.window.composer.edit.setFocus()
+        self.pages.setCurrentIndex(0)
+        self.composer.edit.setFocus()
 
     def use(self, role: str, path: str) -> None:
         """A model was installed or chosen as its role's default."""
         if role in ("chat", "vision"):
-            self.window.load_model(path)
+            self.session.load_model(path)
         elif role == "speech":
-            self.window.settings.set("stt_model_path", path)
-            if self.window.voice is not None:
-                self.window.voice.start()
+            self.settings.set("stt_model_path", path)
+            self.speech_model_chosen.emit()
 
     def open_manager(self) -> None:
         from desktop_assistant.ui.model_manager import ModelManagerDialog
 
-        dialog = ModelManagerDialog(self.window.settings, self.window)
+        dialog = ModelManagerDialog(self.settings, self.pages.window())
         dialog.default_changed.connect(self.use)
         dialog.exec()

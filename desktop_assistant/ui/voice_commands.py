@@ -9,13 +9,17 @@ by "no" / "never mind" (or No) or after a while.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 
 from desktop_assistant.core.commands import is_destructive
+from desktop_assistant.ui.chat_session import ChatSession
+from desktop_assistant.ui.conversations import Conversations
+from desktop_assistant.ui.message_tools import MessageTools
+from desktop_assistant.ui.read_aloud import ReadAloud
 
 if TYPE_CHECKING:
     from desktop_assistant.core.commands import Command
@@ -50,10 +54,29 @@ NAMES = {
 
 
 class VoiceCommands(QObject):
-    def __init__(self, window: Any, read_last: Callable[[], None]) -> None:
-        super().__init__(window)
-        self.window = window
-        self._read_last = read_last
+    """Carries out spoken commands on the open conversation (`session`), the saved ones
+    (`conversations`, None without a history) and the window's view (`zoom`, `open_settings`).
+
+    Signals: read_last_requested() for "read that again" (the voice part reads it).
+    """
+
+    read_last_requested = Signal()
+
+    def __init__(
+        self,
+        session: ChatSession,
+        tools: MessageTools,
+        read_aloud: ReadAloud,
+        conversations: Conversations | None,
+        zoom: Callable[[int], object],
+        open_settings: Callable[[], object],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.tools, self.read_aloud = session, tools, read_aloud
+        self.conversations = conversations
+        self.status = session.status
+        self._zoom, self._open_settings = zoom, open_settings
         self.pending: Command | None = None  # a command waiting for "yes"
         self._expire = QTimer(self)
         self._expire.setSingleShot(True)
@@ -72,7 +95,7 @@ class VoiceCommands(QObject):
         self._hide.setSingleShot(True)
         self._hide.timeout.connect(self.undo_button.hide)
         for button in (self.yes_button, self.no_button, self.undo_button):
-            window.statusBar().addPermanentWidget(button)
+            self.status.add_button(button)
 
     def takes(self, command: Command) -> bool:
         """Whether a heard command is one here: "yes" and "no" only answer a question the app
@@ -81,8 +104,8 @@ class VoiceCommands(QObject):
         if command.intent == "confirm":
             return self.pending is not None
         if command.intent == "cancel":
-            w = self.window
-            return self.pending is not None or w.composer.busy or w.voice.read_aloud.speaking
+            busy = self.session.composer.busy or self.read_aloud.speaking
+            return self.pending is not None or busy
         return True
 
     def run(self, command: Command) -> None:
@@ -94,7 +117,7 @@ class VoiceCommands(QObject):
             if self.pending is not None:
                 self._decline()
             else:
-                self.window.stop()
+                self.session.stop()
                 self._show("Cancelled")
             return
         if is_destructive(intent):
@@ -124,70 +147,71 @@ class VoiceCommands(QObject):
 
     def _do(self, command: Command) -> Callable[[], None] | None:  # noqa: C901 (a dispatch)
         """Carry out a command; returns how to undo it, when it can be undone."""
-        w, slots = self.window, command.slots
+        session, saved, slots = self.session, self.conversations, command.slots
+        composer, settings = session.composer, session.settings
         intent = command.intent
         if intent == "new_chat":
-            before = w.conversation_id
-            w.conversations.new_chat() if w.history is not None else w.new_chat()
-            if before and w.history is not None:
-                return lambda: w.conversations.open(before)
+            before = session.conversation_id
+            saved.new_chat() if saved is not None else session.new_chat()
+            if before and saved is not None:
+                return lambda: saved.open(before)
         elif intent == "stop":
-            w.stop()
-            w.voice.read_aloud.stop()
+            session.stop()
+            self.read_aloud.stop()
         elif intent == "send":
-            w.composer.button.click() if not w.composer.busy else None
+            composer.button.click() if not composer.busy else None
         elif intent == "read_aloud":
-            self._read_last()
+            self.read_last_requested.emit()
         elif intent == "regenerate":
-            last = w.message_list.last_answer()
+            last = session.message_list.last_answer()
             if last is not None:
-                w.tools.on_action(last, "regenerate")
-        elif intent == "rename_conversation" and w.history is not None and w.conversation_id:
-            w.history.rename_requested.emit(w.conversation_id, str(slots.get("name", "")))
-        elif intent in ("previous_conversation", "next_conversation") and w.history is not None:
-            self._step_conversation(-1 if intent == "previous_conversation" else 1)
-        elif intent == "search_chats" and w.history is not None:
-            w.conversations.sidebar.search_box.setText(str(slots.get("query", "")))
+                self.tools.on_action(last, "regenerate")
+        elif intent == "rename_conversation" and saved is not None and session.conversation_id:
+            saved.history.rename_requested.emit(session.conversation_id, str(slots.get("name", "")))
+        elif intent in ("previous_conversation", "next_conversation") and saved is not None:
+            self._step_conversation(saved, -1 if intent == "previous_conversation" else 1)
+        elif intent == "search_chats" and saved is not None:
+            saved.sidebar.search_box.setText(str(slots.get("query", "")))
         elif intent == "attach_image":
-            QTimer.singleShot(0, w.composer.pick_images)
+            QTimer.singleShot(0, composer.pick_images)
         elif intent == "clear_images":
-            tray = w.composer.tray
+            tray = composer.tray
             kept = [i.path for i in tray.images()]
             tray.clear()
             return (lambda: tray.add_files(kept)) if kept else None
         elif intent == "copy_last_answer":
-            last = w.message_list.last_answer()
+            last = session.message_list.last_answer()
             if last is not None:
                 QGuiApplication.clipboard().setText(last.text)
         elif intent in ("scroll_up", "scroll_down"):
-            bar = w.view.verticalScrollBar()
+            bar = session.view.verticalScrollBar()
             step = bar.pageStep() if intent == "scroll_down" else -bar.pageStep()
             bar.setValue(bar.value() + step)
         elif intent == "set_theme":
-            before = w.settings.get("theme")
-            w.settings.set("theme", str(slots.get("theme", "light")))
-            return lambda: w.settings.set("theme", before)
+            before = settings.get("theme")
+            settings.set("theme", str(slots.get("theme", "light")))
+            return lambda: settings.set("theme", before)
         elif intent in ("zoom_in", "zoom_out"):
             step = ZOOM_STEP if intent == "zoom_in" else -ZOOM_STEP
-            w.zoom(step)
-            return lambda: w.zoom(-step)
+            self._zoom(step)
+            return lambda: self._zoom(-step)
         elif intent == "open_settings":
-            QTimer.singleShot(0, w.open_settings)
+            QTimer.singleShot(0, self._open_settings)
         elif intent == "set_auto_read":
-            before = w.settings.get("auto_read")
-            w.settings.set("auto_read", bool(slots.get("enabled", True)))
-            return lambda: w.settings.set("auto_read", before)
+            before = settings.get("auto_read")
+            settings.set("auto_read", bool(slots.get("enabled", True)))
+            return lambda: settings.set("auto_read", before)
         return None
 
-    def _step_conversation(self, step: int) -> None:
-        ids = self.window.conversations.sidebar.model.conversation_ids()
+    def _step_conversation(self, saved: Conversations, step: int) -> None:
+        ids = saved.sidebar.model.conversation_ids()
         if not ids:
             return
-        current = self.window.conversation_id
+        current = self.session.conversation_id
         # The list is newest first: "previous" is the older one, further down the list.
         index = ids.index(current) - step if current in ids else 0
         index = min(max(index, 0), len(ids) - 1)
-        self.window.conversations.open(ids[index])
+        saved.open(ids[index])
 
     # ---- confirmation and undo -----------------------------------------------------------------
 
@@ -200,12 +224,12 @@ class VoiceCommands(QObject):
         if command.intent != "delete_conversation":
             self._carry_out(command)
             return
-        w = self.window
-        if w.history is not None and w.conversation_id:
-            w.conversations.delete(w.conversation_id)  # offers its own Undo
+        session = self.session
+        if self.conversations is not None and session.conversation_id:
+            self.conversations.delete(session.conversation_id)  # offers its own Undo
             self._show("Conversation deleted")
         else:
-            w.new_chat()
+            session.new_chat()
 
     def _decline(self) -> None:
         command = self.pending
@@ -222,7 +246,7 @@ class VoiceCommands(QObject):
         self.no_button.hide()
 
     def _show(self, text: str, ms: int = SHOWN_MS, undo: Callable[[], None] | None = None) -> None:
-        self.window.statusBar().showMessage(text, ms)
+        self.status.flash(text, ms)
         self._undo_action = undo
         self.undo_button.setVisible(undo is not None)
         if undo is not None:
@@ -233,7 +257,7 @@ class VoiceCommands(QObject):
         self.undo_button.hide()
         if action is not None:
             action()
-            self.window.statusBar().showMessage("Undone", 3000)
+            self.status.flash("Undone", 3000)
 
 
 def _label(command: Command) -> str:

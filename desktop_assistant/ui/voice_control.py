@@ -10,6 +10,7 @@ in hands-free mode, which listens again after the answer has been read aloud).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.core.errors import UserError
+from desktop_assistant.core.settings import Settings
+from desktop_assistant.ui.composer import Composer
+from desktop_assistant.ui.message_list import MessageList
 from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.read_aloud import ReadAloud
 from desktop_assistant.ui.spoken_text import SpokenText
+from desktop_assistant.ui.status_line import StatusLine
 from desktop_assistant.ui.voice_commands import VoiceCommands
 from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
 
@@ -69,22 +74,38 @@ class MicButton(QPushButton):
 
 
 class Voice(QObject):
-    """Signals: heard(text) with each final transcript (commands included)."""
+    """Signals: heard(text) with each final transcript (commands included).
+
+    Its parts: the speech thread and microphone (from `app.py`), the reader of answers and the
+    spoken commands (built by the window), the composer it adds the button to, the message
+    list (answers to read), the status line, `tell(text)` for a message to the user and
+    `speech_path()` for the speech model to load.
+    """
 
     heard = Signal(str)
 
     def __init__(
-        self, window: Any, speech: SpeechThread, microphone: Microphone, tts_engine: str = ""
+        self,
+        settings: Settings,
+        speech: SpeechThread,
+        microphone: Microphone,
+        read_aloud: ReadAloud,
+        commands: VoiceCommands,
+        composer: Composer,
+        message_list: MessageList,
+        status: StatusLine,
+        tell: Callable[[str], object],
+        speech_path: Callable[[], str],
     ) -> None:
-        super().__init__(window)
-        self.window = window
-        self.speech = speech
-        self.microphone = microphone
-        self.read_aloud = ReadAloud(tts_engine, self)
-        self.commands = VoiceCommands(window, self.read_last_answer)
+        super().__init__(composer)
+        self.settings, self.speech, self.microphone = settings, speech, microphone
+        self.read_aloud, self.commands = read_aloud, commands
+        self.composer, self.message_list, self.status_line = composer, message_list, status
+        self.tell, self._speech_path = tell, speech_path
+        commands.read_last_requested.connect(self.read_last_answer)
         self.model_name = ""
         self._request = 0
-        self.spoken = SpokenText(window.composer.edit)  # the words dictated, beside typing
+        self.spoken = SpokenText(composer.edit)  # the words dictated, beside typing
         self._file_request = 0  # a dropped audio file being transcribed
         self._file_name = ""
         self._file_done_s = 0.0  # ...and how far it has got
@@ -97,7 +118,7 @@ class Voice(QObject):
         self._partial = QTimer(self)
         self._partial.setInterval(PARTIAL_EVERY_MS)
         self._partial.timeout.connect(self._ask_partial)
-        self._build(window.composer)
+        self._build(composer)
         worker = speech.worker
         worker.loaded.connect(self._on_loaded)
         worker.load_failed.connect(self._on_load_failed)
@@ -115,7 +136,7 @@ class Voice(QObject):
         # Which speech model is only looked up in start(), after the window is painted.
         self._set_unavailable("Voice input starts once the speech model is loaded.")
 
-    def _build(self, composer: Any) -> None:
+    def _build(self, composer: Composer) -> None:
         self.button = MicButton(composer)
         self.button.pressed.connect(self._on_pressed)
         self.button.released_after.connect(self._on_released)
@@ -146,7 +167,7 @@ class Voice(QObject):
         kind = event.type()
         if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
             return False
-        if not isinstance(watched, QWidget) or watched.window() is not self.window:
+        if not isinstance(watched, QWidget) or watched.window() is not self.composer.window():
             return False
         if self._space_to_talk(event):
             if not event.isAutoRepeat():
@@ -164,7 +185,7 @@ class Voice(QObject):
         return event.key() == Qt.Key.Key_Space and not typing
 
     def _model_path(self) -> str:
-        return self.window.setup.speech_path()
+        return self._speech_path()
 
     # ---- the speech model ---------------------------------------------------------------------
 
@@ -183,8 +204,8 @@ class Voice(QObject):
         self._on_read_aloud_opened()  # meanwhile the buttons say it is looking for a voice
 
     def _on_read_aloud_opened(self) -> None:
-        self.window.message_list.can_speak = self.read_aloud.why_not
-        self.window.message_list.refresh_actions()
+        self.message_list.can_speak = self.read_aloud.why_not
+        self.message_list.refresh_actions()
 
     def _on_loaded(self, name: str, detector_model: Any) -> None:
         self.model_name = name
@@ -221,7 +242,7 @@ class Voice(QObject):
             self.microphone.start()
         except UserError as err:
             self._set_unavailable(str(err))
-            self.window.intake.tell(f"The microphone cannot be used: {err}")
+            self.tell(f"The microphone cannot be used: {err}")
             return
         self._request += 1
         self._ahead_request, self._ahead_result, self._waiting_for_ahead = 0, None, False
@@ -313,7 +334,7 @@ class Voice(QObject):
             return
         if recording.error is not None:
             self._set_unavailable(str(recording.error))
-            self.window.intake.tell(
+            self.tell(
                 f"The microphone stopped: {recording.error}. What was recorded before "
                 "is transcribed."
             )
@@ -321,7 +342,7 @@ class Voice(QObject):
         if audio is None and recording.error is not None and len(recording.audio):
             audio = recording.audio  # keep what was said before the device went
         if audio is None or not len(audio):
-            self.window.statusBar().showMessage("No speech heard", 4000)
+            self.status_line.flash("No speech heard", 4000)
             self.spoken.remove()
             return
         self.status.setText("Recognising…")
@@ -334,17 +355,17 @@ class Voice(QObject):
     def _on_transcribed(self, request: int, transcript: Any) -> None:
         self.status.hide()
         learned = getattr(transcript, "remembered_language", "")
-        if learned and learned != self.window.settings.get("stt_language_learned"):
-            self.window.settings.set("stt_language_learned", learned)  # the next start's prior
+        if learned and learned != self.settings.get("stt_language_learned"):
+            self.settings.set("stt_language_learned", learned)  # the next start's prior
         text = transcript.text.strip()
         if request == self._file_request:
             self._file_request = 0
             if text:
-                SpokenText(self.window.composer.edit).show(text, final=True)
+                SpokenText(self.composer.edit).show(text, final=True)
             if transcript.cancelled:
                 kept = "; the words until then are in the prompt box" if text else ""
                 where = f" after {self._file_done_s:.0f} s" if self._file_done_s else ""
-                self.window.intake.tell(f"Stopped transcribing {self._file_name}{where}{kept}.")
+                self.tell(f"Stopped transcribing {self._file_name}{where}{kept}.")
             return
         if request == self._ahead_request and request != 0:
             self._ahead_result = transcript
@@ -363,7 +384,7 @@ class Voice(QObject):
         text = transcript.text.strip()
         self.heard.emit(text)
         if not text:
-            self.window.statusBar().showMessage("No speech heard", 4000)
+            self.status_line.flash("No speech heard", 4000)
             self.spoken.remove()
             return
         from desktop_assistant.core.commands import understand  # its patterns: 28 ms
@@ -379,15 +400,15 @@ class Voice(QObject):
             return
         self.spoken.show(text, final=True)
         self.spoken.end()
-        if self.window.settings.get("hands_free"):
+        if self.settings.get("hands_free"):
             self._send_hands_free()
 
     def _send_hands_free(self) -> None:
         """Send what was said, unless an answer is still coming (the button is Stop then:
         clicking it would stop that answer); the words wait in the box."""
-        composer = self.window.composer
+        composer = self.composer
         if composer.busy:
-            self.window.statusBar().showMessage(
+            self.status_line.flash(
                 "Your words are in the box: send them when the answer has finished", 8000
             )
             return
@@ -399,7 +420,7 @@ class Voice(QObject):
             self._file_request = 0  # the next dropped file may start
         elif request != self._request:
             return  # an earlier recording's, superseded
-        self.window.intake.tell(f"Speech recognition failed: {message}")
+        self.tell(f"Speech recognition failed: {message}")
 
     def _on_progress(self, request: int, done: float, total: float) -> None:
         if request == self._file_request and total > 0:
@@ -412,10 +433,10 @@ class Voice(QObject):
     def transcribe_file(self, path: Path) -> None:
         """A dropped audio file: its words go into the prompt box."""
         if not self.model_name:
-            self.window.intake.tell(f"{path.name} cannot be transcribed: {NO_SPEECH_MODEL}")
+            self.tell(f"{path.name} cannot be transcribed: {NO_SPEECH_MODEL}")
             return
         if self._file_request:
-            self.window.intake.tell(
+            self.tell(
                 f"{path.name} waits: {self._file_name} is still being transcribed (Esc stops it)"
             )
             return
@@ -429,23 +450,23 @@ class Voice(QObject):
     # ---- reading aloud ------------------------------------------------------------------------
 
     def read_last_answer(self) -> None:
-        last = self.window.message_list.last_answer()
+        last = self.message_list.last_answer()
         if last is not None and last.text:
             self.speak(last.text)
 
     def speak(self, text: str) -> None:
         if not self.read_aloud.available:
-            self.window.intake.tell(self.read_aloud.why_not)
+            self.tell(self.read_aloud.why_not)
             return
         self.read_aloud.say(text)
 
     def follow_answer(self, text: str, done: bool) -> None:
         """A streaming answer: read each finished sentence when auto-read is on."""
-        if self.window.settings.get("auto_read") and self.read_aloud.available:
+        if self.settings.get("auto_read") and self.read_aloud.available:
             self.read_aloud.follow(text, done)
 
     def _on_read_finished(self) -> None:
-        if self.window.settings.get("hands_free") and not self.recording:
+        if self.settings.get("hands_free") and not self.recording:
             QTimer.singleShot(300, self.listen)
 
     def shutdown(self) -> None:

@@ -15,7 +15,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop_assistant.core.settings import Settings  # noqa: E402
-from desktop_assistant.ui import main_window  # noqa: E402
+from desktop_assistant.ui import chat_session  # noqa: E402
 from desktop_assistant.ui.main_window import MainWindow  # noqa: E402
 from desktop_assistant.ui.workers.chat import ChatThread  # noqa: E402
 from desktop_assistant.ui.workers.history import HistoryThread  # noqa: E402
@@ -27,7 +27,7 @@ TOKENS = [f"t{i} " for i in range(40)]
 def main() -> None:
     db = Path(sys.argv[1])
     app = QApplication([])
-    main_window.SAVE_EVERY_S = 0.02  # flush often, so kills land mid-answer
+    chat_session.SAVE_EVERY_S = 0.02  # flush often, so kills land mid-answer
     engine = FakeChatEngine(tokens=TOKENS, delay_s=0.005)
     window = MainWindow(
         Settings(db.with_suffix(".json")), ChatThread(lambda p: engine), "/fake", HistoryThread(db)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from desktop_assistant.core.errors import ModelError
-from desktop_assistant.ui.main_window import NO_MODEL_TEXT
+from desktop_assistant.ui.model_setup import NO_MODEL_TEXT
 from tests.fakes import FakeChatEngine
 
 

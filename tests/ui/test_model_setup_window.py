@@ -8,13 +8,13 @@ from desktop_assistant.ui.model_manager import ModelManagerDialog
 
 def test_no_model_opens_on_the_setup_page_and_a_chosen_model_loads(qtbot, make_window):
     window, engine = make_window(model_path="")
-    page = window.centralWidget()
+    page = window.pages.currentWidget()
     assert isinstance(page, FirstRunPage)
     assert any("No chat model" in w.text for w in window.view.messages())  # kept behind it
     page.model_ready.emit("chat", "/models/fake-model")
     qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
     page.setup_finished.emit()
-    assert window.centralWidget() is not page and window.setup.page is None
+    assert window.pages.currentWidget() is not page and window.setup.page is None
     assert window.composer.isVisibleTo(window)
 
 

@@ -49,7 +49,8 @@ def run_gui(args: Any) -> int:
     )
 
     _set_up_logging()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Desktop Assistant")
     app.setDesktopFileName("desktop-assistant")
     single = SingleInstance(paths.data_dir(), app)
@@ -72,7 +73,8 @@ def run_gui(args: Any) -> int:
         window.first_painted.connect(lambda: _report_paint_and_quit(window))
     else:
         window.first_painted.connect(window.start)
-        window.first_painted.connect(window.voice.start)
+        if window.voice is not None:
+            window.first_painted.connect(window.voice.start)
     if args.send:
         QTimer.singleShot(0, lambda: window.send(args.send))
     if args.screenshot:

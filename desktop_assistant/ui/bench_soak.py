@@ -107,7 +107,9 @@ def _soak(
     def wait_until(condition: Callable[[], bool], seconds: float = 600) -> None:
         deadline = time.monotonic() + seconds
         poll = QTimer()
-        poll.timeout.connect(lambda: (condition() or time.monotonic() > deadline) and loop.quit())
+        poll.timeout.connect(
+            lambda: loop.quit() if condition() or time.monotonic() > deadline else None
+        )
         poll.start(5)
         loop.exec()
         poll.stop()
@@ -120,34 +122,41 @@ def _soak(
     wait_until(lambda: window.state in ("ready", "no-model"))
     if window.state != "ready":
         raise RuntimeError(f"the model did not load: {window.state_label.text()}")
-    if window.voice is not None:
-        wait_until(lambda: bool(window.voice.model_name) or not window.voice.button.isEnabled())
+    heard, conversations, tray = window.voice, window.conversations, window.composer.tray
+    if conversations is None:
+        raise RuntimeError("the window has no history")
+    if heard is not None:
+        wait_until(lambda: bool(heard.model_name) or not heard.button.isEnabled())
     finished: list[Any] = []
     window.reply_finished.connect(finished.append)
+
+    def answered_after(count: int) -> Callable[[], bool]:
+        return lambda: len(finished) > count
+
     warm_up = max(5, turns // 10)
     samples: list[dict[str, float]] = []
     pictures = audios = 0
     started = time.perf_counter()
     for turn in range(turns):
         if turn and turn % NEW_CHAT_EVERY == 0:
-            window.conversations.new_chat()
+            conversations.new_chat()
         if (
             picture is not None
             and turn % PICTURE_EVERY == 0
             and window.intake.model_reads_images(quiet=True)
         ):
             window.composer.tray.add_files([picture])
-            wait_until(lambda: not window.composer.tray.busy and window.composer.tray.images())
+            wait_until(lambda: not tray.busy and bool(tray.images()))
             pictures += 1
-        if audio is not None and window.voice is not None and turn % AUDIO_EVERY == 0:
+        if audio is not None and heard is not None and turn % AUDIO_EVERY == 0:
             window.composer.edit.clear()
-            window.voice.transcribe_file(audio)
-            wait_until(lambda: not window.voice._file_request)
+            heard.transcribe_file(audio)
+            wait_until(lambda: not heard.transcribing_file)
             audios += 1
         window.composer.edit.setPlainText(QUESTIONS[turn % len(QUESTIONS)])
-        count = len(finished)
+        answered = answered_after(len(finished))
         window.composer.submit()
-        wait_until(lambda count=count: len(finished) > count)
+        wait_until(answered)
         app.processEvents()
         gc.collect()
         samples.append(_usage())

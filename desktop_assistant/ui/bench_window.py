@@ -42,13 +42,14 @@ class Heartbeat:
 
 def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str, Any]:
     from PySide6.QtCore import QEventLoop
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.main_window import MainWindow
     from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # noqa: F841 (kept alive)
     settings = Settings()
     settings.set("max_new_tokens", max_new_tokens)
     settings.set("temperature", 0.0)
@@ -67,7 +68,12 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     renders = 0
     render_s = 0.0
     replies: list[Any] = []
-    window.reply_finished.connect(lambda reply: (replies.append(reply), loop.quit()))
+
+    def on_reply(reply: Any) -> None:
+        replies.append(reply)
+        loop.quit()
+
+    window.reply_finished.connect(on_reply)
     started = time.perf_counter()
     heartbeat.start()
     window.send(prompt)
@@ -90,7 +96,7 @@ def measure_streaming(model: str, prompt: str, max_new_tokens: int) -> dict[str,
     stats = replies[0].stats if replies else None
     over = [g - HEARTBEAT_MS for g in heartbeat.gaps]
     return {
-        "platform": app.platformName(),
+        "platform": QGuiApplication.platformName(),
         "new_tokens": stats.new_tokens if stats else 0,
         "prompt_tokens": stats.prompt_tokens if stats else 0,
         "decode_tok_s": round(stats.decode_tok_s, 2) if stats else 0.0,
@@ -125,17 +131,20 @@ def measure_conversation_view(path: Any, conversation_id: int, expected: int) ->
 
     def wait_until(condition: Any) -> None:
         poll = QTimer()
-        poll.timeout.connect(lambda: condition() and loop.quit())
+        poll.timeout.connect(lambda: loop.quit() if condition() else None)
         poll.start(10)
         loop.exec()
         poll.stop()
 
-    wait_until(lambda: window.conversations.sidebar.model.rowCount() > 0)
+    conversations = window.conversations
+    if conversations is None:
+        raise RuntimeError("the window has no history")
+    wait_until(lambda: conversations.sidebar.model.rowCount() > 0)
     heartbeat = Heartbeat()
     shown: list[float] = []
     started = time.perf_counter()
     heartbeat.start()
-    window.conversations.open(conversation_id)
+    conversations.open(conversation_id)
     wait_until(lambda: window.conversation_id == conversation_id and window.view.messages())
     shown.append(time.perf_counter())
     # The user scrolls to the top again and again until every message has been drawn.

@@ -106,6 +106,7 @@ class Composer(QWidget):
         row.addWidget(self.edit, 1)
         row.addLayout(self.tools)
         outer = QVBoxLayout(self)
+        self._outer = outer
         outer.setContentsMargins(12, 6, 12, 6)
         outer.addWidget(self.edit_banner)
         outer.addWidget(self.tray)
@@ -117,6 +118,10 @@ class Composer(QWidget):
         self.edit.image_given.connect(self.tray.add_pasted)
         self.setObjectName("composer")
         self.button.clicked.connect(self._on_button)
+
+    def add_row_on_top(self, widget: QWidget) -> None:
+        """A row above the prompt box (the voice part's status and level meter)."""
+        self._outer.insertWidget(0, widget)
 
     @property
     def busy(self) -> bool:

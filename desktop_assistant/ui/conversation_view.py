@@ -7,6 +7,7 @@ the whole conversation. Assistant text is Markdown; user text is shown as typed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -80,7 +82,7 @@ class _FittedBrowser(QTextBrowser):
             self._fit, Qt.ConnectionType.QueuedConnection
         )
 
-    def loadResource(self, kind: int, name: QUrl):  # noqa: N802 (Qt API)
+    def loadResource(self, kind: int, name: QUrl | str) -> None:  # noqa: N802 (Qt API)
         """Never load images or other resources named by model output."""
         return None
 
@@ -125,6 +127,7 @@ class MessageWidget(QFrame):
         self.setProperty("role", role)  # styled by the view's one style sheet
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
+        self._column = layout
         header = QHBoxLayout()
         self.title = QLabel(f"<b>{ROLE_TITLES[role]}</b>")
         self.stats_label = plain_label(QLabel())
@@ -208,6 +211,10 @@ class MessageWidget(QFrame):
             cursor.insertHtml(html)
         return cursor.position()
 
+    def add_below(self, widget: QWidget) -> None:
+        """Put a widget (a button on a notice) under the message's text."""
+        self._column.addWidget(widget)
+
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
 
@@ -272,6 +279,16 @@ class MessageWidget(QFrame):
                 QDesktopServices.openUrl(url)
 
 
+def _page_layout(page: QWidget) -> QVBoxLayout:
+    """The column of a page of older messages (`ConversationView.add_older` gives it one)."""
+    return cast(QVBoxLayout, page.layout())
+
+
+def _widgets_in(layout: QLayout) -> list[QWidget]:
+    items = (layout.itemAt(i) for i in range(layout.count()))
+    return [w for w in (item.widget() for item in items if item is not None) if w is not None]
+
+
 class ConversationView(QScrollArea):
     """All messages of the conversation, newest at the bottom.
 
@@ -295,6 +312,7 @@ class ConversationView(QScrollArea):
         self._layout.setSpacing(10)
         self._layout.addStretch(1)
         self.setWidget(container)
+        self._container = container
         self._follow = True
         # While older messages are drawn above: the message the user looks at, and its offset
         # from the top of the viewport, to keep it in place.
@@ -338,8 +356,9 @@ class ConversationView(QScrollArea):
             self._anchor = None
         parent = widget.parentWidget()
         if parent is not None and parent.objectName() == "page":
-            parent.layout().removeWidget(widget)
-            if parent.layout().count() == 0:
+            page = _page_layout(parent)
+            page.removeWidget(widget)
+            if page.count() == 0:
                 self._layout.removeWidget(parent)
                 parent.deleteLater()
         else:
@@ -358,14 +377,13 @@ class ConversationView(QScrollArea):
 
     def messages(self) -> list[MessageWidget]:
         found: list[MessageWidget] = []
-        for i in range(self._layout.count()):
-            item = self._layout.itemAt(i).widget()
+        for item in _widgets_in(self._layout):
             if isinstance(item, MessageWidget):
                 found.append(item)
-            elif item is not None and item.objectName() == "page":
-                inner = item.layout()
-                widgets = (inner.itemAt(j).widget() for j in range(inner.count()))
-                found += [w for w in widgets if isinstance(w, MessageWidget)]
+            elif item.objectName() == "page":
+                found += [
+                    w for w in _widgets_in(_page_layout(item)) if isinstance(w, MessageWidget)
+                ]
         return found
 
     def redraw_answers(self) -> None:
@@ -379,12 +397,12 @@ class ConversationView(QScrollArea):
 
         Checked after each batch too: a few short messages that do not fill the view give
         the user nothing to scroll, so scrolling alone would never ask for more."""
-        self.widget().layout().activate()  # the scroll range of what is drawn now
+        self._layout.activate()  # the scroll range of what is drawn now
         return self.verticalScrollBar().value() < self.viewport().height() // 2
 
     def y_of(self, widget: QWidget) -> int:
         """Where a message is in the scrolled column (pages have their own coordinates)."""
-        return widget.mapTo(self.widget(), QPoint(0, 0)).y()
+        return widget.mapTo(self._container, QPoint(0, 0)).y()
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()
@@ -415,7 +433,7 @@ class ConversationView(QScrollArea):
                 bar.setValue(maximum)
             elif self._anchor is not None:
                 widget, offset = self._anchor
-                self.widget().layout().activate()
+                self._layout.activate()
                 bar.setValue(self.y_of(widget) - offset)
         finally:
             self._adjusting = False

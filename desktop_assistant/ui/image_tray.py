@@ -52,7 +52,7 @@ def _save_pasted(image: QImage) -> Path:
     """Write pasted pixels to a PNG in the cache folder, named by content."""
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub says bytes: wrong
     data = bytes(buffer.data().data())
     folder = paths.cache_dir() / "pasted"
     folder.mkdir(parents=True, exist_ok=True)

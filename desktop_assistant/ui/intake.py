@@ -174,5 +174,5 @@ class Intake(QObject):
             )
             button = QPushButton("Choose a vision model…", notice)
             button.clicked.connect(self.choose_model)
-            notice.layout().addWidget(button)
+            notice.add_below(button)
         return False

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         add_menus(self, self.setup, self.conversations, self.open_settings, self.zoom)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.escape)
-        QShortcut(QKeySequence("Esc"), self, activated=self.escape)
+        QShortcut(QKeySequence("Esc"), self).activated.connect(self.escape)
         self.setAcceptDrops(True)
         apply_theme(settings.get("theme"))
         settings.on_change(self._on_setting_changed)

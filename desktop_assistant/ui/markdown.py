@@ -82,7 +82,8 @@ def _build_parser() -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     # Only addresses a click can open (after showing them) become links; anything else
     # (relative, ftp:, file:, javascript:) stays the text it was written as.
-    md.validateLink = lambda url: url.strip().lower().startswith(LINK_SCHEMES)
+    # markdown-it-py's documented hook for this, an attribute replaced on the instance
+    md.validateLink = lambda url: url.strip().lower().startswith(LINK_SCHEMES)  # type: ignore[method-assign]
 
     def fence(renderer: Any, tokens: Any, idx: int, options: Any, env: dict) -> str:
         token = tokens[idx]

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop_assistant.core.conversation import Message, MessageState
+from desktop_assistant.core.conversation import Message, MessageState, Role
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
@@ -24,7 +24,7 @@ from desktop_assistant.ui.conversation_view import ConversationView, MessageWidg
 log = logging.getLogger(__name__)
 
 SHOW_BATCH = 5  # messages drawn per event-loop turn (~3 ms each)
-STORED_STATE_TEXT = {
+STORED_STATE_TEXT: dict[str, str] = {
     MessageState.INTERRUPTED: "cut off when the app closed",
     MessageState.STOPPED: "stopped",
     MessageState.FAILED: "failed",
@@ -238,7 +238,7 @@ class MessageList(QObject):
         messages = [Message("system", system_prompt)] if system_prompt else []
         for entry in self.entries:
             if entry.role in ("user", "assistant") and (entry.text or entry.images):
-                role = "user" if entry.role == "user" else "assistant"
+                role: Role = "user" if entry.role == "user" else "assistant"
                 messages.append(Message(role, entry.text, entry.images))
             if entry is upto:
                 break

@@ -182,9 +182,9 @@ class ModelManagerDialog(QDialog):
     def select(self, model_id: str) -> bool:
         for i in range(self.tree.topLevelItemCount()):
             parent = self.tree.topLevelItem(i)
-            for j in range(parent.childCount()):
-                child = parent.child(j)
-                if child.text(0) == model_id:
+            children = [parent.child(j) for j in range(parent.childCount())] if parent else []
+            for child in children:
+                if child is not None and child.text(0) == model_id:
                     self.tree.setCurrentItem(child)
                     return True
         return False

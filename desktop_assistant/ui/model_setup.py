@@ -62,7 +62,7 @@ class ModelSetup(QObject):
         notice = self.session.view.add_message("notice", NO_MODEL_TEXT)
         button = QPushButton("Open model folder…", notice)
         button.clicked.connect(self.choose_folder)
-        notice.layout().addWidget(button)
+        notice.add_below(button)
 
     # ---- the chat thread loading a model ----------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as GuiQt  # Qt's text functions live in QtGui's namespace
-from PySide6.QtWidgets import QLabel, QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 
 def tip(text: str) -> str:
@@ -25,9 +25,9 @@ def plain_label(label: QLabel) -> QLabel:
     return label
 
 
-def ask(parent: object, title: str, question: str) -> bool:
+def ask(parent: QWidget | None, title: str, question: str) -> bool:
     """A Yes/No question whose text is shown as it is."""
-    box = QMessageBox(parent)  # type: ignore[arg-type]
+    box = QMessageBox(parent)
     box.setWindowTitle(title)
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setText(question)

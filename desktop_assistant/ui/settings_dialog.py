@@ -178,7 +178,9 @@ class SettingsDialog(QDialog):
         for device in list_input_devices():
             picker.addItem(device.name)
         picker.setCurrentText(settings.get("input_device"))
-        picker.lineEdit().setPlaceholderText("System default")
+        line = picker.lineEdit()
+        if line is not None:  # the picker is editable: it has one
+            line.setPlaceholderText("System default")
         picker.setObjectName("input_device")
         old = self.editors["input_device"]
         picker.setToolTip(old.toolTip())

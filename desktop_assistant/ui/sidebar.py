@@ -78,8 +78,8 @@ class ConversationListModel(QAbstractListModel):
             font.setBold(True)
             font.setPointSizeF(font.pointSizeF() * 0.85)
             return font
-        if role == Qt.ItemDataRole.ToolTipRole and not header:
-            return tip(row.title)  # type: ignore[union-attr]
+        if role == Qt.ItemDataRole.ToolTipRole and not isinstance(row, str):
+            return tip(row.title)
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:

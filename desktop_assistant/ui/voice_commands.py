@@ -90,7 +90,7 @@ class VoiceCommands(QObject):
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.undo_button.clicked.connect(self._undo)
-        self._undo_action: Callable[[], None] | None = None
+        self._undo_action: Callable[[], object] | None = None
         self._hide = QTimer(self)
         self._hide.setSingleShot(True)
         self._hide.timeout.connect(self.undo_button.hide)
@@ -145,7 +145,7 @@ class VoiceCommands(QObject):
 
     # ---- the commands ------------------------------------------------------------------------
 
-    def _do(self, command: Command) -> Callable[[], None] | None:  # noqa: C901 (a dispatch)
+    def _do(self, command: Command) -> Callable[[], object] | None:  # noqa: C901 (a dispatch)
         """Carry out a command; returns how to undo it, when it can be undone."""
         session, saved, slots = self.session, self.conversations, command.slots
         composer, settings = session.composer, session.settings
@@ -245,7 +245,9 @@ class VoiceCommands(QObject):
         self.yes_button.hide()
         self.no_button.hide()
 
-    def _show(self, text: str, ms: int = SHOWN_MS, undo: Callable[[], None] | None = None) -> None:
+    def _show(
+        self, text: str, ms: int = SHOWN_MS, undo: Callable[[], object] | None = None
+    ) -> None:
         self.status.flash(text, ms)
         self._undo_action = undo
         self.undo_button.setVisible(undo is not None)

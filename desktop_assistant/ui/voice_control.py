@@ -49,6 +49,13 @@ NO_SPEECH_MODEL = (
 )
 
 
+def _application() -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        raise RuntimeError("the voice part needs the QApplication that runs the window")
+    return app
+
+
 class MicButton(QPushButton):
     """Click to start/stop; hold to talk. Signals: released_after(ms held)."""
 
@@ -132,7 +139,7 @@ class Voice(QObject):
         microphone.paused.connect(self._on_paused)
         self.read_aloud.finished.connect(self._on_read_finished)
         self.read_aloud.opened.connect(self._on_read_aloud_opened)
-        QApplication.instance().installEventFilter(self)  # Space reaches the focused child
+        _application().installEventFilter(self)  # Space reaches the focused child
         # Which speech model is only looked up in start(), after the window is painted.
         self._set_unavailable("Voice input starts once the speech model is loaded.")
 
@@ -158,8 +165,8 @@ class Voice(QObject):
         self.recording_row = QWidget(composer)
         self.recording_row.setLayout(row)
         self.recording_row.hide()
-        composer.layout().insertWidget(0, self.recording_row)
-        composer.layout().insertWidget(0, self.status)
+        composer.add_row_on_top(self.recording_row)
+        composer.add_row_on_top(self.status)
         self.status.hide()
 
     def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt API)
@@ -430,6 +437,10 @@ class Voice(QObject):
             )
             self.status.show()
 
+    @property
+    def transcribing_file(self) -> bool:
+        return bool(self._file_request)
+
     def transcribe_file(self, path: Path) -> None:
         """A dropped audio file: its words go into the prompt box."""
         if not self.model_name:
@@ -470,7 +481,7 @@ class Voice(QObject):
             QTimer.singleShot(300, self.listen)
 
     def shutdown(self) -> None:
-        QApplication.instance().removeEventFilter(self)
+        _application().removeEventFilter(self)
         self.cancel()
         if not self.read_aloud.shutdown():
             log.warning("the read-aloud thread did not end in time")

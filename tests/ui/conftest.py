@@ -29,5 +29,5 @@ def make_window(qtbot, tmp_path):
     yield make
     for window in windows:
         window.close()
-        assert window.chat.thread.isFinished()
-        assert window.history is None or window.history.thread.isFinished()
+        assert window.chat.qthread.isFinished()
+        assert window.history is None or window.history.qthread.isFinished()

@@ -158,7 +158,7 @@ def test_closing_mid_stream_ends_the_thread(qtbot, make_window):
     _type_and_send(qtbot, window, "go")
     qtbot.waitUntil(lambda: len(engine.emitted) > 3, timeout=10_000)
     window.close()
-    assert window.chat.thread.isFinished()
+    assert window.chat.qthread.isFinished()
     assert engine.cancelled.is_set()
 
 

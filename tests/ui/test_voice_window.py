@@ -69,8 +69,8 @@ def voice_window(qtbot, tmp_path):
     yield make
     for window in made:
         window.close()
-        assert window.voice.speech.thread.isFinished()
-        assert window.voice.read_aloud._thread.thread.isFinished()
+        assert window.voice.speech.qthread.isFinished()
+        assert window.voice.read_aloud._thread.qthread.isFinished()
 
 
 def _click_mic(qtbot, window):

@@ -41,9 +41,9 @@ def test_a_worker_thread_runs_its_worker_on_its_own_named_thread(qtbot):
     owner = _EchoThread()
     with qtbot.waitSignal(owner.worker.said, timeout=5000) as said:
         owner.asked.emit("hello")
-    assert said.args[0] == "hello" and said.args[1] is owner.thread
-    assert owner.thread.objectName() == "echo" and owner.thread is not QThread.currentThread()
-    assert owner.shutdown() and owner.thread.isFinished() and owner.quits == [1]
+    assert said.args[0] == "hello" and said.args[1] is owner.qthread
+    assert owner.qthread.objectName() == "echo" and owner.qthread is not QThread.currentThread()
+    assert owner.shutdown() and owner.qthread.isFinished() and owner.quits == [1]
 
 
 def test_the_window_threads_are_worker_threads(tmp_path):
@@ -52,13 +52,13 @@ def test_the_window_threads_are_worker_threads(tmp_path):
         SpeechThread(lambda path: FakeSpeechEngine()),
         HistoryThread(tmp_path / "history.sqlite3"),
     ]
-    names = [o.thread.objectName() for o in owners]
+    names = [o.qthread.objectName() for o in owners]
     assert names == ["chat-model", "speech-model", "history"]
     for owner in owners:
-        assert isinstance(owner, WorkerThread) and owner.worker.thread() is owner.thread
-        assert owner.thread.isRunning()
+        assert isinstance(owner, WorkerThread) and owner.worker.thread() is owner.qthread
+        assert owner.qthread.isRunning()
     assert all(owner.shutdown() for owner in owners)
-    assert all(owner.thread.isFinished() for owner in owners)
+    assert all(owner.qthread.isFinished() for owner in owners)
     reader = ReadAloud()
     assert reader.shutdown()  # never opened: no thread
 

@@ -25,16 +25,16 @@ class WorkerThread(QObject):
 
     def __init__(self, name: str, worker: QObject, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName(name)
+        self.qthread = QThread()
+        self.qthread.setObjectName(name)
         self.worker = worker  # subclasses annotate its class
-        worker.moveToThread(self.thread)
+        worker.moveToThread(self.qthread)
 
     def start(self, links: Iterable[tuple[SignalInstance, Callable[..., object]]] = ()) -> None:
         """Connect (signal, slot) pairs, queued onto the worker's thread, and start it."""
         for signal, slot in links:
             signal.connect(slot)
-        self.thread.start()
+        self.qthread.start()
 
     def before_quit(self) -> None:
         """What must happen before the thread's loop ends; nothing by default."""
@@ -42,5 +42,5 @@ class WorkerThread(QObject):
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """End the thread and wait for it; True when it has ended."""
         self.before_quit()
-        self.thread.quit()
-        return self.thread.wait(self.SHUTDOWN_MS if timeout_ms is None else timeout_ms)
+        self.qthread.quit()
+        return self.qthread.wait(self.SHUTDOWN_MS if timeout_ms is None else timeout_ms)

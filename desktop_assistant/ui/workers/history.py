@@ -155,9 +155,9 @@ class HistoryWorker(QObject):
             if new_version:
                 h.new_version(message_id)
             else:
-                h.update_message(
-                    message_id, h.message(message_id).content, state=MessageState.STREAMING
-                )
+                stored = h.message(message_id)
+                text = stored.content if stored is not None else ""
+                h.update_message(message_id, text, state=MessageState.STREAMING)
             self._streams[token] = message_id
 
         self._run("save the answer", resume)
@@ -336,7 +336,7 @@ class HistoryThread(WorkerThread):
         `quit()` alone would drop the writes still queued (an event loop that exits does not
         drain its queue), so the close is a blocking call queued behind them.
         """
-        if self.thread.isRunning():
+        if self.qthread.isRunning():
             QMetaObject.invokeMethod(
                 self.worker, "close", Qt.ConnectionType.BlockingQueuedConnection
             )

@@ -6,7 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_assistant.ui.main_window import MainWindow
 
 
 def no_display_reason(env: dict[str, str] | None = None, platform: str | None = None) -> str:
@@ -91,7 +96,7 @@ def run_gui(args: Any) -> int:
     return code
 
 
-def _bring_to_front(window: Any) -> None:
+def _bring_to_front(window: MainWindow) -> None:
     """Another start asked for the window: unminimise it and ask the window manager for
     focus (some refuse focus stealing and flash the task bar entry instead)."""
     from PySide6.QtCore import Qt
@@ -126,7 +131,7 @@ def _set_up_logging() -> None:
     root.addHandler(handler)
 
 
-def _report_blocked_connections(window: Any) -> None:
+def _report_blocked_connections(window: MainWindow) -> None:
     """A connection the offline guard refused (from any thread) is said in the status bar."""
     from PySide6.QtCore import QObject, Qt, Signal
 
@@ -146,7 +151,7 @@ def _report_blocked_connections(window: Any) -> None:
     window.destroyed.connect(lambda *_: stop())
 
 
-def _report_bugs_in_the_window(window: Any) -> None:
+def _report_bugs_in_the_window(window: MainWindow) -> None:
     """An exception escaping a slot is a bug: log it (with its traceback, in the rotating log
     in the data folder), say so in the window with the details to copy, keep running."""
     import traceback
@@ -165,7 +170,7 @@ def _report_bugs_in_the_window(window: Any) -> None:
     sys.excepthook = hook
 
 
-def show_bug_details(window: Any, summary: str, details: str) -> Any:
+def show_bug_details(window: MainWindow, summary: str, details: str) -> QMessageBox:
     """A dialog (one at a time, not modal) with the error's details and a Copy button, for a
     bug report. Returns it."""
     from PySide6.QtCore import Qt
@@ -174,7 +179,7 @@ def show_bug_details(window: Any, summary: str, details: str) -> Any:
 
     from desktop_assistant.core import paths
 
-    box = getattr(window, "_bug_dialog", None)
+    box = window.bug_dialog
     if box is not None and box.isVisible():
         box.setDetailedText(box.detailedText() + "\n" + details)  # one dialog for a burst
         return box
@@ -195,11 +200,11 @@ def show_bug_details(window: Any, summary: str, details: str) -> Any:
     box.addButton(QMessageBox.StandardButton.Close)
     box.setModal(False)
     box.show()
-    window._bug_dialog = box
+    window.bug_dialog = box
     return box
 
 
-def _close_on_ctrl_c(window: Any) -> None:
+def _close_on_ctrl_c(window: MainWindow) -> None:
     """Ctrl+C in the terminal closes the window cleanly (Qt's loop hides signals otherwise)."""
     import signal
 
@@ -211,7 +216,7 @@ def _close_on_ctrl_c(window: Any) -> None:
     timer.start(250)
 
 
-def _report_paint_and_quit(window: Any) -> None:
+def _report_paint_and_quit(window: MainWindow) -> None:
     """For `bench startup`: say that the window is painted and whether torch was imported."""
     import json
 
@@ -223,7 +228,7 @@ def _report_paint_and_quit(window: Any) -> None:
     QApplication.quit()
 
 
-def _screenshot_and_quit(window: Any, path: str) -> None:
+def _screenshot_and_quit(window: MainWindow, path: str) -> None:
     """Grab the whole screen (a real screenshot of the X display under Xvfb), then quit."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

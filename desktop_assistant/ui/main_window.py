@@ -17,6 +17,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.chat = chat
         self.history = history
         self._painted = False
+        self.bug_dialog: QMessageBox | None = None  # app.py's report of a bug, while open
         self.setWindowTitle("Desktop Assistant")
         self.resize(900, 700)
         self.view = ConversationView(self)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -37,6 +38,10 @@ from desktop_assistant.ui.spoken_text import SpokenText
 from desktop_assistant.ui.status_line import StatusLine
 from desktop_assistant.ui.voice_commands import VoiceCommands
 from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
+
+if TYPE_CHECKING:
+    from desktop_assistant.audio.capture import Recording
+    from desktop_assistant.inference.speech import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +76,11 @@ class MicButton(QPushButton):
     # and let go), not from when these handlers ran: starting the microphone on press can take
     # longer than HOLD_MS on a slow or busy laptop, and a click would then count as a hold and
     # stop the recording as soon as it began.
-    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
         self._down_at = event.timestamp()
         super().mousePressEvent(event)
 
-    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
         super().mouseReleaseEvent(event)
         self.released_after.emit(max(0, event.timestamp() - self._down_at))
 
@@ -120,7 +125,7 @@ class Voice(QObject):
         # recording then ends with no more speech, that text is used at once.
         self._ahead_request = 0
         self._ahead_speech_end: float | None = None
-        self._ahead_result: Any = None
+        self._ahead_result: Transcript | None = None
         self._waiting_for_ahead = False
         self._partial = QTimer(self)
         self._partial.setInterval(PARTIAL_EVERY_MS)
@@ -169,10 +174,12 @@ class Voice(QObject):
         composer.add_row_on_top(self.status)
         self.status.hide()
 
-    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         """Space outside the prompt box: hold to talk."""
         kind = event.type()
         if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            return False
+        if not isinstance(event, QKeyEvent):
             return False
         if not isinstance(watched, QWidget) or watched.window() is not self.composer.window():
             return False
@@ -183,7 +190,7 @@ class Voice(QObject):
         return False
 
     @staticmethod
-    def _space_to_talk(event: Any) -> bool:
+    def _space_to_talk(event: QKeyEvent) -> bool:
         focus = QApplication.focusWidget()
         typing = (
             isinstance(focus, QLineEdit | QPlainTextEdit | QTextEdit)
@@ -322,7 +329,7 @@ class Voice(QObject):
         self._ahead_result = None
         self.speech.transcribe_requested.emit(self._ahead_request, speech, True)
 
-    def _ahead_still_good(self, recording: Any) -> bool:
+    def _ahead_still_good(self, recording: Recording) -> bool:
         """The recording ended by silence with no speech since the pause decoded ahead."""
         return (
             bool(self._ahead_request)
@@ -330,7 +337,7 @@ class Voice(QObject):
             and self.microphone.last_speech_s() == self._ahead_speech_end
         )
 
-    def _on_stopped(self, recording: Any) -> None:
+    def _on_stopped(self, recording: Recording) -> None:
         self._partial.stop()
         self._reset_button()
         if self._ahead_still_good(recording):
@@ -359,7 +366,7 @@ class Voice(QObject):
 
     # ---- results ------------------------------------------------------------------------------
 
-    def _on_transcribed(self, request: int, transcript: Any) -> None:
+    def _on_transcribed(self, request: int, transcript: Transcript) -> None:
         self.status.hide()
         learned = getattr(transcript, "remembered_language", "")
         if learned and learned != self.settings.get("stt_language_learned"):
@@ -384,7 +391,7 @@ class Voice(QObject):
             return
         self._finish(transcript)
 
-    def _finish(self, transcript: Any) -> None:
+    def _finish(self, transcript: Transcript) -> None:
         """A final transcript: a command to carry out, or words for the prompt box."""
         self.status.hide()
         self._ahead_request, self._ahead_result = 0, None

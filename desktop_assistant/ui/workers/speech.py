@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -22,12 +22,19 @@ from desktop_assistant.ui.workers import WorkerThread
 
 log = logging.getLogger(__name__)
 
-SpeechFactory = Callable[[str], Any]  # model folder -> a SpeechToText engine
-StreamFactory = Callable[[], Any]  # -> an audio.capture.InputStream
+if TYPE_CHECKING:  # no numpy, torch or sounddevice before the window is painted
+    import numpy as np
+
+    from desktop_assistant.audio.capture import InputStream, Recorder
+    from desktop_assistant.audio.vad import SpeechDetector
+    from desktop_assistant.inference.speech import SpeechToText
+
+SpeechFactory = Callable[[str], "SpeechToText"]  # model folder -> a speech-to-text engine
+StreamFactory = Callable[[], "InputStream"]  # -> the microphone's stream
 
 
 def speech_factory_for(settings: Settings) -> SpeechFactory:
-    def make(path: str) -> Any:
+    def make(path: str) -> SpeechToText:
         from desktop_assistant.inference.speech import WhisperEngine
 
         return WhisperEngine.from_settings(path, settings)
@@ -38,7 +45,7 @@ def speech_factory_for(settings: Settings) -> SpeechFactory:
 def stream_factory_for(settings: Settings) -> StreamFactory:
     """The microphone the settings name (or the system's default)."""
 
-    def make() -> Any:
+    def make() -> InputStream:
         from desktop_assistant.audio.capture import SoundDeviceStream
 
         return SoundDeviceStream(settings.get("input_device") or None)
@@ -64,7 +71,7 @@ class SpeechWorker(QObject):
     def __init__(self, factory: SpeechFactory) -> None:
         super().__init__()
         self._factory = factory
-        self._engine: Any = None
+        self._engine: SpeechToText | None = None
         self._latest_partial = 0  # partial requests older than this are skipped
         self._stopped_up_to = 0  # transcriptions with this id or lower were stopped (Esc)
         self._lock = threading.Lock()
@@ -93,7 +100,7 @@ class SpeechWorker(QObject):
             self._latest_partial = max(self._latest_partial, request_id)
 
     @Slot(int, object)
-    def decode_partial(self, request_id: int, audio: Any) -> None:
+    def decode_partial(self, request_id: int, audio: np.ndarray) -> None:
         with self._lock:
             stale = request_id < self._latest_partial
         if stale or self._engine is None:
@@ -104,7 +111,7 @@ class SpeechWorker(QObject):
             log.exception("partial transcript failed")  # the final one will still come
 
     @Slot(int, object, bool)
-    def transcribe(self, request_id: int, audio: Any, trimmed: bool = False) -> None:
+    def transcribe(self, request_id: int, audio: np.ndarray | Path, trimmed: bool = False) -> None:
         """`audio`: 16 kHz samples, or the Path of a file to decode first. `trimmed`: samples
         the microphone's voice detector has already cut to the speech. A transcription
         stopped with `stop` comes back `cancelled`, with the words heard until then."""
@@ -197,8 +204,8 @@ class Microphone(QObject):
         self._streams = streams
         self.settings = settings
         self.detector_model: Any = None  # silero-vad, loaded with the speech model
-        self._recorder: Any = None
-        self._detector: Any = None
+        self._recorder: Recorder | None = None
+        self._detector: SpeechDetector | None = None
 
     @property
     def recording(self) -> bool:
@@ -232,10 +239,10 @@ class Microphone(QObject):
         """Where the latest speech ended, in seconds from the start (None: none heard)."""
         return self._detector.last_speech_s if self._detector is not None else None
 
-    def audio(self) -> Any:
+    def audio(self) -> np.ndarray | None:
         return self._recorder.audio() if self._recorder is not None else None
 
-    def speech(self) -> Any:
+    def speech(self) -> np.ndarray | None:
         """The speech heard so far (padded, as `Recording.speech`); None before any."""
         audio, detector = self.audio(), self._detector
         if audio is None or detector is None:
@@ -244,8 +251,9 @@ class Microphone(QObject):
 
     def stop(self) -> None:
         """End the recording; `stopped` follows (from the recorder's thread)."""
-        if self.recording:
-            threading.Thread(target=self._recorder.stop, name="mic-stop", daemon=True).start()
+        recorder = self._recorder
+        if recorder is not None and not recorder.finished:
+            threading.Thread(target=recorder.stop, name="mic-stop", daemon=True).start()
 
     def cancel(self) -> None:
         """Throw the recording away (Esc): no `stopped` signal."""

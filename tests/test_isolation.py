@@ -68,7 +68,7 @@ def test_a_run_leaves_the_users_folders_as_they_were(tmp_path):
         env[name] = str(folder)
     before = _snapshot(user)
     tests = [
-        "tests/inference/test_downloads.py::test_disk_full_while_writing_keeps_what_was_written",
+        "tests/models/test_downloads.py::test_disk_full_while_writing_keeps_what_was_written",
         "tests/test_cli_models.py::test_import_list_default_ask_and_remove",
         "tests/inference/test_quantize.py::test_quantized_model_is_cached_and_reloaded",
         "tests/ui/test_main_window.py",

@@ -250,6 +250,12 @@ class Fit:
     needed: int  # bytes
     free: int  # bytes
 
+    @classmethod
+    def of(cls, needed: int, free: int, comfortable: float) -> Fit:
+        """FITS with `comfortable` bytes free or more, TIGHT with `needed`, else WONT_FIT."""
+        verdict = FITS if free >= comfortable else TIGHT if free >= needed else WONT_FIT
+        return cls(verdict, needed, free)
+
     def describe(self) -> str:
         return f"needs {human_size(self.needed)}, {human_size(self.free)} free"
 
@@ -260,26 +266,14 @@ def ram_fit(needed: int, available: int | None = None) -> Fit:
         import psutil
 
         available = int(psutil.virtual_memory().available)
-    if available >= needed * 1.25:
-        verdict = FITS
-    elif available >= needed:
-        verdict = TIGHT
-    else:
-        verdict = WONT_FIT
-    return Fit(verdict, needed, available)
+    return Fit.of(needed, available, comfortable=needed * 1.25)
 
 
 def disk_fit(needed: int, folder: Path | None = None, free: int | None = None) -> Fit:
     """Disk space needed vs free space where models are installed."""
     if free is None:
         free = free_disk(folder or paths.models_dir())
-    if free >= needed + max(needed * 0.1, 500e6):
-        verdict = FITS
-    elif free >= needed:
-        verdict = TIGHT
-    else:
-        verdict = WONT_FIT
-    return Fit(verdict, needed, free)
+    return Fit.of(needed, free, comfortable=needed + max(needed * 0.1, 500e6))
 
 
 def free_disk(folder: Path) -> int:

@@ -194,12 +194,12 @@ def load_quantized(
 ) -> tuple[Any, Any]:
     """The cached quantized model and its tokenizer, quantizing (and caching) first if needed.
     Its int8 kernels are not set up yet (`quantize.prepare`, after `llama_forward.build`).
-    With `own_forward`, a cached Llama / Qwen2 model loads into `llama_forward.skeleton`,
+    With `own_forward`, a cached Llama / Qwen2 model loads into `llama_skeleton.skeleton`,
     without importing transformers' model code."""
     import torch
     from transformers import AutoConfig
 
-    from desktop_assistant.inference import llama_forward
+    from desktop_assistant.inference import llama_forward, llama_skeleton
     from desktop_assistant.inference.quantize import (
         INT4_GROUP,
         activation_dtype,
@@ -215,7 +215,7 @@ def load_quantized(
         def skeleton() -> Any:
             config = AutoConfig.from_pretrained(entry, local_files_only=True)
             if own_forward and llama_forward.supported_config(config):
-                return make_skeleton(llama_forward.skeleton(config), scheme, group)
+                return make_skeleton(llama_skeleton.skeleton(config), scheme, group)
             from transformers import AutoModelForCausalLM
 
             with torch.device("meta"):

@@ -25,6 +25,17 @@ class MessageState(StrEnum):
 
 
 @dataclass(frozen=True)
+class Conversation:
+    """A saved conversation's own fields; its messages are read on their own."""
+
+    id: int
+    title: str
+    system_prompt: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class Message:
     role: Role
     content: str

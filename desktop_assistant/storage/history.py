@@ -15,21 +15,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from desktop_assistant.core.conversation import MessageState
+from desktop_assistant.core.conversation import Conversation, MessageState
 from desktop_assistant.storage.database import open_database
 
 STATES = tuple(MessageState)
 TITLE_CHARS = 60
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
 
 
 @dataclass(frozen=True)
@@ -143,21 +134,23 @@ class History:
         )
         return int(cur.lastrowid or 0)
 
-    def list_conversations(self, limit: int = 10_000) -> list[ConversationSummary]:
+    def list_conversations(self, limit: int = 10_000) -> list[Conversation]:
+        """The conversations not deleted, the latest first."""
         rows = self.db.execute(
-            "SELECT id, title, created_at, updated_at FROM conversations "
+            "SELECT id, title, system_prompt, created_at, updated_at FROM conversations "
             "WHERE deleted_at IS NULL ORDER BY updated_at DESC LIMIT ?",
             (limit,),
         )
-        return [ConversationSummary(r[0], r[1], r[2], r[3]) for r in rows]
+        return [Conversation(*row) for row in rows]
 
-    def conversation(self, conversation_id: int) -> dict[str, Any] | None:
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        """One conversation, deleted ones too until they are purged."""
         row = self.db.execute(
-            "SELECT id, title, system_prompt, created_at, updated_at, deleted_at "
+            "SELECT id, title, system_prompt, created_at, updated_at "
             "FROM conversations WHERE id = ?",
             (conversation_id,),
         ).fetchone()
-        return dict(row) if row else None
+        return Conversation(*row) if row else None
 
     def rename(self, conversation_id: int, title: str) -> None:
         """A title the user chose; automatic titles never replace it."""

@@ -45,9 +45,9 @@ def export_json(history: History, conversation_id: int, store: AttachmentStore) 
     return {
         "format": FORMAT,
         "version": VERSION,
-        "title": info["title"],
-        "system_prompt": info["system_prompt"],
-        "created_at": info["created_at"],
+        "title": info.title,
+        "system_prompt": info.system_prompt,
+        "created_at": info.created_at,
         "messages": messages,
     }
 
@@ -88,9 +88,9 @@ def export_markdown(history: History, conversation_id: int) -> str:
     info = history.conversation(conversation_id)
     if info is None:
         raise KeyError(conversation_id)
-    lines = [f"# {info['title'] or 'Conversation'}", ""]
-    if info["system_prompt"]:
-        lines += [f"*System prompt:* {info['system_prompt']}", ""]
+    lines = [f"# {info.title or 'Conversation'}", ""]
+    if info.system_prompt:
+        lines += [f"*System prompt:* {info.system_prompt}", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for m in history.messages(conversation_id):
         suffix = "" if m.state == MessageState.COMPLETE else f" ({m.state})"

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
+from desktop_assistant.core.conversation import Conversation
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.chat_session import ChatSession
@@ -135,13 +136,15 @@ class Conversations(QObject):
         self.session.message_list.reveal(self._pending_hit, self.session.view.scroll_to)
         self._pending_hit = 0
 
-    def _on_loaded(self, conversation_id: int, info: dict, messages: list[StoredMessage]) -> None:
+    def _on_loaded(
+        self, conversation_id: int, info: Conversation, messages: list[StoredMessage]
+    ) -> None:
         self.show(conversation_id, info, messages)
         self.sidebar.select(conversation_id)
         if self._pending_hit:
             self._scroll_to_hit()
 
-    def show(self, conversation_id: int, info: dict, stored: list[StoredMessage]) -> None:
+    def show(self, conversation_id: int, info: Conversation, stored: list[StoredMessage]) -> None:
         """Replace the view with a stored conversation (answers cut off by a crash included).
 
         Only the newest messages are drawn now; older ones as the user scrolls up.
@@ -150,7 +153,7 @@ class Conversations(QObject):
         # read first: a message that cannot be shown must not leave the window on this
         # conversation's id with the last one's messages (the next message went astray)
         entries = [entry_from_stored(m, store) for m in stored if m.role != "system"]
-        self.session.show(conversation_id, info["system_prompt"], entries)
+        self.session.show(conversation_id, info.system_prompt, entries)
 
     def _on_user_message_saved(
         self, token: int, conversation_id: int, message_id: int, copies: list[Path]

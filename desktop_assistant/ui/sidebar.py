@@ -29,13 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.core.conversation import Conversation
 from desktop_assistant.core.dates import date_group
-from desktop_assistant.storage.history import (
-    HIGHLIGHT_END,
-    HIGHLIGHT_START,
-    ConversationSummary,
-    SearchHit,
-)
+from desktop_assistant.storage.history import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
 from desktop_assistant.ui.plain import tip
 
 ConversationIdRole = Qt.ItemDataRole.UserRole + 1
@@ -47,9 +43,9 @@ class ConversationListModel(QAbstractListModel):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[str | ConversationSummary] = []
+        self._rows: list[str | Conversation] = []
 
-    def set_conversations(self, conversations: list[ConversationSummary], now: float) -> None:
+    def set_conversations(self, conversations: list[Conversation], now: float) -> None:
         self.beginResetModel()
         self._rows = []
         group = None
@@ -149,7 +145,7 @@ class Sidebar(QWidget):
         self.search_box.textChanged.connect(self._on_search_text)
         self.current_id = 0
 
-    def set_conversations(self, conversations: list[ConversationSummary]) -> None:
+    def set_conversations(self, conversations: list[Conversation]) -> None:
         self.model.set_conversations(conversations, time.time())
         self.select(self.current_id)
 

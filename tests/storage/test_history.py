@@ -334,10 +334,10 @@ def test_the_first_answer_retitles_unless_the_user_named_the_chat(history):
     assert history.title_after_first_answer(cid) is None  # no answer yet
     history.add_message(cid, "assistant", "apple, pear, plum")
     assert history.title_after_first_answer(cid) == "List three fruits"
-    assert history.conversation(cid)["title"] == "List three fruits"
+    assert history.conversation(cid).title == "List three fruits"
     history.rename(cid, "Fruit")
     assert history.title_after_first_answer(cid) is None
-    assert history.conversation(cid)["title"] == "Fruit"
+    assert history.conversation(cid).title == "Fruit"
 
 
 def test_a_locked_database_is_not_taken_for_a_corrupt_one(tmp_path, monkeypatch):

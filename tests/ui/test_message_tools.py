@@ -219,7 +219,7 @@ def test_system_prompt_per_conversation_from_presets(qtbot, make_window, tmp_pat
     qtbot.waitUntil(lambda: window.system_prompt == "Only answer in French.")
     window.close()
     stored = History(db)
-    assert stored.conversation(cid)["system_prompt"] == "Only answer in French."
+    assert stored.conversation(cid).system_prompt == "Only answer in French."
     stored.close()
 
 

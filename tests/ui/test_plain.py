@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtGui import QTextDocument
 
-from desktop_assistant.storage.history import ConversationSummary
+from desktop_assistant.core.conversation import Conversation
 from desktop_assistant.ui.plain import tip
 
 SNEAKY = [
@@ -40,7 +40,7 @@ def test_sidebar_titles_are_text(qapp):
 
     model = ConversationListModel()
     now = time.time()
-    model.set_conversations([ConversationSummary(1, SNEAKY[0], now, now)], now)
+    model.set_conversations([Conversation(1, SNEAKY[0], created_at=now, updated_at=now)], now)
     index = model.index(model.row_of(1), 0)
     assert _shown(model.data(index, Qt.ItemDataRole.ToolTipRole)) == SNEAKY[0]
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 class HistoryWorker(QObject):
     """Signals: opened(notice), failed(message), conversations(list of summaries),
-    conversation_loaded(id, info dict, messages), user_message_saved(token, conversation_id,
+    conversation_loaded(id, Conversation, messages), user_message_saved(token, conversation_id,
     message_id, paths of the stored copies of its pictures), answer_saved(token, message_id)
     when a streamed answer has its row,
     message_changed(StoredMessage) when another version of an answer was chosen,

@@ -86,3 +86,32 @@ def test_model_management_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert len(modules) >= 8 and out.stdout.strip() == "[]", out.stderr
+
+
+# The window's parts get the collaborators they use, never the window (issue 19). menus.py
+# fills the window's own menu bar and takes it as a plain QMainWindow; the two benchmark
+# drivers build a window to measure it.
+WINDOW_USERS = {"ui/main_window.py", "ui/menus.py", "ui/bench_window.py", "ui/bench_soak.py"}
+
+
+def test_no_window_part_takes_the_window():
+    wrong = []
+    for path in sorted((PACKAGE / "ui").rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name in WINDOW_USERS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "desktop_assistant.ui.main_window"
+            ):
+                wrong.append(f"{name}:{node.lineno} imports the main window")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                params = node.args.args + node.args.kwonlyargs
+                wrong += [
+                    f"{name}:{node.lineno} {node.name}() takes `{a.arg}`"
+                    for a in params
+                    if a.arg in ("window", "main_window")
+                ]
+    assert not wrong, "\n".join(wrong)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -55,6 +55,18 @@ class ReplyStats:
     image_tokens: int = 0  # prompt tokens that stand for images
     preprocess_s: float = 0.0  # seconds opening, checking and resizing images
     vision_s: float = 0.0  # seconds in the vision encoder (0 when its output was reused)
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any] | None) -> ReplyStats | None:
+        """The figures stored with an answer (`dataclasses.asdict` of one), or None when
+        there are none; keys from other versions are left out, missing ones default."""
+        if not saved:
+            return None
+        known = {f.name for f in fields(cls)} & saved.keys()
+        try:
+            return cls(**{name: saved[name] for name in known})
+        except TypeError:  # an old row without the figures every reply has
+            return None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.intake import Intake
-from desktop_assistant.ui.message_list import Entry, MessageList
+from desktop_assistant.ui.message_list import Entry, MessageList, format_stats
 from desktop_assistant.ui.model_setup import NO_MODEL_TEXT
 from desktop_assistant.ui.status_line import StatusLine
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
@@ -31,22 +31,6 @@ from desktop_assistant.ui.workers.history import HistoryThread
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
 NOT_ANSWERED = " (stopped: your message is kept, unanswered)"
-
-
-def format_stats(reply: Reply) -> str:
-    s = reply.stats
-    parts = [
-        f"first token {s.ttft_s:.2f} s",
-        f"{s.decode_tok_s:.1f} tok/s",
-        f"{s.new_tokens} tokens",
-    ]
-    if s.precision:
-        parts.append(s.precision)
-    if s.dropped_messages:
-        parts.append(f"{s.dropped_messages} oldest messages left out to fit")
-    if s.stopped:
-        parts.append("stopped")
-    return " · ".join(parts)
 
 
 class ChatSession(QObject):
@@ -324,8 +308,8 @@ class ChatSession(QObject):
         state = MessageState.STOPPED if reply.stats.stopped else MessageState.COMPLETE
         self.answer_grew.emit(self._reply_text[len(self._reply_prefix) :], True)
         self._save_reply(state, asdict(reply.stats))
-        self._end_reply(state, format_stats(reply))
-        self.status.set_stats(format_stats(reply))
+        self._end_reply(state, format_stats(reply.stats))
+        self.status.set_stats(format_stats(reply.stats))
         self.reply_finished.emit(reply)
 
     def _on_failed(self, request_id: int, message: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_assistant.core.conversation import Message, MessageState, Role
+from desktop_assistant.inference.options import ReplyStats
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
@@ -28,7 +29,7 @@ STORED_STATE_TEXT: dict[str, str] = {
     MessageState.INTERRUPTED: "cut off when the app closed",
     MessageState.STOPPED: "stopped",
     MessageState.FAILED: "failed",
-    MessageState.STREAMING: "cut off",
+    MessageState.STREAMING: "writing…",  # live; one found at start is made INTERRUPTED
 }
 UNFINISHED = tuple(s for s in MessageState if s.unfinished)
 
@@ -46,6 +47,31 @@ class Entry:
     images: tuple[Path, ...] = ()
     stats: str = ""
     widget: MessageWidget | None = field(default=None, repr=False)
+
+
+def format_stats(s: ReplyStats) -> str:
+    """An answer's figures, as shown beside it and in the status bar."""
+    parts = [
+        f"first token {s.ttft_s:.2f} s",
+        f"{s.decode_tok_s:.1f} tok/s",
+        f"{s.new_tokens} tokens",
+    ]
+    if s.precision:
+        parts.append(s.precision)
+    if s.dropped_messages:
+        parts.append(f"{s.dropped_messages} oldest messages left out to fit")
+    if s.stopped:
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+def stored_stats_text(message: StoredMessage) -> str:
+    """What a saved message shows beside its role: the figures saved with it, else what
+    its state says (stopped, failed, cut off)."""
+    stats = ReplyStats.from_saved(message.stats)
+    if stats is not None:
+        return format_stats(stats)
+    return STORED_STATE_TEXT.get(message.state, "")
 
 
 def entry_from_stored(message: StoredMessage, store: AttachmentStore | None = None) -> Entry:
@@ -67,6 +93,7 @@ def entry_from_stored(message: StoredMessage, store: AttachmentStore | None = No
         state=message.state,
         version=message.version,
         versions=message.versions,
+        stats=stored_stats_text(message),
     )
 
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.chat_session import ChatSession
-from desktop_assistant.ui.message_list import STORED_STATE_TEXT, Entry, MessageList
+from desktop_assistant.ui.message_list import Entry, MessageList, stored_stats_text
 from desktop_assistant.ui.workers.history import HistoryThread
 
 
@@ -79,7 +79,7 @@ class MessageTools(QObject):
     def on_message_changed(self, stored: StoredMessage) -> None:
         entry = self.message_list.by_id(stored.id)
         if entry is not None:
-            stats = STORED_STATE_TEXT.get(stored.state, "")
+            stats = stored_stats_text(stored)
             self.message_list.update(
                 entry,
                 text=stored.content,

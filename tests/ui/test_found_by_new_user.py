@@ -1,0 +1,39 @@
+"""What a new user found wrong in the window (issue 20), each checked as they met it."""
+
+from __future__ import annotations
+
+from tests.fakes import FakeChatEngine
+from tests.ui.helpers import send, wait_ready
+
+
+def test_an_answer_is_not_labelled_cut_off_while_it_streams(qtbot, make_window):
+    engine = FakeChatEngine(tokens=[f"w{i} " for i in range(40)], delay_s=0.02)
+    window, _ = make_window(engine)
+    wait_ready(qtbot, window)
+    send(qtbot, window, "Tell me a story")
+    qtbot.waitUntil(lambda: len(window.view.messages()) == 2 and bool(window.view.messages()[1].text))
+    answer = window.view.messages()[1]
+    seen = set()
+    while window.state == "generating":
+        seen.add(answer.stats_label.text())
+        qtbot.wait(15)
+    assert seen and not any("cut off" in text for text in seen), seen
+    assert "tok/s" in answer.stats_label.text()
+
+
+def test_a_reopened_chat_shows_each_answers_speed(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    window, _ = make_window(FakeChatEngine(tokens=["Blue ", "whales."]), history=db)
+    wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        send(qtbot, window, "Which animal sings?")
+    shown = window.view.messages()[1].stats_label.text()
+    assert "tok/s" in shown and "2 tokens" in shown
+    conversation_id = window.conversation_id
+    window.close()
+
+    again, _ = make_window(history=db)
+    qtbot.waitUntil(lambda: again.conversations.sidebar.model.rowCount() > 0)
+    again.conversations.open(conversation_id)
+    qtbot.waitUntil(lambda: len(again.view.messages()) == 2)
+    assert again.view.messages()[1].stats_label.text() == shown

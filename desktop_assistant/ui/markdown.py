@@ -78,7 +78,10 @@ def _code_block_html(code: str, language: str, index: int) -> str:
 
 
 def _build_parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    # breaks: a line break inside a paragraph stays one (a haiku, an address), as chat apps
+    # show it; CommonMark alone joins such lines into one.
+    options = {"html": False, "linkify": False, "typographer": False, "breaks": True}
+    md = MarkdownIt("commonmark", options)
     md.enable(["table", "strikethrough"])
     # Only addresses a click can open (after showing them) become links; anything else
     # (relative, ftp:, file:, javascript:) stays the text it was written as.

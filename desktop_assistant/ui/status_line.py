@@ -3,7 +3,9 @@ figures) and the model's state, which decides whether a message is answered now.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QStatusBar, QWidget
 
 from desktop_assistant.ui.plain import plain_label, tip
 
@@ -15,6 +17,31 @@ STATE_TEXT = {
 }
 
 
+class ElidedLabel(QLabel):
+    """A one-line plain-text label that takes the room left to it and ends its text with "…"
+    where it does not fit (the whole text is in its tooltip and `text()`), so a long error
+    never runs into what stands beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(40, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """What is drawn: the text on one line, cut to the label's width."""
+        line = " ".join(self.text().split())
+        width = self.contentsRect().width()
+        return self.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, width)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        painter = QPainter(self)
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), align, self.shown_text())
+
+
 class StatusLine:
     """Owns the labels it adds to `bar`; everything else in the window writes to the status
     bar through it."""
@@ -23,10 +50,14 @@ class StatusLine:
         self.bar = bar
         self.state = "no-model"
         self.model_label = plain_label(QLabel("no model"))
-        self.state_label = plain_label(QLabel())
+        self.state_label = ElidedLabel()
         self.stats_label = plain_label(QLabel())
         bar.addWidget(self.model_label)
-        bar.addWidget(self.state_label)
+        bar.addWidget(self.state_label, 1)
+        line = QFrame()  # the answer's figures stand apart from the state's text
+        line.setFrameShape(QFrame.Shape.VLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        bar.addPermanentWidget(line)
         bar.addPermanentWidget(self.stats_label)
         self.set_state("no-model")
 

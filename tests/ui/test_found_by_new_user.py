@@ -37,3 +37,20 @@ def test_a_reopened_chat_shows_each_answers_speed(qtbot, make_window, tmp_path):
     again.conversations.open(conversation_id)
     qtbot.waitUntil(lambda: len(again.view.messages()) == 2)
     assert again.view.messages()[1].stats_label.text() == shown
+
+
+def test_a_long_error_in_the_status_bar_stops_short_of_the_figures(qtbot, make_window):
+    window, _ = make_window(FakeChatEngine(tokens=["Hi."]))
+    window.resize(800, 500)
+    wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        send(qtbot, window, "hello")
+    message = "The model could not be loaded from /home/someone/models/" + "long-name-" * 20
+    window.show_problem(message)
+    qtbot.wait(50)
+    state, stats = window.state_label, window.stats_label
+    assert "tok/s" in stats.text()
+    assert state.geometry().right() < stats.geometry().left()
+    shown = state.shown_text()
+    assert shown.endswith("…") and state.fontMetrics().horizontalAdvance(shown) <= state.width()
+    assert state.text() == f"Problem: {message}" and message in state.toolTip()

@@ -145,3 +145,9 @@ def test_settled_end_never_splits_a_code_block():
         settled = settled_end(text)
         assert text[:settled].count("```") % 2 == 0 and text[:settled].count("~~~") % 2 == 0
         assert settled == 0 or text[:settled].endswith("\n\n")
+
+
+def test_line_breaks_inside_a_paragraph_are_kept():
+    out = render_markdown("Whispers of fall,\nSnowflakes dance softly,\nSilent night.").html
+    assert out.count("<br") == 2
+    assert "Whispers of fall," in out and "Silent night." in out

@@ -65,6 +65,16 @@ def log_file() -> Path:
     return data_dir() / "logs" / "desktop-assistant.log"
 
 
+def same_folder(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same place (`~`, `..` and links resolved); "" is none."""
+    if not str(a) or not str(b):
+        return False
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return False
+
+
 def make_private() -> None:
     """Conversations, pictures, settings and logs are the user's alone: files the app makes
     from now on are owner-only (umask 077: folders 700, files 600), and the app's folders and

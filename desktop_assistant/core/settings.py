@@ -30,25 +30,70 @@ class Setting:
     minimum: float = 0  # for numbers
     maximum: float = 1_000_000
     shown: bool = True  # False: kept by the app itself, not offered in the Settings dialog
+    label: str = ""  # what the Settings dialog calls it
+    special: str = ""  # for numbers: what the minimum means ("Automatic" for 0 threads)
+    applies: str = ""  # when a change takes effect, said in the dialog (see below)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+# When a change takes effect. Nothing waits for a restart: the window reloads what it must.
+NEXT_ANSWER = "from the next answer"
+RELOADS_CHAT = "reloads the chat model at once"
+RELOADS_SPEECH = "reloads the speech model at once"
+RELOADS_BOTH = "reloads the models at once"
+NEXT_RECORDING = "from the next recording"
+AT_ONCE = "at once"
 
 
 SCHEMA: tuple[Setting, ...] = (
-    Setting("model_path", str, "", "Folder of the chat model (a local Hugging Face model folder)."),
+    Setting(
+        "model_path",
+        str,
+        "",
+        "Folder of the chat model (a local Hugging Face model folder).",
+        label="Chat model folder",
+        applies=RELOADS_CHAT,
+    ),
     Setting(
         "precision",
         str,
         "auto",
         "Weights precision: auto (int8, or int4 when RAM is short), int4, int8, bf16 or fp32.",
         choices=("auto", "int4", "int8", "bf16", "fp32"),
+        label="Weights precision",
+        applies=RELOADS_CHAT,
     ),
-    Setting("threads", int, 0, "Threads for the models; 0: one per physical core.", maximum=256),
-    Setting("max_new_tokens", int, 512, "Longest answer, in tokens.", minimum=1, maximum=32768),
+    Setting(
+        "threads",
+        int,
+        0,
+        "Threads for the models; 0: one per physical core.",
+        maximum=256,
+        label="CPU threads",
+        applies=RELOADS_BOTH,
+        special="Automatic",
+    ),
+    Setting(
+        "max_new_tokens",
+        int,
+        512,
+        "Longest answer, in tokens.",
+        minimum=1,
+        maximum=32768,
+        label="Longest answer (tokens)",
+        applies=NEXT_ANSWER,
+    ),
     Setting(
         "temperature",
         float,
         0.7,
         "Randomness of answers; 0 always picks the likeliest token.",
         maximum=2,
+        label="Temperature",
+        applies=NEXT_ANSWER,
     ),
     Setting(
         "top_p",
@@ -57,8 +102,18 @@ SCHEMA: tuple[Setting, ...] = (
         "Nucleus sampling: keep the smallest set of tokens with this mass.",
         minimum=0.01,
         maximum=1,
+        label="Top-p",
+        applies=NEXT_ANSWER,
     ),
-    Setting("top_k", int, 40, "Sample among this many likeliest tokens (0: no limit)."),
+    Setting(
+        "top_k",
+        int,
+        40,
+        "Sample among this many likeliest tokens (0: no limit).",
+        label="Top-k",
+        applies=NEXT_ANSWER,
+        special="No limit",
+    ),
     Setting(
         "repetition_penalty",
         float,
@@ -66,8 +121,19 @@ SCHEMA: tuple[Setting, ...] = (
         "Above 1 discourages repeating earlier tokens.",
         minimum=0.5,
         maximum=2,
+        label="Repetition penalty",
+        applies=NEXT_ANSWER,
     ),
-    Setting("seed", int, -1, "Random seed for sampling; -1 picks a new one each time.", minimum=-1),
+    Setting(
+        "seed",
+        int,
+        -1,
+        "Random seed for sampling; -1 picks a new one each time.",
+        minimum=-1,
+        label="Random seed",
+        applies=NEXT_ANSWER,
+        special="New each time",
+    ),
     Setting(
         "system_prompts",
         dict,
@@ -79,17 +145,42 @@ SCHEMA: tuple[Setting, ...] = (
             "only what is not obvious.",
         },
         "Named system prompts; each conversation can use one.",
+        label="System prompts",
+        applies=AT_ONCE,
     ),
-    Setting("system_prompt", str, "None", "The named system prompt new conversations start with."),
+    Setting(
+        "system_prompt",
+        str,
+        "None",
+        "The named system prompt new conversations start with.",
+        label="System prompt of new chats",
+        applies=AT_ONCE,
+    ),
     Setting(
         "theme",
         str,
         "system",
         "Light or dark colours, or follow the system.",
         choices=("system", "light", "dark"),
+        label="Theme",
+        applies=AT_ONCE,
     ),
-    Setting("stt_model_path", str, "", "Folder of the Whisper speech-to-text model."),
-    Setting("stt_language", str, "auto", "Language you speak: auto, or a code such as en or fr."),
+    Setting(
+        "stt_model_path",
+        str,
+        "",
+        "Folder of the Whisper speech-to-text model.",
+        label="Speech model folder",
+        applies=RELOADS_SPEECH,
+    ),
+    Setting(
+        "stt_language",
+        str,
+        "auto",
+        "Language you speak: auto, or a code such as en or fr.",
+        label="Spoken language",
+        applies=RELOADS_SPEECH,
+    ),
     Setting(
         "stt_language_learned",
         str,
@@ -97,7 +188,14 @@ SCHEMA: tuple[Setting, ...] = (
         "With the language on auto: the language last recognised with confidence.",
         shown=False,
     ),
-    Setting("input_device", str, "", "Microphone (its name); empty: the system's default."),
+    Setting(
+        "input_device",
+        str,
+        "",
+        "Microphone (its name); empty: the system's default.",
+        label="Microphone",
+        applies=NEXT_RECORDING,
+    ),
     Setting(
         "vad_silence_s",
         float,
@@ -105,11 +203,28 @@ SCHEMA: tuple[Setting, ...] = (
         "Seconds of silence after which recording stops by itself.",
         minimum=0.3,
         maximum=5,
+        label="Silence that ends a recording (s)",
+        applies=NEXT_RECORDING,
     ),
-    Setting("auto_read", bool, False, "Read answers aloud as they arrive."),
-    Setting("hands_free", bool, False, "After an answer is read aloud, listen again."),
+    Setting(
+        "auto_read",
+        bool,
+        False,
+        "Read answers aloud as they arrive.",
+        label="Read answers aloud",
+        applies=AT_ONCE,
+    ),
+    Setting(
+        "hands_free",
+        bool,
+        False,
+        "After an answer is read aloud, listen again.",
+        label="Hands-free: listen again after reading",
+        applies=AT_ONCE,
+    ),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
+SETTINGS_BY_NAME = _BY_NAME
 
 
 class Settings:

@@ -168,7 +168,7 @@ def remove(model_id: str, settings: Any = None) -> int:
     if settings is not None:
         for name in set(SETTING_FOR_ROLE.values()):
             value = settings.get(name)
-            if value and _same_path(value, folder):
+            if value and paths.same_folder(value, folder):
                 settings.set(name, "")
     return freed
 
@@ -212,7 +212,7 @@ def default_model(role: str, settings: Any) -> InstalledModel | None:
     if not value:
         return None
     for model in list_installed():
-        if _same_path(value, model.path):
+        if paths.same_folder(value, model.path):
             if role == "vision" and model.role != "vision":
                 return None
             return model
@@ -293,13 +293,6 @@ def ram_needed(model: InstalledModel | CatalogEntry) -> int:
     if entry is not None:
         return entry.min_ram
     return int(model.size * 1.2 + 300e6)
-
-
-def _same_path(a: str | Path, b: Path) -> bool:
-    try:
-        return Path(a).expanduser().resolve() == b.resolve()
-    except OSError:
-        return False
 
 
 def _tree_size(folder: Path) -> int:

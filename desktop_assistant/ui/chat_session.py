@@ -113,6 +113,7 @@ class ChatSession(QObject):
     # ---- the model ------------------------------------------------------------------------
 
     def load_model(self, path: str) -> None:
+        """Load (or reload) the chat model in `path`."""
         self.model_path = path
         self.status.set_model(Path(path).name or path)
         self.status.set_state("loading")

@@ -25,7 +25,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.settings import Settings
+from desktop_assistant.core.paths import same_folder
+from desktop_assistant.core.settings import (
+    RELOADS_BOTH,
+    RELOADS_CHAT,
+    RELOADS_SPEECH,
+    SETTINGS_BY_NAME,
+    Settings,
+)
 from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
@@ -173,7 +180,6 @@ class MainWindow(QMainWindow):
         self.message_list.voice = True
         self.session.answer_grew.connect(voice.follow_answer)
         self.tools.speak_requested.connect(voice.speak)
-        self.setup.speech_model_chosen.connect(voice.start)
         return voice
 
     # ---- what tests, benchmarks and app.py use ------------------------------------------------
@@ -272,9 +278,20 @@ class MainWindow(QMainWindow):
         self.session.stop()
 
     def _on_setting_changed(self, name: str, value: Any) -> None:
+        """Every setting takes effect at once (the dialog says how): the theme repaints, a
+        new model folder, precision or thread count reloads the model, a new speech model or
+        language reloads the speech model. The rest is read where it is used."""
+        applies = SETTINGS_BY_NAME[name].applies
         if name == "theme":
             apply_theme(value)
             self.view.redraw_answers()  # code blocks in the new colours
+        elif name == "model_path":
+            if value and not same_folder(value, self.session.model_path):
+                self.session.load_model(value)
+        elif applies in (RELOADS_CHAT, RELOADS_BOTH) and self.session.model_path:
+            self.session.load_model(self.session.model_path)
+        if applies in (RELOADS_SPEECH, RELOADS_BOTH) and self.voice is not None:
+            self.voice.start()
 
     def open_settings(self) -> None:
         """Generation options apply to the next answer; a new precision on the next load."""

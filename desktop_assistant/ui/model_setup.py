@@ -8,9 +8,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QPushButton, QStackedWidget
 
+from desktop_assistant.core.paths import same_folder
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.composer import Composer
 
@@ -27,13 +28,9 @@ NO_MODEL_TEXT = (
 
 
 class ModelSetup(QObject):
-    """Signals: speech_model_chosen() when a speech model became the default (voice loads it).
-
-    `pages`: the window's central pages; the first-run page is shown there over the
+    """`pages`: the window's central pages; the first-run page is shown there over the
     conversation (page 0) while it is needed.
     """
-
-    speech_model_chosen = Signal()
 
     def __init__(
         self, settings: Settings, session: ChatSession, composer: Composer, pages: QStackedWidget
@@ -138,10 +135,12 @@ class ModelSetup(QObject):
     def use(self, role: str, path: str) -> None:
         """A model was installed or chosen as its role's default."""
         if role in ("chat", "vision"):
-            self.session.load_model(path)
+            # Making it the default set the setting, and the window loads it from there;
+            # a model chosen without changing the setting (the first-run page) loads here.
+            if not same_folder(path, self.session.model_path) or self.status.state == "no-model":
+                self.session.load_model(path)
         elif role == "speech":
-            self.settings.set("stt_model_path", path)
-            self.speech_model_chosen.emit()
+            self.settings.set("stt_model_path", path)  # the window reloads the speech model
 
     def open_manager(self) -> None:
         from desktop_assistant.ui.model_manager import ModelManagerDialog

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_assistant.core import paths
 from desktop_assistant.core.settings import SCHEMA, Setting, Settings
+from desktop_assistant.ui.plain import tip
 
 
 class PresetsEditor(QWidget):
@@ -97,6 +98,7 @@ def _editor(spec: Setting, value: Any) -> QWidget:
     if spec.type is int:
         spin = QSpinBox()
         spin.setRange(int(spec.minimum), int(spec.maximum))
+        spin.setSpecialValueText(spec.special)  # shown for the minimum ("Automatic")
         spin.setValue(int(value))
         return spin
     if spec.type is float:
@@ -134,20 +136,24 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         for spec in (s for s in SCHEMA if s.shown):
             editor = _editor(spec, settings.get(spec.name))
-            editor.setToolTip(spec.description)
             editor.setObjectName(spec.name)
             self.editors[spec.name] = editor
-            form.addRow(spec.name.replace("_", " ").capitalize(), editor)
+            form.addRow(spec.title, editor)
         # The default system prompt is one of the named ones.
         default = QComboBox()
         default.addItems(list(settings.get("system_prompts")))
         default.setCurrentText(settings.get("system_prompt"))
         default.setObjectName("system_prompt")
-        default.setToolTip(self.editors["system_prompt"].toolTip())
         form.replaceWidget(self.editors["system_prompt"], default)
         self.editors["system_prompt"].deleteLater()
         self.editors["system_prompt"] = default
         self._device_picker(form, settings)
+        for spec in (s for s in SCHEMA if s.shown):
+            when = f" Applies {spec.applies}." if spec.applies else ""
+            editor = self.editors[spec.name]
+            editor.setToolTip(tip(spec.description + when))
+            editor.setAccessibleName(spec.title)
+            editor.setAccessibleDescription(spec.description + when)
         presets = self.editors["system_prompts"]
         assert isinstance(presets, PresetsEditor)
         presets.names.model().rowsInserted.connect(lambda *_: self._sync_defaults())
@@ -162,7 +168,14 @@ class SettingsDialog(QDialog):
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        note = QLabel(
+            "Changes apply when you press OK. Sampling settings apply from the next answer; "
+            "a new model folder, precision or thread count reloads the model at once."
+        )
+        note.setWordWrap(True)
+        note.setObjectName("faint")
         layout = QVBoxLayout(self)
+        layout.addWidget(note)
         layout.addLayout(form)
         layout.addWidget(where)
         layout.addWidget(buttons)
@@ -183,7 +196,6 @@ class SettingsDialog(QDialog):
             line.setPlaceholderText("System default")
         picker.setObjectName("input_device")
         old = self.editors["input_device"]
-        picker.setToolTip(old.toolTip())
         form.replaceWidget(old, picker)
         old.deleteLater()
         self.editors["input_device"] = picker

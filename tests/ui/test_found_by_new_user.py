@@ -54,3 +54,46 @@ def test_a_long_error_in_the_status_bar_stops_short_of_the_figures(qtbot, make_w
     shown = state.shown_text()
     assert shown.endswith("…") and state.fontMetrics().horizontalAdvance(shown) <= state.width()
     assert state.text() == f"Problem: {message}" and message in state.toolTip()
+
+
+def test_settings_take_effect_at_once(qtbot, make_window):
+    engine = FakeChatEngine()
+    loads: list[str] = []
+    window, _ = make_window(factory=lambda path: loads.append(path) or engine)
+    wait_ready(qtbot, window)
+    assert loads == ["/models/fake-model"]
+    window.settings.set("precision", "int4")  # as the dialog's OK does
+    qtbot.waitUntil(lambda: len(loads) == 2 and window.state == "ready", timeout=10_000)
+    window.settings.set("threads", 1)
+    qtbot.waitUntil(lambda: len(loads) == 3 and window.state == "ready", timeout=10_000)
+    window.settings.set("model_path", "/models/other-model")
+    qtbot.waitUntil(lambda: loads[-1] == "/models/other-model", timeout=10_000)
+    wait_ready(qtbot, window)
+    window.settings.set("temperature", 0.2)  # read at the next answer: nothing reloads
+    window.settings.set("model_path", "/models/other-model/")  # the same folder
+    qtbot.wait(100)
+    assert len(loads) == 4
+
+
+def test_the_settings_dialog_speaks_the_users_language(qtbot, tmp_path):
+    from PySide6.QtWidgets import QFormLayout, QLabel, QSpinBox
+
+    from desktop_assistant.core.settings import SCHEMA, Settings
+    from desktop_assistant.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(tmp_path / "s.json"))
+    qtbot.addWidget(dialog)
+    form = dialog.findChild(QFormLayout)
+    labels = [
+        form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget().text()
+        for row in range(form.rowCount())
+    ]
+    for raw in ("Stt model path", "Vad silence s", "Threads", "Model path", "Top p"):
+        assert raw not in labels
+    assert "Speech model folder" in labels and "CPU threads" in labels
+    threads = dialog.editors["threads"]
+    assert isinstance(threads, QSpinBox) and threads.text() == "Automatic"  # not "0"
+    for spec in (s for s in SCHEMA if s.shown):
+        editor = dialog.editors[spec.name]
+        assert editor.accessibleName() == spec.title and spec.applies in editor.toolTip()
+    assert any("reloads the model" in w.text() for w in dialog.findChildren(QLabel))

@@ -528,3 +528,12 @@ def test_a_snapped_command_is_asked_about_first(qtbot, voice_window):
     assert commands.pending is None
     assert "Voice command: Zoom in" in window.statusBar().currentMessage()
     commands.undo_button.click()
+
+
+def test_a_new_speech_model_or_language_is_loaded_at_once(qtbot, voice_window):
+    window, *_ = voice_window(["hello"])
+    with qtbot.waitSignal(window.voice.speech.worker.loaded, timeout=10_000):
+        window.settings.set("stt_language", "en")
+    with qtbot.waitSignal(window.voice.speech.worker.loaded, timeout=10_000):
+        window.setup.use("speech", "/models/other-whisper")
+    qtbot.waitUntil(lambda: window.voice.button.isEnabled(), timeout=10_000)

@@ -19,7 +19,7 @@ from desktop_assistant.core.conversation import Message, MessageState
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
-from desktop_assistant.ui.conversation_view import ConversationView
+from desktop_assistant.ui.conversation_view import ConversationView, MessageWidget
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.message_list import Entry, MessageList, format_stats
 from desktop_assistant.ui.model_setup import NO_MODEL_TEXT
@@ -76,6 +76,7 @@ class ChatSession(QObject):
         self._saved_at = 0.0  # when the streaming answer was last written to the history
         self._saving: int | None = None  # request id of a user message being committed
         self._answer_saved = True  # ...and whether to answer it then (not after Stop)
+        self._model_notes: list[MessageWidget] = []  # "no model yet" notes, gone at a load
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -103,6 +104,12 @@ class ChatSession(QObject):
         """The conversation as the model reads it (without the system prompt)."""
         return self.message_list.prompt("")
 
+    def note_until_loaded(self, text: str) -> MessageWidget:
+        """A notice in the conversation about the missing model, removed once one loads."""
+        widget = self.view.add_message("notice", text)
+        self._model_notes.append(widget)
+        return widget
+
     def show_problem(self, message: str) -> None:
         """Show an error in the conversation and the status bar. The model's state is left
         as it is: a failed import, save or answer must not stop the next message from being
@@ -120,6 +127,9 @@ class ChatSession(QObject):
         self.chat.load_requested.emit(path)
 
     def _on_loaded(self, name: str, precision: str) -> None:
+        notes, self._model_notes = self._model_notes, []
+        for widget in notes:
+            self.view.remove_message(widget)
         self.status.set_model(f"{name} · {precision}" if precision else name)
         self.status.set_state("ready")
         self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
@@ -211,9 +221,8 @@ class ChatSession(QObject):
                 self.composer.set_busy(True)
                 self.status.say("Loading model… your message will be answered when it is ready")
             elif state == "no-model":
-                self.view.add_message(
-                    "notice",
-                    "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT,
+                self.note_until_loaded(
+                    "Your message will be answered once a model is loaded. " + NO_MODEL_TEXT
                 )
 
     # ---- streaming ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import CatalogEntry, human_size, load_catalog
-from desktop_assistant.ui.plain import plain_label
+from desktop_assistant.ui.plain import plain_label, tip
 from desktop_assistant.ui.workers.model_tasks import (
     DownloadTask,
     ImportTask,
@@ -216,6 +216,7 @@ class FirstRunPage(QWidget):
 
     def _adopt(self, model: registry.InstalledModel) -> None:
         """What is installed here becomes the default of its role."""
+        self.offline.hide()  # there is a model now: the network no longer matters
         registry.set_default(model.role, model.id, self.settings)
         self.start_button.setEnabled(self._has_conversation_model())
         self.model_ready.emit(model.role, str(model.path))
@@ -224,8 +225,10 @@ class FirstRunPage(QWidget):
         self.queue.clear()
         self._idle()
         self._update_total()
-        self.status.setText(message)
-        self.offline.setVisible(kind in OFFLINE_KINDS)
+        offline = kind in OFFLINE_KINDS
+        self.offline.setVisible(offline)  # says it with what to do: not twice
+        self.offline.setToolTip(tip(message) if offline else "")
+        self.status.setText("" if offline else message)
 
     # Imports
 

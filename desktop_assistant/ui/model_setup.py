@@ -56,7 +56,7 @@ class ModelSetup(QObject):
 
     def show_no_model(self) -> None:
         self.status.set_state("no-model")
-        notice = self.session.view.add_message("notice", NO_MODEL_TEXT)
+        notice = self.session.note_until_loaded(NO_MODEL_TEXT)
         button = QPushButton("Open model folder…", notice)
         button.clicked.connect(self.choose_folder)
         notice.add_below(button)

@@ -13,6 +13,7 @@ def test_no_model_opens_on_the_setup_page_and_a_chosen_model_loads(qtbot, make_w
     assert any("No chat model" in w.text for w in window.view.messages())  # kept behind it
     page.model_ready.emit("chat", "/models/fake-model")
     qtbot.waitUntil(lambda: window.state == "ready", timeout=10_000)
+    assert not any("No chat model" in w.text for w in window.view.messages())  # not stale
     page.setup_finished.emit()
     assert window.pages.currentWidget() is not page and window.setup.page is None
     assert window.composer.isVisibleTo(window)

@@ -219,6 +219,34 @@ def default_model(role: str, settings: Any) -> InstalledModel | None:
     return None
 
 
+def folders_in_use(settings: Any) -> list[InstalledModel]:
+    """Model folders the settings name that are not installed here (opened with File → Open
+    model folder… or `--model`), described as installed ones are (`source` "folder")."""
+    found = []
+    installed = list_installed()
+    for name in dict.fromkeys(SETTING_FOR_ROLE.values()):
+        value = settings.get(name)
+        if not value or any(paths.same_folder(value, m.path) for m in installed):
+            continue
+        folder = Path(value).expanduser()
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # gone, or not a model folder: nothing to show
+        found.append(
+            InstalledModel(
+                id=f"folder/{folder.name or folder}",
+                role=role_of_config(config) if isinstance(config, dict) else "chat",
+                path=folder,
+                source="folder",
+                size=_tree_size(folder),
+                origin=str(folder),
+                architecture=str(config.get("model_type", "")) if isinstance(config, dict) else "",
+            )
+        )
+    return found
+
+
 def needs_setup(settings: Any) -> bool:
     """No conversation model yet: the window should open on the first-run page."""
     current = settings.get("model_path")

@@ -51,7 +51,12 @@ VERDICT_MARK = {registry.FITS: "✓", registry.TIGHT: "⚠", registry.WONT_FIT: 
 
 
 def fit_text(fit: registry.Fit) -> str:
-    return f"{VERDICT_MARK[fit.verdict]} {fit.verdict} ({fit.describe()})"
+    """A RAM or disk cell, short enough for its column (the whole in `fit_tip`)."""
+    return f"{VERDICT_MARK[fit.verdict]} {fit.verdict}, {human_size(fit.needed)}"
+
+
+def fit_tip(fit: registry.Fit, what: str) -> str:
+    return tip(f"{what}: {fit.verdict} ({fit.describe()})")
 
 
 class ModelManagerDialog(QDialog):
@@ -133,7 +138,8 @@ class ModelManagerDialog(QDialog):
         )
         self.tree.clear()
         catalog = load_catalog()
-        installed = registry.list_installed()
+        in_use = registry.folders_in_use(self.settings)
+        installed = registry.list_installed() + in_use
         defaults = {
             role: m.path for role in ROLES if (m := registry.default_model(role, self.settings))
         }
@@ -142,13 +148,20 @@ class ModelManagerDialog(QDialog):
             parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.tree.addTopLevelItem(parent)
             for model in (m for m in installed if m.role == role):
-                default = defaults.get(model.role) == model.path
-                status = "Installed, default" if default else "Installed"
+                if model in in_use:
+                    status = "In use, from a folder"
+                elif defaults.get(model.role) == model.path:
+                    status = "Installed, default"
+                else:
+                    status = "Installed"
                 ram = registry.ram_fit(registry.ram_needed(model), free_ram)
                 item = QTreeWidgetItem(
                     [model.id, status, human_size(model.size), fit_text(ram), "on disk"]
                 )
-                item.setData(0, Qt.ItemDataRole.UserRole, ("installed", model))
+                item.setToolTip(0, tip(str(model.path)))
+                item.setToolTip(3, fit_tip(ram, "RAM"))
+                kind = "folder" if model in in_use else "installed"
+                item.setData(0, Qt.ItemDataRole.UserRole, (kind, model))
                 parent.addChild(item)
             for entry in catalog.for_role(role):
                 if any(m.id == entry.id for m in installed):
@@ -161,14 +174,25 @@ class ModelManagerDialog(QDialog):
                 size = "≈ " + human_size(entry.download_bytes)
                 item = QTreeWidgetItem([entry.id, status, size, fit_text(ram), fit_text(disk)])
                 item.setToolTip(0, tip(entry.description))
+                item.setToolTip(3, fit_tip(ram, "RAM"))
+                item.setToolTip(4, fit_tip(disk, "Disk"))
                 item.setData(0, Qt.ItemDataRole.UserRole, ("available", entry))
                 parent.addChild(item)
             parent.setExpanded(True)
         for column in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
+        self._fit_columns()
         if selected:
             self.select(selected)
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """Wide enough for every column (none cut off), within the screen."""
+        header = self.tree.header()
+        wanted = header.length() + self.tree.frameWidth() * 2 + 40
+        screen = self.screen().availableGeometry().width() if self.screen() else wanted
+        if self.width() < wanted:
+            self.resize(min(wanted, screen), self.height())
 
     def selected(self) -> tuple[str, Any] | None:
         item = self.tree.currentItem()
@@ -215,6 +239,11 @@ class ModelManagerDialog(QDialog):
             )
             return text + (f" {thing.access}" if thing.gated else "")
         if isinstance(thing, registry.InstalledModel):
+            if kind == "folder":
+                return (
+                    f"{thing.architecture or 'model'} in use from {thing.path} (opened as a "
+                    "folder: not installed here, so not removed here)."
+                )
             how = "downloaded" if thing.source == "download" else f"imported from {thing.origin}"
             return f"{thing.architecture or 'model'}, {how}; in {thing.path}"
         return "Choose a model."

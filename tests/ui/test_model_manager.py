@@ -44,11 +44,11 @@ def test_lists_the_catalog_per_role_with_fit_and_no_network(dialog, fake_hub):
     assert dialog.tree.topLevelItemCount() == 3
     row = shown["openai/whisper-base"]
     assert row[1].startswith("Available") and "recommended" in row[1]
-    assert (
-        any(v in row[3] for v in (registry.FITS, registry.TIGHT, registry.WONT_FIT))
-        and "free" in row[3]
-    )
-    assert "free" in row[4] and "RAM" in dialog.machine.text()
+    assert any(v in row[3] for v in (registry.FITS, registry.TIGHT, registry.WONT_FIT))
+    assert dialog.select("openai/whisper-base")
+    item = dialog.tree.currentItem()
+    assert "free" in item.toolTip(3) and "free" in item.toolTip(4)  # the whole, in a tooltip
+    assert "RAM" in dialog.machine.text()
     assert "(gated)" in shown["meta-llama/Llama-3.2-1B-Instruct"][1]
     assert dialog.select("meta-llama/Llama-3.2-1B-Instruct")
     assert "accept" in dialog.details.text()
@@ -128,3 +128,20 @@ def test_refused_import_says_why(dialog, qtbot, tmp_path):
     qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
     assert "pickle" in dialog.status.text()
     assert registry.list_installed() == []
+
+
+def test_every_column_is_shown_whole(dialog, qtbot):
+    qtbot.wait(50)
+    assert dialog.tree.header().length() <= dialog.tree.viewport().width()
+
+
+def test_a_model_opened_from_a_folder_is_shown_in_use(qtbot, tmp_path, fake_hub, tiny_chat_dir):
+    settings = Settings(tmp_path / "settings.json")
+    settings.set("model_path", str(tiny_chat_dir))  # File → Open model folder…, not installed
+    dialog = ModelManagerDialog(settings)
+    qtbot.addWidget(dialog)
+    row = rows(dialog)[f"folder/{tiny_chat_dir.name}"]
+    assert row[1] == "In use, from a folder" and row[4] == "on disk"
+    assert dialog.select(f"folder/{tiny_chat_dir.name}")
+    assert str(tiny_chat_dir) in dialog.details.text()
+    assert not dialog.remove_button.isEnabled()  # not ours to delete

@@ -287,7 +287,10 @@ def run_ask(args: Any) -> int:
 
     precision = args.precision or settings.get("precision")
     engine = open_engine(model, precision, settings.get("threads"))
-    engine.load()
+    from desktop_assistant.cli.progress import TerminalProgress
+
+    with TerminalProgress() as progress:  # a GGUF is converted for a minute or more
+        engine.load(progress)
     messages = [Message("system", args.system)] if args.system else []
     messages.append(Message("user", prompt, images))
 

@@ -235,12 +235,14 @@ def load_quantized(
         except Exception as err:  # a torn cache file: make it again
             log.warning("quantized cache unusable (%s); quantizing again", err)
     what = "Converting the GGUF file and quantizing" if folder.gguf else "Quantizing"
-    progress(f"{what} to {scheme} (first time only)…")
+    progress(f"{what} to {scheme} (first time only): reading the weights…")
     started = time.perf_counter()
     tokenizer = load_tokenizer(folder)
     model = load_float(folder, "bf16")  # checkpoints are bf16; fp32 would double peak RAM
+    progress(f"{what} to {scheme} (first time only): quantizing…")
     with torch.inference_mode():
         quantize_model(model, scheme, group)
+    progress(f"Saving the {scheme} copy for the next start…")
     try:
         quant_cache.save(
             model, tokenizer, folder.path, scheme, group, time.perf_counter() - started

@@ -11,7 +11,9 @@ def test_an_answer_is_not_labelled_cut_off_while_it_streams(qtbot, make_window):
     window, _ = make_window(engine)
     wait_ready(qtbot, window)
     send(qtbot, window, "Tell me a story")
-    qtbot.waitUntil(lambda: len(window.view.messages()) == 2 and bool(window.view.messages()[1].text))
+    qtbot.waitUntil(
+        lambda: len(window.view.messages()) == 2 and bool(window.view.messages()[1].text)
+    )
     answer = window.view.messages()[1]
     seen = set()
     while window.state == "generating":

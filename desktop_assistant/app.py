@@ -40,8 +40,10 @@ def run_gui(args: Any) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from desktop_assistant import APP_ID
     from desktop_assistant.core import paths
     from desktop_assistant.core.settings import Settings
+    from desktop_assistant.ui.icons import app_icon
     from desktop_assistant.ui.main_window import MainWindow
     from desktop_assistant.ui.single_instance import SingleInstance
     from desktop_assistant.ui.workers.chat import ChatThread, engine_factory_for
@@ -57,7 +59,8 @@ def run_gui(args: Any) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Desktop Assistant")
-    app.setDesktopFileName("desktop-assistant")
+    app.setDesktopFileName(APP_ID)  # packaging/<APP_ID>.desktop: the dock finds its icon
+    app.setWindowIcon(app_icon())
     single = SingleInstance(paths.data_dir(), app)
     if not single.claim():  # before anything opens the history (see ui/single_instance.py)
         print(

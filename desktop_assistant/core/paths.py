@@ -7,6 +7,7 @@ Data and settings live under platformdirs' per-user folders, or all under
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from platformdirs import PlatformDirs
@@ -73,6 +74,19 @@ def same_folder(a: str | Path, b: str | Path) -> bool:
         return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
     except OSError:
         return False
+
+
+def assets_dir() -> Path | None:
+    """The app's icons: in a bundle (PyInstaller's folder), in a source checkout (`assets/`
+    beside the package), or where a wheel puts them (`<prefix>/share/desktop-assistant`).
+    None when none is there (the window then goes without)."""
+    candidates = []
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        candidates.append(Path(bundle) / "assets")
+    candidates.append(Path(__file__).resolve().parents[2] / "assets")
+    candidates.append(Path(sys.prefix) / "share" / "desktop-assistant" / "assets")
+    return next((c for c in candidates if (c / "desktop-assistant.svg").is_file()), None)
 
 
 def make_private() -> None:

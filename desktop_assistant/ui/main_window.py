@@ -37,6 +37,7 @@ from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
+from desktop_assistant.ui.icons import app_icon
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import add_menus
 from desktop_assistant.ui.message_list import MessageList
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self._painted = False
         self.bug_dialog: QMessageBox | None = None  # app.py's report of a bug, while open
         self.setWindowTitle("Desktop Assistant")
+        self.setWindowIcon(app_icon())
         self.resize(900, 700)
         self.view = ConversationView(self)
         self.message_list = MessageList(self.view)

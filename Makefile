@@ -2,7 +2,7 @@
 VENV ?= .venv
 ARGS ?=
 
-.PHONY: run test test-quick lint bench
+.PHONY: run test test-quick lint bench bundle
 
 run:
 	scripts/setup app
@@ -25,3 +25,10 @@ lint:
 bench:
 	scripts/setup app
 	$(VENV)/bin/desktop-assistant bench startup
+
+# A one-folder bundle that runs with no Python or venv: dist/desktop-assistant/ (see README).
+bundle:
+	scripts/setup app
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check "pyinstaller>=6.10"
+	$(VENV)/bin/pyinstaller --noconfirm --clean packaging/desktop-assistant.spec
+	@du -sh dist/desktop-assistant

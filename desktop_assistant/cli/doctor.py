@@ -165,10 +165,41 @@ def speech_model() -> list[Finding]:
 
     path = Settings().get("stt_model_path")
     if not path:
-        return [Finding("speech model", "note", "none set: Settings → Stt model path")]
+        where = "Settings → Speech model folder, or File → Models…"
+        return [Finding("speech model", "note", f"none set: {where}")]
     if not Path(path).expanduser().is_dir():
         return [Finding("speech model", "fail", f"{path} is not a folder")]
     return [Finding("speech model", "ok", path)]
+
+
+def app_files() -> list[Finding]:
+    """What the app carries besides its code: the model catalog, its icons and Qt's platform
+    plugins (a bundle that left one out fails here, not in front of a user)."""
+    from PySide6.QtCore import QLibraryInfo
+
+    from desktop_assistant.core import paths
+    from desktop_assistant.models.catalog import load_catalog
+
+    found = []
+    try:
+        entries = len(load_catalog().entries)
+        found.append(Finding("catalog", "ok", f"{entries} models"))
+    except Exception as err:
+        found.append(Finding("catalog", "fail", f"cannot be read: {err}"))
+    icons = paths.assets_dir()
+    if icons is None:
+        found.append(Finding("icons", "note", "not found: the window goes without its icon"))
+    else:
+        found.append(Finding("icons", "ok", str(icons)))
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    names = sorted(p.name for p in plugins.glob("libq*.so")) if plugins.is_dir() else []
+    if any("xcb" in n or "wayland" in n for n in names):
+        found.append(Finding("Qt plugins", "ok", f"{plugins}: {', '.join(names)}"))
+    elif names or sys.platform != "linux":
+        found.append(Finding("Qt plugins", "note", f"{plugins}: {', '.join(names) or 'none'}"))
+    else:
+        found.append(Finding("Qt plugins", "fail", f"no platform plugin in {plugins}"))
+    return found
 
 
 def models(verify: bool = False) -> Callable[[], list[Finding]]:
@@ -252,6 +283,7 @@ def all_checks(verify: bool = False) -> list[Check]:
         cpu,
         memory_and_disk,
         display,
+        app_files,
         audio,
         voices,
         speech_model,

@@ -46,6 +46,11 @@ def go_offline() -> None:
     is imported: huggingface_hub reads these once)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # transformers 5 swaps layers for compiled kernels fetched from the hub when the
+    # `kernels` package is installed (`use_kernels` defaults to on): code from the network,
+    # and for GPUs. The app runs its own CPU kernels; without `kernels` (the bundle) a load
+    # even failed with "Kernels are not available".
+    os.environ["USE_HUB_KERNELS"] = "NO"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion's progress bar on stderr

@@ -185,8 +185,19 @@ def load_float(folder: ModelFolder, precision: str) -> Any:
     except ModelError:
         raise
     except Exception as err:  # torn or odd files fail in many ways (SafetensorError, ...)
-        raise ModelError(f"could not load the model in {folder.path}: {err}") from err
+        raise ModelError(f"could not load the model in {folder.path}: {_why(err)}") from err
     return model.eval()
+
+
+def _why(error: BaseException) -> str:
+    """The error, and what first went wrong under it when that says more: transformers wraps
+    a failed import of a model's code in "Could not import module 'X'" and keeps the cause."""
+    root, under = error, error.__cause__ or error.__context__
+    while under is not None:
+        root, under = under, under.__cause__ or under.__context__
+    if root is error or str(root) in str(error):
+        return str(error)
+    return f"{error} ({type(root).__name__}: {root})"
 
 
 def load_quantized(

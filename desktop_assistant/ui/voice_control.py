@@ -50,7 +50,7 @@ AHEAD_MAX_S = 6.0  # decode ahead at pauses while the recording is this short (c
 HOLD_MS = 400  # a press longer than this is hold-to-talk: releasing stops
 NO_SPEECH_MODEL = (
     "Voice input needs a speech model: choose a Whisper folder (for example whisper-base) in "
-    "Settings → Stt model path."
+    "Settings → Speech model folder (or File → Models…)."
 )
 
 

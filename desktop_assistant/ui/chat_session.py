@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
 
 from desktop_assistant.core.conversation import Message, MessageState
 from desktop_assistant.core.settings import Settings
@@ -320,7 +321,16 @@ class ChatSession(QObject):
         self._save_reply(state, asdict(reply.stats))
         self._end_reply(state, format_stats(reply.stats))
         self.status.set_stats(format_stats(reply.stats))
+        self._announce(reply.text)
         self.reply_finished.emit(reply)
+
+    def _announce(self, text: str) -> None:
+        """Say a finished answer to a screen reader (politely: after what it is reading)."""
+        if not text or not QAccessible.isActive():
+            return
+        event = QAccessibleAnnouncementEvent(self.view, f"Answer: {text}")
+        event.setPoliteness(QAccessible.AnnouncementPoliteness.Polite)
+        QAccessible.updateAccessibility(event)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if request_id != self._active:

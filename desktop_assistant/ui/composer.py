@@ -79,6 +79,7 @@ class Composer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = PromptEdit(self)
+        self.edit.setAccessibleName("Message to the assistant")
         self.edit.setPlaceholderText(PLACEHOLDER)
         self.edit.setTabChangesFocus(True)
         self.edit.setFixedHeight(84)

@@ -34,6 +34,12 @@ from desktop_assistant.ui.markdown import (
 from desktop_assistant.ui.plain import ask, plain_label, tip
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
+SPOKEN_ROLES = {  # what a screen reader says a message is
+    "user": "Your message",
+    "assistant": "The assistant's answer",
+    "error": "A problem",
+    "notice": "A note",
+}
 # Palette roles and translucent tints, so the bubbles follow the light or dark theme.
 ROLE_STYLES = {
     "user": "background-color: rgba(66, 133, 244, 0.13); border-radius: 8px;",
@@ -158,6 +164,7 @@ class MessageWidget(QFrame):
         header.addWidget(self.copy_button)
         layout.addLayout(header)
         self.body = _FittedBrowser(self)
+        self.body.setAccessibleName(SPOKEN_ROLES[role])
         self.body.anchorClicked.connect(self._on_anchor)
         layout.addWidget(self.body)
         if text:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -39,7 +39,7 @@ from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.icons import app_icon
 from desktop_assistant.ui.intake import Intake
-from desktop_assistant.ui.menus import add_menus
+from desktop_assistant.ui.menus import WindowActions, add_menus
 from desktop_assistant.ui.message_list import MessageList
 from desktop_assistant.ui.message_tools import MessageTools
 from desktop_assistant.ui.model_setup import ModelSetup
@@ -126,7 +126,11 @@ class MainWindow(QMainWindow):
             self.voice = self._build_voice(voice[0], voice[1], tts_engine)
         if history is not None:
             history.open()  # only now: every answer of its worker has a listener
-        add_menus(self, self.setup, self.conversations, self.open_settings, self.zoom)
+        mic = self.voice.toggle if self.voice is not None else None
+        actions = WindowActions(
+            self.open_settings, self.zoom, self.focus_composer, self.copy_last_answer, mic
+        )
+        add_menus(self, self.setup, self.conversations, actions)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.escape)
         QShortcut(QKeySequence("Esc"), self).activated.connect(self.escape)
@@ -300,6 +304,15 @@ class MainWindow(QMainWindow):
         from desktop_assistant.ui.settings_dialog import SettingsDialog
 
         SettingsDialog(self.settings, self).exec()
+
+    def focus_composer(self) -> None:
+        self.composer.edit.setFocus()
+
+    def copy_last_answer(self) -> None:
+        last = self.message_list.last_answer()
+        if last is not None and last.text:
+            QGuiApplication.clipboard().setText(last.text)
+            self.status.flash("The last answer is copied", 3000)
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller text in the conversation and the prompt box."""

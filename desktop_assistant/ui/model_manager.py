@@ -76,6 +76,7 @@ class ModelManagerDialog(QDialog):
         self.settings = settings
         self.task: DownloadTask | ImportTask | None = None
         self.tree = QTreeWidget()
+        self.tree.setAccessibleName("Models")
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)

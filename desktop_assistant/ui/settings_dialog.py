@@ -38,6 +38,8 @@ class PresetsEditor(QWidget):
         self.names.addItems(list(self.presets))
         self.text = QPlainTextEdit()
         self.text.setFixedHeight(80)
+        self.names.setAccessibleName("System prompt to edit")
+        self.text.setAccessibleName("Text of this system prompt")
         add, remove = QPushButton("Add…"), QPushButton("Remove")
         add.clicked.connect(self._add)
         remove.clicked.connect(self._remove)

@@ -222,6 +222,20 @@ SCHEMA: tuple[Setting, ...] = (
         label="Hands-free: listen again after reading",
         applies=AT_ONCE,
     ),
+    Setting(
+        "window_geometry",
+        str,
+        "",
+        "The window's size and place at the last quit (Qt's saveGeometry, base64).",
+        shown=False,
+    ),
+    Setting(
+        "window_splitter",
+        str,
+        "",
+        "The sidebar's width at the last quit (Qt's QSplitter.saveState, base64).",
+        shown=False,
+    ),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
 SETTINGS_BY_NAME = _BY_NAME

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.ui.examples import ExamplePrompts
 from desktop_assistant.ui.markdown import (
     COPY_CODE_SCHEME,
     render_markdown,
@@ -317,6 +318,8 @@ class ConversationView(QScrollArea):
         self._layout = QVBoxLayout(container)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(10)
+        self.examples = ExamplePrompts(container)  # shown while the conversation is empty
+        self._layout.addWidget(self.examples)
         self._layout.addStretch(1)
         self.setWidget(container)
         self._container = container

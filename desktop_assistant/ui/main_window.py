@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
@@ -48,7 +48,7 @@ from desktop_assistant.ui.status_line import StatusLine
 from desktop_assistant.ui.system_prompt import SystemPromptPicker
 from desktop_assistant.ui.theme import apply_theme
 from desktop_assistant.ui.voice_commands import VoiceCommands
-from desktop_assistant.ui.voice_control import Voice
+from desktop_assistant.ui.voice_control import NO_SPEECH_MODEL, Voice
 from desktop_assistant.ui.workers.chat import ChatThread
 from desktop_assistant.ui.workers.history import HistoryThread
 from desktop_assistant.ui.workers.speech import Microphone, SpeechThread
@@ -65,6 +65,10 @@ def freeze_startup_objects() -> None:
     24-30 ms. Objects made later (messages, replies) are collected as usual.
     """
     gc.freeze()
+
+
+def _base64(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
 
 
 class MainWindow(QMainWindow):
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
             self.open_settings, self.zoom, self.focus_composer, self.copy_last_answer, mic
         )
         add_menus(self, self.setup, self.conversations, actions)
+        self.view.examples.chosen.connect(self._use_example)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.escape)
         QShortcut(QKeySequence("Esc"), self).activated.connect(self.escape)
@@ -153,6 +158,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.composer)
         self.pages.addWidget(chat_area)  # page 0; the first-run page goes over it
+        self.splitter: QSplitter | None = None
         if self.conversations is not None:
             splitter = QSplitter(self)
             splitter.addWidget(self.conversations.sidebar)
@@ -161,8 +167,25 @@ class MainWindow(QMainWindow):
             splitter.setSizes([240, 760])
             self.setCentralWidget(splitter)
             self.resize(1100, 720)
+            self.splitter = splitter
         else:
             self.setCentralWidget(self.pages)
+        self._restore_layout()
+
+    def _restore_layout(self) -> None:
+        """The size, place and sidebar width of the last quit (a bad value is ignored)."""
+        geometry = self.settings.get("window_geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        state = self.settings.get("window_splitter")
+        if state and self.splitter is not None:
+            self.splitter.restoreState(QByteArray.fromBase64(state.encode("ascii")))
+
+    def _save_layout(self) -> None:
+        self.settings.set("window_geometry", _base64(self.saveGeometry()))
+        if self.splitter is not None:
+            state = _base64(self.splitter.saveState())
+            self.settings.set("window_splitter", state)
 
     def _build_voice(self, speech: SpeechThread, microphone: Microphone, tts: str) -> Voice:
         read_aloud = ReadAloud(tts, self)
@@ -305,6 +328,20 @@ class MainWindow(QMainWindow):
 
         SettingsDialog(self.settings, self).exec()
 
+    def _use_example(self, kind: str, text: str) -> None:
+        """An example prompt of the empty conversation: into the prompt box, to send or
+        change; a picture example opens the picker, a voice one the microphone."""
+        if text:
+            self.composer.edit.setPlainText(text)
+        self.composer.edit.setFocus()
+        if kind == "picture":
+            QTimer.singleShot(0, self.composer.pick_images)
+        elif kind == "voice":
+            if self.voice is not None and self.voice.button.isEnabled():
+                self.voice.listen()
+            else:
+                self.status.flash(NO_SPEECH_MODEL, 10_000)
+
     def focus_composer(self) -> None:
         self.composer.edit.setFocus()
 
@@ -322,6 +359,7 @@ class MainWindow(QMainWindow):
             widget.setFont(font)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self._save_layout()
         self.session.stop()
         self.hide()
         if self.voice is not None:

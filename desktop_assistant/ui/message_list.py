@@ -235,6 +235,7 @@ class MessageList(QObject):
 
     def refresh_actions(self, entries: list[Entry] | None = None) -> None:
         """Show the tools each drawn message offers now (all drawn ones, or `entries`)."""
+        self.view.examples.setVisible(not self.entries)
         last = self.last_answer()
         for entry in self.entries[self._drawn_from :] if entries is None else entries:
             if entry.widget is None:

@@ -99,3 +99,38 @@ def test_the_settings_dialog_speaks_the_users_language(qtbot, tmp_path):
         editor = dialog.editors[spec.name]
         assert editor.accessibleName() == spec.title and spec.applies in editor.toolTip()
     assert any("reloads the model" in w.text() for w in dialog.findChildren(QLabel))
+
+
+def test_the_window_comes_back_as_it_was_left(qtbot, make_window, tmp_path):
+    window, _ = make_window(history=tmp_path / "history.sqlite3")
+    window.resize(700, 520)  # within the offscreen screen (800 x 600)
+    window.splitter.setSizes([300, 400])
+    qtbot.wait(20)
+    sidebar = window.splitter.sizes()[0]
+    window.close()
+    again, _ = make_window(history=tmp_path / "history.sqlite3")
+    assert (again.width(), again.height()) == (700, 520)
+    assert again.splitter.sizes()[0] == sidebar
+
+
+def test_an_empty_chat_offers_examples_that_fill_the_prompt_box(qtbot, make_window, monkeypatch):
+    from desktop_assistant.ui.composer import Composer
+
+    picked = []
+    monkeypatch.setattr(Composer, "pick_images", lambda self: picked.append(True))
+    window, _ = make_window()
+    wait_ready(qtbot, window)
+    examples = window.view.examples
+    assert examples.isVisibleTo(window)
+    examples.buttons["text"].click()
+    assert window.composer.text().startswith("Explain how a rainbow forms")
+    examples.buttons["picture"].click()
+    qtbot.waitUntil(lambda: picked == [True])
+    assert window.composer.text() == "What is in this picture?"
+    examples.buttons["voice"].click()  # no speech model here: it says how to get one
+    assert "speech model" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.reply_finished, timeout=10_000):
+        window.composer.submit()
+    assert not examples.isVisibleTo(window)
+    window.new_chat()
+    assert examples.isVisibleTo(window)

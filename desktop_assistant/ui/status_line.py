@@ -57,6 +57,8 @@ class StatusLine:
         line = QFrame()  # the answer's figures stand apart from the state's text
         line.setFrameShape(QFrame.Shape.VLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
+        line.hide()  # until there are figures
+        self._separator = line
         bar.addPermanentWidget(line)
         bar.addPermanentWidget(self.stats_label)
         self.set_state("no-model")
@@ -87,6 +89,7 @@ class StatusLine:
 
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
+        self._separator.setVisible(bool(text))
 
     def flash(self, text: str, ms: int) -> None:
         """A passing message, over the labels for `ms` milliseconds."""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.ui.image_tray import ImageTray
+from desktop_assistant.ui.plain import faint
 
 PLACEHOLDER = "Ask anything. Enter sends, Shift+Enter adds a line. Drop or paste images."
 
@@ -91,7 +92,7 @@ class Composer(QWidget):
             "Esc cancels."
         )
         self.edit_banner.setWordWrap(True)
-        self.edit_banner.setStyleSheet("color: #6a737d;")
+        faint(self.edit_banner)
         self.edit_banner.hide()
         self._draft = ""  # what was in the box before an edit began
         self.tray = ImageTray(self)

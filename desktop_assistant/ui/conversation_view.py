@@ -32,7 +32,8 @@ from desktop_assistant.ui.markdown import (
     render_plain,
     settled_end,
 )
-from desktop_assistant.ui.plain import ask, plain_label, tip
+from desktop_assistant.ui.plain import ask, faint, plain_label, tip
+from desktop_assistant.ui.theme import BUBBLE_TINTS
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
 SPOKEN_ROLES = {  # what a screen reader says a message is
@@ -41,21 +42,27 @@ SPOKEN_ROLES = {  # what a screen reader says a message is
     "error": "A problem",
     "notice": "A note",
 }
-# Palette roles and translucent tints, so the bubbles follow the light or dark theme.
+
+
+# Palette roles and translucent tints (theme.BUBBLE_TINTS), so the bubbles follow the theme.
+def _tint(role: str, alpha: float) -> str:
+    r, g, b, _ = BUBBLE_TINTS[role]
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
 ROLE_STYLES = {
-    "user": "background-color: rgba(66, 133, 244, 0.13); border-radius: 8px;",
+    "user": f"background-color: {_tint('user', BUBBLE_TINTS['user'][3])}; border-radius: 8px;",
     "assistant": "background-color: palette(base); border: 1px solid palette(midlight); "
     "border-radius: 8px;",
-    "error": "background-color: rgba(217, 48, 37, 0.12); border: 1px solid rgba(217, 48, 37, "
-    "0.35); border-radius: 8px;",
-    "notice": "background-color: rgba(249, 171, 0, 0.13); border: 1px solid rgba(249, 171, 0, "
-    "0.4); border-radius: 8px;",
+    "error": f"background-color: {_tint('error', BUBBLE_TINTS['error'][3])}; "
+    f"border: 1px solid {_tint('error', 0.35)}; border-radius: 8px;",
+    "notice": f"background-color: {_tint('notice', BUBBLE_TINTS['notice'][3])}; "
+    f"border: 1px solid {_tint('notice', 0.4)}; border-radius: 8px;",
 }
 # One style sheet for every message: a sheet per widget costs ~1 ms each to parse and apply.
 VIEW_STYLE = "\n".join(
     [f'QFrame#message[role="{role}"] {{ {style} }}' for role, style in ROLE_STYLES.items()]
     + [
-        "QLabel#faint { color: #6a737d; }",
         "QTextBrowser { background: transparent; }",
     ]
 )
@@ -138,7 +145,7 @@ class MessageWidget(QFrame):
         header = QHBoxLayout()
         self.title = QLabel(f"<b>{ROLE_TITLES[role]}</b>")
         self.stats_label = plain_label(QLabel())
-        self.stats_label.setObjectName("faint")
+        faint(self.stats_label)
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
         self.copy_button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -148,7 +155,7 @@ class MessageWidget(QFrame):
         header.addStretch(1)
         header.addWidget(self.stats_label)
         self.version_label = QLabel()
-        self.version_label.setObjectName("faint")
+        faint(self.version_label)
         self.version_label.hide()
         self.buttons: dict[str, QPushButton] = {}
         for action, label, hint in ACTIONS:

@@ -20,7 +20,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop_assistant.core import paths
-from desktop_assistant.ui.plain import plain_label, tip
+from desktop_assistant.ui.plain import faint, plain_label, tip
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class ImageTray(QWidget):
             "Read big images in several tiles: finer detail, but slower on this computer"
         )
         self.estimate = plain_label(QLabel())
-        self.estimate.setObjectName("faint")
+        faint(self.estimate)
         self._row.addStretch(1)
         self._row.addWidget(self.estimate)
         self._row.addWidget(self.high_detail)

@@ -10,6 +10,7 @@ text are set to plain text, and tooltips (which have no such setting) are conver
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtGui import Qt as GuiQt  # Qt's text functions live in QtGui's namespace
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
@@ -22,6 +23,13 @@ def tip(text: str) -> str:
 def plain_label(label: QLabel) -> QLabel:
     """`label`, set to show its text as plain text."""
     label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def faint(label: QLabel) -> QLabel:
+    """`label` in the palette's quieter text colour (figures, hints), which the themes keep
+    at WCAG AA contrast."""
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
 
 

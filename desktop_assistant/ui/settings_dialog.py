@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_assistant.core import paths
 from desktop_assistant.core.settings import SCHEMA, Setting, Settings
-from desktop_assistant.ui.plain import tip
+from desktop_assistant.ui.plain import faint, tip
 
 
 class PresetsEditor(QWidget):
@@ -175,7 +175,7 @@ class SettingsDialog(QDialog):
             "a new model folder, precision or thread count reloads the model at once."
         )
         note.setWordWrap(True)
-        note.setObjectName("faint")
+        faint(note)
         layout = QVBoxLayout(self)
         layout.addWidget(note)
         layout.addLayout(form)

@@ -17,6 +17,28 @@ SCHEMES = {
     "light": Qt.ColorScheme.Light,
     "dark": Qt.ColorScheme.Dark,
 }
+# Our light palette, rather than the style's: its pairs are checked for contrast like the dark
+# one's (tests/ui/test_theme.py: WCAG AA, 4.5:1 for text, also on the message bubbles).
+LIGHT = {
+    QPalette.ColorRole.Window: "#f3f4f6",
+    QPalette.ColorRole.WindowText: "#1f2328",
+    QPalette.ColorRole.Base: "#ffffff",
+    QPalette.ColorRole.AlternateBase: "#f6f8fa",
+    QPalette.ColorRole.ToolTipBase: "#ffffff",
+    QPalette.ColorRole.ToolTipText: "#1f2328",
+    QPalette.ColorRole.Text: "#1f2328",
+    QPalette.ColorRole.PlaceholderText: "#565d66",
+    QPalette.ColorRole.Button: "#e9ebee",
+    QPalette.ColorRole.ButtonText: "#1f2328",
+    QPalette.ColorRole.BrightText: "#ffffff",
+    QPalette.ColorRole.Highlight: "#1a5fd1",
+    QPalette.ColorRole.HighlightedText: "#ffffff",
+    QPalette.ColorRole.Link: "#0b57d0",
+    QPalette.ColorRole.Light: "#ffffff",
+    QPalette.ColorRole.Midlight: "#d8dce1",
+    QPalette.ColorRole.Mid: "#b6bcc4",
+    QPalette.ColorRole.Dark: "#8c939c",
+}
 DARK = {
     QPalette.ColorRole.Window: "#202124",
     QPalette.ColorRole.WindowText: "#e8eaed",
@@ -42,13 +64,28 @@ DARK = {
 _changed = False  # a theme other than the system's was applied in this process
 
 
-def dark_palette() -> QPalette:
+# Message bubbles: a tint over the window's colour (red, green, blue, alpha), per role.
+BUBBLE_TINTS = {
+    "user": (66, 133, 244, 0.13),
+    "error": (217, 48, 37, 0.12),
+    "notice": (249, 171, 0, 0.13),
+}
+DISABLED_TEXT = {"light": "#8c939c", "dark": "#7f8386"}  # exempt from contrast (WCAG 1.4.3)
+
+
+def palette_of(name: str) -> QPalette:
+    """The "light" or "dark" palette."""
+    colours = DARK if name == "dark" else LIGHT
     palette = QPalette()
-    for role, colour in DARK.items():
+    for role, colour in colours.items():
         palette.setColor(role, QColor(colour))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8386"))
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(DISABLED_TEXT[name]))
     return palette
+
+
+def dark_palette() -> QPalette:
+    return palette_of("dark")
 
 
 def apply_theme(name: str) -> None:
@@ -65,12 +102,18 @@ def apply_theme(name: str) -> None:
     else:
         hints.setColorScheme(scheme)
     if isinstance(app, QApplication):
-        if name == "dark":
-            app.setPalette(dark_palette())
-        elif name == "light":
-            app.setPalette(app.style().standardPalette())
+        if name in ("dark", "light"):
+            app.setPalette(palette_of(name))
         else:
             app.setPalette(QPalette())
+        # A widget with its own style sheet resolved `palette(...)` and its background when
+        # the sheet was set, and keeps them through a palette change (the conversation
+        # stayed light in the dark theme): set each sheet again.
+        for widget in app.allWidgets():
+            sheet = widget.styleSheet()
+            if sheet:
+                widget.setStyleSheet("")
+                widget.setStyleSheet(sheet)
     markdown.set_dark(is_dark())
 
 

@@ -32,7 +32,7 @@ from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.message_list import MessageList
-from desktop_assistant.ui.plain import plain_label, tip
+from desktop_assistant.ui.plain import faint, plain_label, tip
 from desktop_assistant.ui.read_aloud import ReadAloud
 from desktop_assistant.ui.spoken_text import SpokenText
 from desktop_assistant.ui.status_line import StatusLine
@@ -161,7 +161,7 @@ class Voice(QObject):
         self.meter.setAccessibleName("Microphone level")
         self.clock = QLabel("0:00", composer)
         self.status = plain_label(QLabel(composer))
-        self.status.setObjectName("faint")
+        faint(self.status)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Listening…"))

@@ -1,0 +1,96 @@
+"""Both themes keep text readable: WCAG AA contrast (4.5:1 for text) for every pair of text
+and background colours the window shows, the message bubbles' tints included (issue 20)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QPalette
+
+from desktop_assistant.ui import markdown, theme
+from desktop_assistant.ui.plain import faint
+
+AA_TEXT = 4.5
+R = QPalette.ColorRole
+# (text role, background role) for every place text is drawn on a palette colour.
+PAIRS = [
+    (R.WindowText, R.Window),
+    (R.Text, R.Base),
+    (R.Text, R.AlternateBase),
+    (R.PlaceholderText, R.Base),  # hints in the prompt box
+    (R.PlaceholderText, R.Window),  # faint labels: figures, estimates, notes
+    (R.ButtonText, R.Button),
+    (R.HighlightedText, R.Highlight),
+    (R.ToolTipText, R.ToolTipBase),
+    (R.Link, R.Base),
+    (R.Link, R.Window),
+]
+
+
+def luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def over(tint: tuple[int, int, int, float], background: str) -> str:
+    """A translucent tint painted over a colour."""
+    *rgb, alpha = tint
+    under = [int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)]
+    mixed = [round(c * alpha + u * (1 - alpha)) for c, u in zip(rgb, under, strict=True)]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def test_contrast_is_measured_as_wcag_does():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # just fails AA
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_every_text_colour_passes_aa_on_its_backgrounds(name):
+    colours = theme.LIGHT if name == "light" else theme.DARK
+    low = {
+        f"{text.name} on {ground.name}": round(contrast(colours[text], colours[ground]), 2)
+        for text, ground in PAIRS
+        if contrast(colours[text], colours[ground]) < AA_TEXT
+    }
+    window = colours[R.Window]
+    for role, tint in theme.BUBBLE_TINTS.items():
+        bubble = over(tint, window)
+        for text in (R.Text, R.WindowText, R.PlaceholderText, R.Link):
+            if contrast(colours[text], bubble) < AA_TEXT:
+                low[f"{text.name} on the {role} bubble"] = round(contrast(colours[text], bubble), 2)
+    code = markdown.CODE_COLOURS[name == "dark"]
+    if contrast(code["label"], code["background"]) < AA_TEXT:
+        low["code block label"] = round(contrast(code["label"], code["background"]), 2)
+    assert low == {}, low
+
+
+def test_faint_labels_take_the_checked_colour(qapp):
+    from PySide6.QtWidgets import QLabel
+
+    label = faint(QLabel("first token 0.20 s"))
+    dark = theme.palette_of("dark")
+    label.setPalette(dark)
+    assert label.palette().color(label.foregroundRole()).name() == theme.DARK[R.PlaceholderText]
+
+
+def test_the_conversation_turns_dark_with_the_theme(qtbot, make_window):
+    window, _ = make_window()
+    window.resize(800, 500)
+    try:
+        window.settings.set("theme", "dark")
+        qtbot.wait(50)
+        shot = window.view.grab().toImage()
+        empty = shot.pixelColor(shot.width() // 2, shot.height() - 20)  # below the examples
+        assert empty.lightness() < 80, empty.name()
+        window.settings.set("theme", "light")
+        qtbot.wait(50)
+        shot = window.view.grab().toImage()
+        assert shot.pixelColor(shot.width() // 2, shot.height() - 20).lightness() > 200
+    finally:
+        theme.apply_theme("system")

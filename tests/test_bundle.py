@@ -21,6 +21,7 @@ SPEC = ROOT / "packaging" / "desktop-assistant.spec"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1500),  # the first test waits for the build (3 min on 2 cores)
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the spec is for Linux"),
     pytest.mark.skipif(
         shutil.which("pyinstaller", path=str(Path(sys.executable).parent)) is None,

@@ -223,6 +223,15 @@ SCHEMA: tuple[Setting, ...] = (
         applies=AT_ONCE,
     ),
     Setting(
+        "zoom",
+        int,
+        0,
+        "Points added to the text size of the conversation and the prompt box (View → Zoom).",
+        minimum=-20,
+        maximum=30,
+        shown=False,
+    ),
+    Setting(
         "window_geometry",
         str,
         "",

@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
         geometry = self.settings.get("window_geometry")
         if geometry:
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        if self.settings.get("zoom"):
+            self.zoom(int(self.settings.get("zoom")), remember=False)
         state = self.settings.get("window_splitter")
         if state and self.splitter is not None:
             self.splitter.restoreState(QByteArray.fromBase64(state.encode("ascii")))
@@ -351,12 +353,16 @@ class MainWindow(QMainWindow):
             QGuiApplication.clipboard().setText(last.text)
             self.status.flash("The last answer is copied", 3000)
 
-    def zoom(self, step: int) -> None:
-        """Bigger or smaller text in the conversation and the prompt box."""
+    def zoom(self, step: int, remember: bool = True) -> None:
+        """Bigger or smaller text in the conversation and the prompt box (kept for the next
+        start)."""
         for widget in (self.view, self.composer.edit):
             font = widget.font()
             font.setPointSize(max(6, min(40, font.pointSize() + step)))
             widget.setFont(font)
+        if remember:
+            level = max(-20, min(30, int(self.settings.get("zoom")) + step))
+            self.settings.set("zoom", level)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self._save_layout()

@@ -134,3 +134,15 @@ def test_an_empty_chat_offers_examples_that_fill_the_prompt_box(qtbot, make_wind
     assert not examples.isVisibleTo(window)
     window.new_chat()
     assert examples.isVisibleTo(window)
+
+
+def test_the_text_size_is_kept(qtbot, make_window):
+    window, _ = make_window()
+    size = window.composer.edit.font().pointSize()
+    window.zoom(2)
+    window.zoom(1)
+    assert window.composer.edit.font().pointSize() == size + 3
+    window.close()
+    again, _ = make_window()
+    assert again.composer.edit.font().pointSize() == size + 3
+    assert again.view.font().pointSize() == window.view.font().pointSize()

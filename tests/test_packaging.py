@@ -105,3 +105,13 @@ def test_the_entry_installs_for_one_user_and_starts_the_given_command(tmp_path):
         assert check.returncode == 0, check.stdout
     removed = subprocess.run([script, "--remove"], env=env, capture_output=True, text=True)
     assert removed.returncode == 0 and not (data / "applications" / DESKTOP.name).exists()
+
+
+def test_every_button_icon_is_there_and_draws(qapp):
+    from desktop_assistant.ui.icons import BUTTON_ICONS, button_icon
+
+    for name in BUTTON_ICONS:
+        assert (ROOT / "assets" / "icons" / "ui" / f"{name}.svg").is_file(), name
+        image = button_icon(name).pixmap(24, 24).toImage()
+        inked = sum(image.pixelColor(x, y).alpha() > 0 for x in range(24) for y in range(24))
+        assert inked > 40, name  # something drawn, not an empty square

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.ui.icons import set_button_icon
 from desktop_assistant.ui.image_tray import ImageTray
 from desktop_assistant.ui.plain import faint
 
@@ -99,6 +100,8 @@ class Composer(QWidget):
         self.attach_button = QPushButton("Image…", self)
         self.attach_button.setToolTip("Attach pictures to ask about (or drop or paste them)")
         self.attach_button.clicked.connect(self.pick_images)
+        set_button_icon(self.attach_button, "picture")
+        set_button_icon(self.button, "send")
         self.tools = QVBoxLayout()  # the microphone button goes here too
         self.tools.addWidget(self.button)
         self.tools.addWidget(self.attach_button)
@@ -133,6 +136,7 @@ class Composer(QWidget):
         """While an answer is pending the button is Stop and Enter does not send."""
         self._busy = busy
         self.button.setText("Stop" if busy else "Send")
+        set_button_icon(self.button, "stop" if busy else "send")
         self.button.setToolTip("Stop the answer (Esc)" if busy else "Send (Enter)")
 
     def text(self) -> str:

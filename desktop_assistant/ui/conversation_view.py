@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.ui.examples import ExamplePrompts
+from desktop_assistant.ui.icons import set_button_icon
 from desktop_assistant.ui.markdown import (
     COPY_CODE_SCHEME,
     render_markdown,
@@ -151,6 +152,7 @@ class MessageWidget(QFrame):
         self.copy_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.copy_button.setToolTip("Copy this message")
         self.copy_button.clicked.connect(self.copy_text)
+        set_button_icon(self.copy_button, "copy")
         header.addWidget(self.title)
         header.addStretch(1)
         header.addWidget(self.stats_label)
@@ -166,6 +168,8 @@ class MessageWidget(QFrame):
             button.hide()
             button.clicked.connect(lambda _=False, a=action: self.action_requested.emit(a))
             self.buttons[action] = button
+            if action == "speak":
+                set_button_icon(button, "speak")
             header.addWidget(button)
             if action == "older":
                 header.addWidget(self.version_label)

@@ -37,7 +37,7 @@ from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
-from desktop_assistant.ui.icons import app_icon
+from desktop_assistant.ui.icons import app_icon, refresh_icons
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import WindowActions, add_menus
 from desktop_assistant.ui.message_list import MessageList
@@ -316,6 +316,7 @@ class MainWindow(QMainWindow):
         if name == "theme":
             apply_theme(value)
             self.view.redraw_answers()  # code blocks in the new colours
+            refresh_icons(self)
         elif name == "model_path":
             if value and not same_folder(value, self.session.model_path):
                 self.session.load_model(value)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.composer import Composer
+from desktop_assistant.ui.icons import set_button_icon
 from desktop_assistant.ui.message_list import MessageList
 from desktop_assistant.ui.plain import faint, plain_label, tip
 from desktop_assistant.ui.read_aloud import ReadAloud
@@ -68,6 +69,7 @@ class MicButton(QPushButton):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Mic", parent)
+        set_button_icon(self, "mic")
         self.setCheckable(False)
         self.setToolTip("Speak (click, or hold to talk; Space when the prompt is not focused)")
         self._down_at = 0
@@ -262,6 +264,7 @@ class Voice(QObject):
         self._ahead_request, self._ahead_result, self._waiting_for_ahead = 0, None, False
         self.spoken.begin()
         self.button.setText("Stop")
+        set_button_icon(self.button, "stop")
         self.recording_row.show()
         self._partial.start()
 
@@ -296,6 +299,7 @@ class Voice(QObject):
 
     def _reset_button(self) -> None:
         self.button.setText("Mic")
+        set_button_icon(self.button, "mic")
         self.recording_row.hide()
 
     def _on_level(self, dbfs: float) -> None:

@@ -94,3 +94,33 @@ def test_the_conversation_turns_dark_with_the_theme(qtbot, make_window):
         assert shot.pixelColor(shot.width() // 2, shot.height() - 20).lightness() > 200
     finally:
         theme.apply_theme("system")
+
+
+def test_button_icons_follow_the_theme(qtbot, make_window):
+    from desktop_assistant.ui.icons import BUTTON_ICONS, ICON_PROPERTY
+
+    window, _ = make_window()
+    composer = window.composer
+    assert composer.button.property(ICON_PROPERTY) == "send"
+    assert composer.attach_button.property(ICON_PROPERTY) == "picture"
+    assert not composer.button.icon().isNull()
+
+    def ink(button) -> int:
+        image = button.icon().pixmap(24, 24).toImage()
+        opaque = [
+            image.pixelColor(x, y) for x in range(24) for y in range(24)
+            if image.pixelColor(x, y).alpha() > 200
+        ]  # fmt: skip
+        return max(c.lightness() for c in opaque)
+
+    try:
+        window.settings.set("theme", "dark")
+        assert ink(composer.button) > 180  # light ink on dark buttons
+        window.settings.set("theme", "light")
+        assert ink(composer.button) < 80
+    finally:
+        theme.apply_theme("system")
+    composer.set_busy(True)
+    assert composer.button.property(ICON_PROPERTY) == "stop"
+    composer.set_busy(False)
+    assert set(BUTTON_ICONS) >= {"send", "stop", "mic", "picture", "copy", "speak"}

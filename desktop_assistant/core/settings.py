@@ -246,8 +246,7 @@ SCHEMA: tuple[Setting, ...] = (
         shown=False,
     ),
 )
-_BY_NAME = {s.name: s for s in SCHEMA}
-SETTINGS_BY_NAME = _BY_NAME
+SCHEMA_BY_NAME = {s.name: s for s in SCHEMA}
 
 
 class Settings:
@@ -271,7 +270,7 @@ class Settings:
             self._values = raw
 
     def get(self, name: str) -> Any:
-        spec = _BY_NAME[name]
+        spec = SCHEMA_BY_NAME[name]
         value = self._values.get(name, spec.default)
         if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -285,7 +284,7 @@ class Settings:
         return value
 
     def set(self, name: str, value: Any) -> None:
-        spec = _BY_NAME[name]
+        spec = SCHEMA_BY_NAME[name]
         if spec.type is float and isinstance(value, int):
             value = float(value)
         if not isinstance(value, spec.type):

@@ -26,6 +26,7 @@ from desktop_assistant.models.catalog import (
     human_size,
     load_catalog,
 )
+from desktop_assistant.models.model_folder import check_model_folder
 
 log = logging.getLogger(__name__)
 MANIFEST = "desktop-assistant-model.json"
@@ -228,20 +229,21 @@ def folders_in_use(settings: Any) -> list[InstalledModel]:
         value = settings.get(name)
         if not value or any(paths.same_folder(value, m.path) for m in installed):
             continue
-        folder = Path(value).expanduser()
         try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            folder = check_model_folder(value)
+        except ModelError:
             continue  # gone, or not a model folder: nothing to show
+        if folder.gguf:
+            continue  # a single file, converted when installed: not a folder in use
         found.append(
             InstalledModel(
-                id=f"folder/{folder.name or folder}",
-                role=role_of_config(config) if isinstance(config, dict) else "chat",
-                path=folder,
+                id=f"folder/{folder.path.name or folder.path}",
+                role=role_of_config(folder.config),
+                path=folder.path,
                 source="folder",
-                size=_tree_size(folder),
-                origin=str(folder),
-                architecture=str(config.get("model_type", "")) if isinstance(config, dict) else "",
+                size=_tree_size(folder.path),
+                origin=str(folder.path),
+                architecture=folder.model_type,
             )
         )
     return found

@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QGuiApplication
 
 from desktop_assistant.core.conversation import Message, MessageState
 from desktop_assistant.core.settings import Settings
@@ -110,6 +110,14 @@ class ChatSession(QObject):
         widget = self.view.add_message("notice", text)
         self._model_notes.append(widget)
         return widget
+
+    def copy_last_answer(self) -> bool:
+        """Put the last answer on the clipboard; False when there is none."""
+        last = self.message_list.last_answer()
+        if last is None or not last.text:
+            return False
+        QGuiApplication.clipboard().setText(last.text)
+        return True
 
     def show_problem(self, message: str) -> None:
         """Show an error in the conversation and the status bar. The model's state is left
@@ -381,12 +389,7 @@ class ChatSession(QObject):
     # ---- conversations --------------------------------------------------------------------
 
     def new_chat(self) -> None:
-        self.stop()
-        self.conversation_id = 0
-        self.system_prompt = self.system_picker.default_text()
-        self.system_picker.set_text(self.system_prompt)
-        self.message_list.clear()
-        self.composer.edit.setFocus()
+        self.show(0, self.system_picker.default_text(), [])
 
     def show(self, conversation_id: int, system_prompt: str, entries: list[Entry]) -> None:
         """Replace the open conversation with a stored one."""

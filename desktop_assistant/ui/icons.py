@@ -7,7 +7,7 @@ import functools
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QAbstractButton, QWidget
+from PySide6.QtWidgets import QAbstractButton
 
 from desktop_assistant.core import paths
 
@@ -59,14 +59,13 @@ def button_icon(name: str) -> QIcon:
 
 
 def set_button_icon(button: QAbstractButton, name: str) -> None:
-    """Give `button` the icon `name`, now and after every theme change (`refresh_icons`)."""
+    """Give `button` the icon `name`, now and after every theme change (`theme.apply_theme`)."""
     button.setProperty(ICON_PROPERTY, name)
     button.setIcon(button_icon(name))
 
 
-def refresh_icons(root: QWidget) -> None:
-    """Draw every button icon under `root` again in the palette's colours."""
-    for button in root.findChildren(QAbstractButton):
-        name = button.property(ICON_PROPERTY)
-        if name:
-            button.setIcon(button_icon(str(name)))
+def redraw_icon(button: QAbstractButton) -> None:
+    """Draw a button's icon (set with `set_button_icon`) again in the palette's colours."""
+    name = button.property(ICON_PROPERTY)
+    if name:
+        button.setIcon(button_icon(str(name)))

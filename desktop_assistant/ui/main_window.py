@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -30,14 +30,14 @@ from desktop_assistant.core.settings import (
     RELOADS_BOTH,
     RELOADS_CHAT,
     RELOADS_SPEECH,
-    SETTINGS_BY_NAME,
+    SCHEMA_BY_NAME,
     Settings,
 )
 from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
-from desktop_assistant.ui.icons import app_icon, refresh_icons
+from desktop_assistant.ui.icons import app_icon
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import WindowActions, add_menus
 from desktop_assistant.ui.message_list import MessageList
@@ -312,11 +312,10 @@ class MainWindow(QMainWindow):
         """Every setting takes effect at once (the dialog says how): the theme repaints, a
         new model folder, precision or thread count reloads the model, a new speech model or
         language reloads the speech model. The rest is read where it is used."""
-        applies = SETTINGS_BY_NAME[name].applies
+        applies = SCHEMA_BY_NAME[name].applies
         if name == "theme":
             apply_theme(value)
             self.view.redraw_answers()  # code blocks in the new colours
-            refresh_icons(self)
         elif name == "model_path":
             if value and not same_folder(value, self.session.model_path):
                 self.session.load_model(value)
@@ -349,9 +348,7 @@ class MainWindow(QMainWindow):
         self.composer.edit.setFocus()
 
     def copy_last_answer(self) -> None:
-        last = self.message_list.last_answer()
-        if last is not None and last.text:
-            QGuiApplication.clipboard().setText(last.text)
+        if self.session.copy_last_answer():
             self.status.flash("The last answer is copied", 3000)
 
     def zoom(self, step: int, remember: bool = True) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication
 
 from desktop_assistant.ui import markdown
+from desktop_assistant.ui.icons import redraw_icon
 
 SCHEMES = {
     "system": Qt.ColorScheme.Unknown,
@@ -84,10 +85,6 @@ def palette_of(name: str) -> QPalette:
     return palette
 
 
-def dark_palette() -> QPalette:
-    return palette_of("dark")
-
-
 def apply_theme(name: str) -> None:
     """Switch the colours; code blocks drawn after this use matching ones."""
     global _changed
@@ -109,11 +106,14 @@ def apply_theme(name: str) -> None:
         # A widget with its own style sheet resolved `palette(...)` and its background when
         # the sheet was set, and keeps them through a palette change (the conversation
         # stayed light in the dark theme): set each sheet again.
+        # Button icons are drawn in the palette's colours: draw them again too.
         for widget in app.allWidgets():
             sheet = widget.styleSheet()
             if sheet:
                 widget.setStyleSheet("")
                 widget.setStyleSheet(sheet)
+            if isinstance(widget, QAbstractButton):
+                redraw_icon(widget)
     markdown.set_dark(is_dark())
 
 

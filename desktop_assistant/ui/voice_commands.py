@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPushButton
 
 from desktop_assistant.core.commands import is_destructive
@@ -180,9 +179,7 @@ class VoiceCommands(QObject):
             tray.clear()
             return (lambda: tray.add_files(kept)) if kept else None
         elif intent == "copy_last_answer":
-            last = session.message_list.last_answer()
-            if last is not None:
-                QGuiApplication.clipboard().setText(last.text)
+            session.copy_last_answer()
         elif intent in ("scroll_up", "scroll_down"):
             bar = session.view.verticalScrollBar()
             step = bar.pageStep() if intent == "scroll_down" else -bar.pageStep()

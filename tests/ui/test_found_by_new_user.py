@@ -47,7 +47,7 @@ def test_a_long_error_in_the_status_bar_stops_short_of_the_figures(qtbot, make_w
     wait_ready(qtbot, window)
     with qtbot.waitSignal(window.reply_finished, timeout=10_000):
         send(qtbot, window, "hello")
-    message = "The model could not be loaded from /home/someone/models/" + "long-name-" * 20
+    message = "The model could not be loaded from ~/models/" + "long-name-" * 20
     window.show_problem(message)
     qtbot.wait(50)
     state, stats = window.state_label, window.stats_label

@@ -324,6 +324,7 @@ class ConversationView(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setAccessibleName("Conversation")  # a Tab stop: the arrow keys scroll it
         container = QWidget()
         container.setStyleSheet(VIEW_STYLE)
         self._layout = QVBoxLayout(container)

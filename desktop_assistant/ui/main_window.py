@@ -37,6 +37,7 @@ from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.composer import Composer
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.conversations import Conversations
+from desktop_assistant.ui.focus_order import chain, focus_leaves
 from desktop_assistant.ui.icons import app_icon
 from desktop_assistant.ui.intake import Intake
 from desktop_assistant.ui.menus import WindowActions, add_menus
@@ -286,6 +287,12 @@ class MainWindow(QMainWindow):
             self._painted = True
             QTimer.singleShot(0, self.first_painted.emit)
             QTimer.singleShot(0, freeze_startup_objects)
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 (Qt API)
+        """Tab and Shift+Tab: in the order things are shown (`ui.focus_order`), linked again
+        at each press because messages come and go."""
+        chain(focus_leaves(self.centralWidget()) + focus_leaves(self.statusBar()))
+        return super().focusNextPrevChild(next)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)

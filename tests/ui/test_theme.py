@@ -70,6 +70,39 @@ def test_every_text_colour_passes_aa_on_its_backgrounds(name):
     assert low == {}, low
 
 
+@pytest.mark.parametrize("dark", [False, True])
+def test_highlighted_code_is_readable_on_its_background(dark):
+    from pygments.styles import get_style_by_name
+
+    code = markdown.CODE_COLOURS[dark]
+    style = markdown.readable_style(code["style"], code["background"])
+    low = {}
+    for token, spec in style:
+        ground = f"#{spec['bgcolor']}" if spec["bgcolor"] else code["background"]
+        if spec["color"] and contrast(f"#{spec['color']}", ground) < AA_TEXT:
+            low[str(token)] = round(contrast(f"#{spec['color']}", ground), 2)
+    assert low == {}, low
+    # colours that were readable already are kept as they were
+    original = dict(get_style_by_name(code["style"]))
+    kept = [
+        token
+        for token, spec in style
+        if (spec["color"] or "").lower() == (original[token]["color"] or "").lower()
+    ]
+    assert len(kept) > len(list(style)) * 0.7
+    html = markdown.render_markdown("```python\n# a comment\nx = 1\n```").html
+    assert "color:" in html
+
+
+def test_readable_keeps_the_hue_and_reaches_the_ratio():
+    assert markdown.readable("#000000", "#ffffff") == "#000000"
+    darker = markdown.readable("#aa22ff", "#f6f8fa")
+    assert contrast(darker, "#f6f8fa") >= AA_TEXT and darker != "#aa22ff"
+    lighter = markdown.readable("#ed007e", "#161b22")
+    assert contrast(lighter, "#161b22") >= AA_TEXT
+    assert int(lighter[1:3], 16) > int(lighter[3:5], 16)  # still a red
+
+
 def test_faint_labels_take_the_checked_colour(qapp):
     from PySide6.QtWidgets import QLabel
 

@@ -26,6 +26,7 @@ from desktop_assistant.models.catalog import (
     human_size,
     load_catalog,
 )
+from desktop_assistant.models.gguf_header import read_header
 from desktop_assistant.models.model_folder import check_model_folder
 
 log = logging.getLogger(__name__)
@@ -221,8 +222,9 @@ def default_model(role: str, settings: Any) -> InstalledModel | None:
 
 
 def folders_in_use(settings: Any) -> list[InstalledModel]:
-    """Model folders the settings name that are not installed here (opened with File → Open
-    model folder… or `--model`), described as installed ones are (`source` "folder")."""
+    """Model folders (and GGUF files) the settings name that are not installed here (opened
+    with File → Open model folder… or `--model`), described as installed ones are (`source`
+    "folder"; the id says "folder/…" or "file/…")."""
     found = []
     installed = list_installed()
     for name in dict.fromkeys(SETTING_FOR_ROLE.values()):
@@ -233,17 +235,24 @@ def folders_in_use(settings: Any) -> list[InstalledModel]:
             folder = check_model_folder(value)
         except ModelError:
             continue  # gone, or not a model folder: nothing to show
-        if folder.gguf:
-            continue  # a single file, converted when installed: not a folder in use
+        if folder.gguf:  # a llama.cpp file, converted at load (text models only)
+            try:
+                architecture = read_header(folder.path).architecture
+            except ModelError:
+                continue
+            role, size, kind = "chat", folder.path.stat().st_size, "file"
+        else:
+            architecture, kind = folder.model_type, "folder"
+            role, size = role_of_config(folder.config), _tree_size(folder.path)
         found.append(
             InstalledModel(
-                id=f"folder/{folder.path.name or folder.path}",
-                role=role_of_config(folder.config),
+                id=f"{kind}/{folder.path.name or folder.path}",
+                role=role,
                 path=folder.path,
                 source="folder",
-                size=_tree_size(folder.path),
+                size=size,
                 origin=str(folder.path),
-                architecture=folder.model_type,
+                architecture=architecture,
             )
         )
     return found

@@ -150,7 +150,9 @@ class ModelManagerDialog(QDialog):
             self.tree.addTopLevelItem(parent)
             for model in (m for m in installed if m.role == role):
                 if model in in_use:
-                    status = "In use, from a folder"
+                    status = (
+                        "In use, from a file" if model.path.is_file() else "In use, from a folder"
+                    )
                 elif defaults.get(model.role) == model.path:
                     status = "Installed, default"
                 else:
@@ -241,9 +243,10 @@ class ModelManagerDialog(QDialog):
             return text + (f" {thing.access}" if thing.gated else "")
         if isinstance(thing, registry.InstalledModel):
             if kind == "folder":
+                opened = "a file" if thing.path.is_file() else "a folder"
                 return (
-                    f"{thing.architecture or 'model'} in use from {thing.path} (opened as a "
-                    "folder: not installed here, so not removed here)."
+                    f"{thing.architecture or 'model'} in use from {thing.path} (opened as "
+                    f"{opened}: not installed here, so not removed here)."
                 )
             how = "downloaded" if thing.source == "download" else f"imported from {thing.origin}"
             return f"{thing.architecture or 'model'}, {how}; in {thing.path}"

@@ -7,6 +7,7 @@ import pytest
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import load_catalog
+from desktop_assistant.models.catalog import human_size
 from desktop_assistant.ui.model_manager import ModelManagerDialog
 
 SPEECH_ID = "openai/whisper-tiny"
@@ -145,3 +146,23 @@ def test_a_model_opened_from_a_folder_is_shown_in_use(qtbot, tmp_path, fake_hub,
     assert dialog.select(f"folder/{tiny_chat_dir.name}")
     assert str(tiny_chat_dir) in dialog.details.text()
     assert not dialog.remove_button.isEnabled()  # not ours to delete
+
+
+def test_a_gguf_file_opened_by_its_path_is_shown_in_use(qtbot, tmp_path, fake_hub, tiny_chat_dir):
+    from tests.inference.test_models import write_tiny_gguf
+
+    gguf = write_tiny_gguf(tiny_chat_dir, tmp_path / "tiny-q8.gguf")
+    settings = Settings(tmp_path / "settings.json")
+    settings.set("model_path", str(gguf))  # `--model FILE.gguf` or File → Open…, not imported
+    dialog = ModelManagerDialog(settings)
+    qtbot.addWidget(dialog)
+    row = rows(dialog)["file/tiny-q8.gguf"]
+    assert row[1] == "In use, from a file" and row[4] == "on disk"
+    assert row[2] == human_size(gguf.stat().st_size)
+    assert dialog.select("file/tiny-q8.gguf")
+    assert str(gguf) in dialog.details.text() and "qwen2" in dialog.details.text()
+    assert "opened as a file" in dialog.details.text()
+    assert not dialog.remove_button.isEnabled()
+    gguf.write_bytes(b"GGUF" + b"\0" * 20)  # damaged since: left out, no error
+    dialog.refresh()
+    assert "file/tiny-q8.gguf" not in rows(dialog)

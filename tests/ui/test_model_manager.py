@@ -6,8 +6,7 @@ import pytest
 
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.models import registry
-from desktop_assistant.models.catalog import load_catalog
-from desktop_assistant.models.catalog import human_size
+from desktop_assistant.models.catalog import human_size, load_catalog
 from desktop_assistant.ui.model_manager import ModelManagerDialog
 
 SPEECH_ID = "openai/whisper-tiny"

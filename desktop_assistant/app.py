@@ -3,9 +3,11 @@ command is given). Nothing here imports torch: the window comes first."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +31,35 @@ def no_display_reason(env: dict[str, str] | None = None, platform: str | None = 
         'open here. Without a screen, ask from the command line: desktop-assistant ask "..." '
         "(see --help); or run the window in a virtual display: xvfb-run desktop-assistant"
     )
+
+
+def use_utf8_locale(env: MutableMapping[str, str] | None = None) -> str:
+    """Make the locale Qt reads a UTF-8 one when it is not; returns the one set ("" if none
+    was needed or none could be).
+
+    Started with no locale (`env -i`, a bare systemd unit, the bundle: PyInstaller's Python
+    does not coerce the C locale as `python` does), Qt printed four lines about switching to
+    "C.UTF-8" at every start. The same switch is made here, quietly: LC_CTYPE only, so the
+    user's language for dates and numbers is left as it was."""
+    import locale
+
+    env = os.environ if env is None else env
+    with contextlib.suppress(locale.Error):  # a LANG naming a locale not installed
+        locale.setlocale(locale.LC_CTYPE, "")
+    if locale.nl_langinfo(locale.CODESET).upper().replace("-", "") == "UTF8":
+        return ""
+    for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_CTYPE, name)
+        except locale.Error:
+            continue
+        if env.get("LC_ALL"):  # it outranks LC_CTYPE: keep its other categories
+            for category in ("LC_COLLATE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME"):
+                env.setdefault(category, env["LC_ALL"])
+            del env["LC_ALL"]
+        env["LC_CTYPE"] = name
+        return name
+    return ""
 
 
 def run_gui(args: Any) -> int:
@@ -56,6 +87,7 @@ def run_gui(args: Any) -> int:
     )
 
     _set_up_logging()
+    use_utf8_locale()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Desktop Assistant")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_assistant.ui.examples import ExamplePrompts
+from desktop_assistant.ui.flow_layout import FlowLayout
 from desktop_assistant.ui.icons import set_button_icon
 from desktop_assistant.ui.markdown import (
     COPY_CODE_SCHEME,
@@ -33,7 +34,7 @@ from desktop_assistant.ui.markdown import (
     render_plain,
     settled_end,
 )
-from desktop_assistant.ui.plain import ask, faint, plain_label, tip
+from desktop_assistant.ui.plain import ElidedLabel, ask, faint, tip
 from desktop_assistant.ui.theme import BUBBLE_TINTS
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
@@ -67,6 +68,8 @@ VIEW_STYLE = "\n".join(
         "QTextBrowser { background: transparent; }",
     ]
 )
+MARGIN = 12  # around the messages
+COLUMN_CHARS = 130  # the widest the messages get, in average characters (~120 a line)
 # The buttons a message can show, in order: (action, label, tooltip).
 ACTIONS = (
     ("older", "‹", "Show the previous version of this answer"),
@@ -145,17 +148,18 @@ class MessageWidget(QFrame):
         self._column = layout
         header = QHBoxLayout()
         self.title = QLabel(f"<b>{ROLE_TITLES[role]}</b>")
-        self.stats_label = plain_label(QLabel())
+        self.stats_label = ElidedLabel()  # cut short with "…" in a narrow window
         faint(self.stats_label)
+        buttons = FlowLayout()  # onto more rows in a narrow window, not cut off
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
         self.copy_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.copy_button.setToolTip("Copy this message")
         self.copy_button.clicked.connect(self.copy_text)
         set_button_icon(self.copy_button, "copy")
-        header.addWidget(self.title)
-        header.addStretch(1)
-        header.addWidget(self.stats_label)
+        top = Qt.AlignmentFlag.AlignTop  # by the first row when the buttons wrap
+        header.addWidget(self.title, 0, top)
+        header.addWidget(self.stats_label, 1, top)
         self.version_label = QLabel()
         faint(self.version_label)
         self.version_label.hide()
@@ -170,10 +174,11 @@ class MessageWidget(QFrame):
             self.buttons[action] = button
             if action == "speak":
                 set_button_icon(button, "speak")
-            header.addWidget(button)
+            buttons.addWidget(button)
             if action == "older":
-                header.addWidget(self.version_label)
-        header.addWidget(self.copy_button)
+                buttons.addWidget(self.version_label)
+        buttons.addWidget(self.copy_button)
+        header.addLayout(buttons)
         layout.addLayout(header)
         self.body = _FittedBrowser(self)
         self.body.setAccessibleName(SPOKEN_ROLES[role])
@@ -236,6 +241,7 @@ class MessageWidget(QFrame):
 
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
+        self.stats_label.setToolTip(tip(text))
 
     def set_images(self, images: tuple[Path, ...]) -> None:
         """Thumbnails of the pictures sent with this message; a click opens the full one."""
@@ -328,7 +334,7 @@ class ConversationView(QScrollArea):
         container = QWidget()
         container.setStyleSheet(VIEW_STYLE)
         self._layout = QVBoxLayout(container)
-        self._layout.setContentsMargins(12, 12, 12, 12)
+        self._layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
         self._layout.setSpacing(10)
         self.examples = ExamplePrompts(container)  # shown while the conversation is empty
         self._layout.addWidget(self.examples)
@@ -343,6 +349,17 @@ class ConversationView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range_changed)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        """In a wide window the messages keep a readable line length (`COLUMN_CHARS`),
+        centred, as chat apps do, instead of lines as wide as the screen."""
+        column = self.fontMetrics().averageCharWidth() * COLUMN_CHARS
+        bar = self.verticalScrollBar()
+        width = event.size().width() - (bar.sizeHint().width() if bar.isVisible() else 0)
+        side = max(MARGIN, (width - column) // 2)
+        if self._layout.contentsMargins().left() != side:  # before the contents are fitted
+            self._layout.setContentsMargins(side, MARGIN, side, MARGIN)
+        super().resizeEvent(event)
 
     def add_older(self, messages: list[tuple[str, str]]) -> list[MessageWidget]:
         """Draw older messages (oldest first) above the others, as one page.

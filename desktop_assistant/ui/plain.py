@@ -9,10 +9,10 @@ text are set to plain text, and tooltips (which have no such setting) are conver
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtGui import Qt as GuiQt  # Qt's text functions live in QtGui's namespace
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QLabel, QMessageBox, QSizePolicy, QWidget
 
 
 def tip(text: str) -> str:
@@ -42,3 +42,28 @@ def ask(parent: QWidget | None, title: str, question: str) -> bool:
     box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
     box.setDefaultButton(QMessageBox.StandardButton.No)
     return box.exec() == QMessageBox.StandardButton.Yes
+
+
+class ElidedLabel(QLabel):
+    """A one-line plain-text label that takes the room left to it and ends its text with "…"
+    where it does not fit (the whole text is in its tooltip and `text()`), so a long error
+    never runs into what stands beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(40, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """What is drawn: the text on one line, cut to the label's width."""
+        line = " ".join(self.text().split())
+        width = self.contentsRect().width()
+        return self.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, width)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        painter = QPainter(self)
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), align, self.shown_text())

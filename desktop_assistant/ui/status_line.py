@@ -3,11 +3,9 @@ figures) and the model's state, which decides whether a message is answered now.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QStatusBar, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QStatusBar, QWidget
 
-from desktop_assistant.ui.plain import plain_label, tip
+from desktop_assistant.ui.plain import ElidedLabel, plain_label, tip
 
 STATE_TEXT = {
     "no-model": "no model",
@@ -15,31 +13,6 @@ STATE_TEXT = {
     "ready": "ready",
     "generating": "generating…",
 }
-
-
-class ElidedLabel(QLabel):
-    """A one-line plain-text label that takes the room left to it and ends its text with "…"
-    where it does not fit (the whole text is in its tooltip and `text()`), so a long error
-    never runs into what stands beside it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
-        return QSize(40, super().minimumSizeHint().height())
-
-    def shown_text(self) -> str:
-        """What is drawn: the text on one line, cut to the label's width."""
-        line = " ".join(self.text().split())
-        width = self.contentsRect().width()
-        return self.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, width)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
-        painter = QPainter(self)
-        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        painter.drawText(self.contentsRect(), align, self.shown_text())
 
 
 class StatusLine:

@@ -245,6 +245,13 @@ SCHEMA: tuple[Setting, ...] = (
         "The sidebar's width at the last quit (Qt's QSplitter.saveState, base64).",
         shown=False,
     ),
+    Setting(
+        "sidebar_shown",
+        bool,
+        True,
+        "Whether the list of chats is shown beside the conversation (View → Chat list).",
+        shown=False,
+    ),
 )
 SCHEMA_BY_NAME = {s.name: s for s in SCHEMA}
 

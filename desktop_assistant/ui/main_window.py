@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -133,8 +134,10 @@ class MainWindow(QMainWindow):
             history.open()  # only now: every answer of its worker has a listener
         mic = self.voice.toggle if self.voice is not None else None
         actions = WindowActions(
-            self.open_settings, self.zoom, self.focus_composer, self.copy_last_answer, mic
-        )
+            self.open_settings, self.zoom, self.focus_composer, self.copy_last_answer, mic,
+            self.show_sidebar if self.conversations is not None else None,
+            bool(self.settings.get("sidebar_shown")),
+        )  # fmt: skip
         add_menus(self, self.setup, self.conversations, actions)
         self.view.examples.chosen.connect(self._use_example)
         self.composer.send_requested.connect(self.send)
@@ -183,6 +186,21 @@ class MainWindow(QMainWindow):
         state = self.settings.get("window_splitter")
         if state and self.splitter is not None:
             self.splitter.restoreState(QByteArray.fromBase64(state.encode("ascii")))
+        if not self.settings.get("sidebar_shown"):
+            self.show_sidebar(False)
+
+    def show_sidebar(self, shown: bool) -> None:
+        """Show or hide the list of chats (View → Chat list, Ctrl+B); kept for the next
+        start. Hidden with the focus in it, the focus goes to the prompt box."""
+        if self.conversations is None:
+            return
+        sidebar = self.conversations.sidebar
+        focused = QApplication.focusWidget()
+        if not shown and focused is not None and sidebar.isAncestorOf(focused):
+            self.composer.edit.setFocus()
+        sidebar.setVisible(shown)
+        if self.settings.get("sidebar_shown") != shown:
+            self.settings.set("sidebar_shown", shown)
 
     def _save_layout(self) -> None:
         self.settings.set("window_geometry", _base64(self.saveGeometry()))

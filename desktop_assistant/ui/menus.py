@@ -46,6 +46,9 @@ class WindowActions:
     focus_composer: Callable[[], object]
     copy_last_answer: Callable[[], object]
     toggle_microphone: Callable[[], object] | None = None
+    # shows or hides the list of chats; None without one (no history)
+    show_sidebar: Callable[[bool], object] | None = None
+    sidebar_shown: bool = True
 
 
 def _action(
@@ -93,6 +96,12 @@ def add_menus(
     view_menu = bar.addMenu("&View")
     _action(window, view_menu, "Zoom &in", lambda: actions.zoom(1), keys.ZoomIn)
     _action(window, view_menu, "Zoom &out", lambda: actions.zoom(-1), keys.ZoomOut)
+    if actions.show_sidebar is not None:
+        view_menu.addSeparator()
+        chats = _action(window, view_menu, "&Chat list", lambda: None, QKeySequence("Ctrl+B"))
+        chats.setCheckable(True)
+        chats.setChecked(actions.sidebar_shown)
+        chats.toggled.connect(actions.show_sidebar)
     help_menu = bar.addMenu("&Help")
     _action(
         window, help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window),

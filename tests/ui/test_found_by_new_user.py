@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QApplication
+
+from desktop_assistant.ui.menus import shortcut_rows
 from tests.fakes import FakeChatEngine
 from tests.ui.helpers import send, wait_ready
 
@@ -146,3 +149,24 @@ def test_the_text_size_is_kept(qtbot, make_window):
     again, _ = make_window()
     assert again.composer.edit.font().pointSize() == size + 3
     assert again.view.font().pointSize() == window.view.font().pointSize()
+
+
+def test_the_chat_list_can_be_hidden_and_stays_so(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    window, _ = make_window(history=db)
+    wait_ready(qtbot, window)
+    sidebar = window.conversations.sidebar
+    toggle = next(a for a in window.actions() if a.text() == "&Chat list")
+    assert toggle.isChecked() and sidebar.isVisible()
+    assert toggle.shortcut().toString() == "Ctrl+B"
+    sidebar.search_box.setFocus()
+    toggle.trigger()  # Ctrl+B
+    assert not sidebar.isVisible()
+    assert not sidebar.isAncestorOf(QApplication.focusWidget() or window)  # focus not lost
+    window.close()
+    again, _ = make_window(history=db)
+    toggle = next(a for a in again.actions() if a.text() == "&Chat list")
+    assert not toggle.isChecked() and not again.conversations.sidebar.isVisibleTo(again)
+    toggle.trigger()
+    assert again.conversations.sidebar.isVisibleTo(again)
+    assert ("Ctrl+B", "Chat list") in shortcut_rows(again)

@@ -179,6 +179,9 @@ class MessageWidget(QFrame):
                 buttons.addWidget(self.version_label)
         buttons.addWidget(self.copy_button)
         header.addLayout(buttons)
+        row = self.copy_button.sizeHint().height()  # the title in line with the buttons
+        self.title.setMinimumHeight(row)
+        self.stats_label.setMinimumHeight(row)
         layout.addLayout(header)
         self.body = _FittedBrowser(self)
         self.body.setAccessibleName(SPOKEN_ROLES[role])

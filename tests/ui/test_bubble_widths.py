@@ -53,6 +53,10 @@ def problems(window) -> list[str]:
             found.append(f"{message.role}: text {text_width} wider than its box")
         if inside(message.title, message).intersects(inside(message.stats_label, message)):
             found.append(f"{message.role}: figures over the title")
+        title = inside(message.title, message).center().y()
+        first = min((inside(b, message) for b in shown), key=lambda r: r.top(), default=None)
+        if first is not None and abs(first.center().y() - title) > 2:
+            found.append(f"{message.role}: the title is not in line with the first buttons")
     return found
 
 

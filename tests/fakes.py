@@ -157,3 +157,36 @@ class FakeSpeechEngine:
 
     def unload(self) -> None:
         self._loaded = False
+
+
+class MemoryKeyring:
+    """A system keyring in memory (`keyring.set_keyring(MemoryKeyring())`); `broken`: one
+    that fails as a missing backend does (no Secret Service on a bare Linux)."""
+
+    priority = 1
+
+    def __init__(self, broken: bool = False) -> None:
+        self.passwords: dict[tuple[str, str], str] = {}
+        self.broken = broken
+
+    def _check(self) -> None:
+        if self.broken:
+            from keyring.errors import NoKeyringError
+
+            raise NoKeyringError("No recommended backend was available.")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._check()
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._check()
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._check()
+        if (service, username) not in self.passwords:
+            from keyring.errors import PasswordDeleteError
+
+            raise PasswordDeleteError("not found")
+        del self.passwords[(service, username)]

@@ -7,7 +7,8 @@ anything but this machine (loopback addresses and Unix sockets) and a name looku
 but a local name are refused with `NetworkBlocked` (an `OSError`, which every client library
 already handles as "no network"), logged, and reported to whoever listens (`on_blocked`: the
 window says so in its status bar). `allow_network()` opens the guard while a download the user
-asked for runs, and closes it again afterwards.
+asked for runs, and closes it again afterwards. `allow_host()` lets through the servers the
+user listed for a remote engine (issue 21), and only those.
 
 Why by hand: Python has no switch for this; pytest-socket does the same for tests, but it is a
 test plugin, and the app needs the guard itself, with the download exception. Qt's own network
@@ -39,6 +40,8 @@ _allowed = 0  # downloads running now
 _installed = False
 _listeners: list[Callable[[str], None]] = []
 _original: dict[str, Any] = {}
+_hosts: set[str] = set()  # servers the user listed by name or address (remote engines)
+_addresses: set[str] = set()  # the addresses those names were found at
 
 
 def go_offline() -> None:
@@ -67,6 +70,33 @@ def is_local(host: Any) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _bare(host: str) -> str:
+    return host.strip("[]").split("%")[0].lower()
+
+
+def allow_host(host: str) -> None:
+    """Let connections to `host` (a name or an address the user listed: a remote server)
+    through while offline; a name, to the addresses it is looked up at."""
+    with _lock:
+        _hosts.add(_bare(host))
+        _addresses.add(_bare(host))
+
+
+def forget_hosts() -> None:
+    """No listed hosts any more (tests; a changed list of remote servers)."""
+    with _lock:
+        _hosts.clear()
+        _addresses.clear()
+
+
+def host_allowed(host: Any) -> bool:
+    """This machine, or a host the user listed (`allow_host`)."""
+    if is_local(host):
+        return True
+    with _lock:
+        return isinstance(host, str) and _bare(host) in _addresses
 
 
 def network_allowed() -> bool:
@@ -116,7 +146,7 @@ def _check_address(family: int, address: Any) -> None:
     if family == getattr(socket, "AF_UNIX", None) or network_allowed():
         return
     host = address[0] if isinstance(address, tuple) and address else address
-    if not is_local(host):
+    if not host_allowed(host):
         port = address[1] if isinstance(address, tuple) and len(address) > 1 else ""
         raise _blocked(f"{host}:{port}" if port != "" else str(host))
 
@@ -134,6 +164,13 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
 def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     if host is not None and not network_allowed():
         name = host.decode() if isinstance(host, bytes) else str(host)
+        with _lock:
+            listed = _bare(name) in _hosts
+        if listed:  # a server the user listed: remember where it is found
+            found = _original["getaddrinfo"](host, *args, **kwargs)
+            with _lock:
+                _addresses.update(_bare(str(entry[4][0])) for entry in found)
+            return found
         if not is_local(name):
             raise _blocked(name)
     return _original["getaddrinfo"](host, *args, **kwargs)

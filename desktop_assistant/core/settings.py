@@ -246,6 +246,15 @@ SCHEMA: tuple[Setting, ...] = (
         shown=False,
     ),
     Setting(
+        "remotes",
+        list,
+        [],
+        "Remote servers with an OpenAI-compatible API (name, base URL, model, timeout); "
+        "their API keys are in the system keyring.",
+        shown=False,  # edited in Settings → Remote servers (ui/remote_servers.py)
+        applies=RELOADS_CHAT,
+    ),
+    Setting(
         "sidebar_shown",
         bool,
         True,
@@ -285,6 +294,8 @@ class Settings:
             return spec.default
         if isinstance(value, dict):  # named texts (system prompts): the text ones are kept
             return {str(k): v for k, v in value.items() if isinstance(v, str)}
+        if isinstance(value, list):  # records (remote servers): the readable ones are kept
+            return [dict(v) for v in value if isinstance(v, dict)]
         if _invalid(spec, value):
             log.warning("setting %s = %r is out of its range; using %r", name, value, spec.default)
             return spec.default

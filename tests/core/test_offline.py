@@ -23,6 +23,7 @@ def guard():
     yield seen
     stop()
     offline.remove_guard()
+    offline.forget_hosts()
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,43 @@ def test_a_download_opens_the_guard_for_its_duration(guard):
     assert not offline.network_allowed()
     with socket.socket() as s, pytest.raises(offline.NetworkBlocked):
         s.connect(("192.0.2.1", 9))
+
+
+def _reaches(address) -> bool:
+    """Not refused by the guard (the TEST-NET address itself then times out)."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        try:
+            s.connect(address)
+        except offline.NetworkBlocked:
+            return False
+        except OSError:
+            pass
+    return True
+
+
+def test_a_server_the_user_listed_is_reachable_and_nothing_else(guard, monkeypatch):
+    """Remote engines (issue 21): a host listed by address, or by name (reachable at the
+    addresses that name is found at), and no other."""
+    offline.allow_host("192.0.2.1")
+    assert _reaches(("192.0.2.1", 8000))
+    assert not _reaches(("192.0.2.2", 8000))
+    looked_up = []
+
+    def fake_lookup(host, *args, **kwargs):  # what a LAN's DNS would answer
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 8000))]
+
+    monkeypatch.setitem(offline._original, "getaddrinfo", fake_lookup)
+    offline.allow_host("GPU-Box.lan")
+    assert socket.getaddrinfo("gpu-box.lan", 8000)[0][4] == ("192.0.2.7", 8000)
+    assert _reaches(("192.0.2.7", 8000))
+    with pytest.raises(offline.NetworkBlocked):
+        socket.getaddrinfo("other-box.lan", 8000)
+    assert looked_up == ["gpu-box.lan"]
+    assert not _reaches(("192.0.2.9", 8000))
+    offline.forget_hosts()
+    assert not _reaches(("192.0.2.7", 8000))
 
 
 def test_the_guard_holds_on_other_threads(guard):

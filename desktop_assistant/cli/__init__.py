@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--image", action="append", default=[], metavar="FILE", help="a picture to ask about"
     )
     ask.add_argument("--detail", choices=DETAILS, default="normal", help="high: tiles (slower)")
+    ask.add_argument(
+        "--remote",
+        metavar="URL",
+        help="an OpenAI-compatible server (vLLM, llama.cpp server, Ollama), or the name of one "
+        "set up in the window; its API key from $DESKTOP_ASSISTANT_API_KEY or the keyring",
+    )
+    ask.add_argument(
+        "--remote-model", metavar="NAME", help="the server's model (default: its first)"
+    )
 
     bench = sub.add_parser("bench", help="measure speed (prints figures)")
     bench_sub = bench.add_subparsers(dest="bench_command", parser_class=_Parser, required=True)
@@ -281,12 +290,16 @@ def run_ask(args: Any) -> int:
         )
     except ValueError as err:
         raise UserError(str(err)) from err
-    model = resolve_model(args.ask_model or args.model)
-    images = _checked_images(model, args.image)
-    from desktop_assistant.inference.factory import open_engine
+    if args.remote:
+        engine = _remote_engine(settings, args.remote, args.remote_model)
+        images = _checked_images("", args.image)
+    else:
+        model = resolve_model(args.ask_model or args.model)
+        images = _checked_images(model, args.image)
+        from desktop_assistant.inference.factory import open_engine
 
-    precision = args.precision or settings.get("precision")
-    engine = open_engine(model, precision, settings.get("threads"))
+        precision = args.precision or settings.get("precision")
+        engine = open_engine(model, precision, settings.get("threads"), settings)
     from desktop_assistant.cli.progress import TerminalProgress
 
     with TerminalProgress() as progress:  # a GGUF is converted for a minute or more
@@ -323,9 +336,28 @@ def run_ask(args: Any) -> int:
     return 0
 
 
+def _remote_engine(settings: Any, where: str, model: str | None) -> Any:
+    """`ask --remote`: a server set up in the window (by its name), else the URL given, with
+    the key from $DESKTOP_ASSISTANT_API_KEY (else the keyring's for a named one)."""
+    from dataclasses import replace
+
+    from desktop_assistant.core import remotes
+    from desktop_assistant.inference.remote import RemoteChatEngine
+
+    named = {r.name: r for r in remotes.list_remotes(settings)}.get(where)
+    if named is not None:
+        remote, key = named, remotes.key_from_environment() or remotes.get_api_key(where)
+    else:
+        remote = remotes.Remote("the server", remotes.base_url(where))
+        key = remotes.key_from_environment()
+    if model:
+        remote = replace(remote, model=model)
+    return RemoteChatEngine(remote, key)
+
+
 def _checked_images(model: str, files: list[str]) -> tuple[Any, ...]:
     """The --image files, checked before the model loads: a bad picture or a text-only model
-    is reported in a moment rather than after the load."""
+    is reported in a moment rather than after the load. `model` "": a remote server's."""
     if not files:
         return ()
     from pathlib import Path
@@ -335,8 +367,9 @@ def _checked_images(model: str, files: list[str]) -> tuple[Any, ...]:
     from desktop_assistant.inference.factory import is_vision_model
     from desktop_assistant.models.model_folder import check_model_folder
 
-    check_model_folder(model)  # its own message when the folder is unusable
-    if not is_vision_model(model):
+    if model:
+        check_model_folder(model)  # its own message when the folder is unusable
+    if model and not is_vision_model(model):
         raise UserError(TEXT_ONLY)
     for name in files:
         open_image(Path(name))

@@ -19,6 +19,7 @@ from typing import Any
 
 from desktop_assistant.core import paths
 from desktop_assistant.core.errors import ModelError, UserError
+from desktop_assistant.core.remotes import PREFIX as REMOTE_PREFIX
 from desktop_assistant.models.catalog import (
     ROLES,
     CatalogEntry,
@@ -261,7 +262,7 @@ def folders_in_use(settings: Any) -> list[InstalledModel]:
 def needs_setup(settings: Any) -> bool:
     """No conversation model yet: the window should open on the first-run page."""
     current = settings.get("model_path")
-    if current and Path(current).expanduser().exists():
+    if current and (current.startswith(REMOTE_PREFIX) or Path(current).expanduser().exists()):
         return False
     return not any(m.role in ("chat", "vision") for m in list_installed())
 

@@ -32,7 +32,7 @@ def engine_factory_for(settings: Settings) -> EngineFactory:
     def make(path: str) -> ChatEngine:
         from desktop_assistant.inference.factory import open_engine
 
-        return open_engine(path, settings.get("precision"), settings.get("threads"))
+        return open_engine(path, settings.get("precision"), settings.get("threads"), settings)
 
     return make
 

@@ -14,3 +14,8 @@ class UserError(Exception):
 
 class ModelError(UserError):
     """A model folder that cannot be used; the message says why and what to do."""
+
+
+class AnswerInterrupted(ModelError):
+    """The answer stopped in the middle (a remote server went away); what came is kept and
+    the message is marked as cut off."""

@@ -251,8 +251,7 @@ SCHEMA: tuple[Setting, ...] = (
         [],
         "Remote servers with an OpenAI-compatible API (name, base URL, model, timeout); "
         "their API keys are in the system keyring.",
-        shown=False,  # edited in Settings → Remote servers (ui/remote_servers.py)
-        applies=RELOADS_CHAT,
+        shown=False,  # edited in File → Remote servers… (ui/remote_servers.py)
     ),
     Setting(
         "sidebar_shown",

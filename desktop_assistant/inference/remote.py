@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.errors import AnswerInterrupted, ModelError
 from desktop_assistant.core.remotes import Remote
 from desktop_assistant.inference.engine import ProgressCallback, TextCallback
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 SENT_AS_IS = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 LOOKUP_FAILED = ("name or service", "nodename", "getaddrinfo", "name resolution")
 MAX_SENT_BYTES = 4 << 20  # a bigger (or HEIC, AVIF...) picture is sent as a JPEG copy
-
-
-class AnswerInterrupted(ModelError):
-    """The server stopped sending in the middle of an answer; what came is kept."""
 
 
 def image_url(path: Path) -> str:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QGuiApplication
 
 from desktop_assistant.core.conversation import Message, MessageState
+from desktop_assistant.core.remotes import remote_name
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
 from desktop_assistant.ui.composer import Composer
@@ -32,6 +33,10 @@ from desktop_assistant.ui.workers.history import HistoryThread
 FLUSH_MS = 40  # coalesce streamed text into one repaint per this many milliseconds
 SAVE_EVERY_S = 0.25  # a streaming answer reaches the database at least this often
 NOT_ANSWERED = " (stopped: your message is kept, unanswered)"
+REMOTE_NOTE = (
+    "Answers come from a server on another computer: the messages of this chat (and its "
+    "pictures) are sent to it. History, voice and commands stay on this computer."
+)
 
 
 class ChatSession(QObject):
@@ -87,6 +92,7 @@ class ChatSession(QObject):
         worker.chunk.connect(self._on_chunk)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
+        worker.interrupted.connect(self._on_interrupted)
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -131,7 +137,7 @@ class ChatSession(QObject):
     def load_model(self, path: str) -> None:
         """Load (or reload) the chat model in `path`."""
         self.model_path = path
-        self.status.set_model(Path(path).name or path)
+        self.status.set_model(remote_name(path) or Path(path).name or path)
         self.status.set_state("loading")
         self.chat.load_requested.emit(path)
 
@@ -139,9 +145,14 @@ class ChatSession(QObject):
         notes, self._model_notes = self._model_notes, []
         for widget in notes:
             self.view.remove_message(widget)
-        self.status.set_model(f"{name} · {precision}" if precision else name)
+        if precision == "remote":  # said plainly: the answers come from another computer
+            self.status.set_model(f"{name} · remote server", REMOTE_NOTE)
+        else:
+            self.status.set_model(f"{name} · {precision}" if precision else name)
         self.status.set_state("ready")
-        self.settings.set("model_path", str(Path(self.model_path).expanduser().resolve()))
+        remote = remote_name(self.model_path) is not None
+        path = self.model_path if remote else str(Path(self.model_path).expanduser().resolve())
+        self.settings.set("model_path", path)
         if self._waiting:
             self._waiting = False
             self.stream_answer()
@@ -346,6 +357,15 @@ class ChatSession(QObject):
         self._flush()
         self._save_reply(MessageState.FAILED)
         self._end_reply(MessageState.FAILED, "failed")
+        self.show_problem(message)
+
+    def _on_interrupted(self, request_id: int, message: str) -> None:
+        """The answer was cut in the middle (a remote server went away): kept as it came."""
+        if request_id != self._active:
+            return
+        self._flush()
+        self._save_reply(MessageState.INTERRUPTED)
+        self._end_reply(MessageState.INTERRUPTED, "cut off")
         self.show_problem(message)
 
     def _end_reply(self, state: str, stats: str) -> None:

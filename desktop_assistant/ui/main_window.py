@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
             self.open_settings, self.zoom, self.focus_composer, self.copy_last_answer, mic,
             self.show_sidebar if self.conversations is not None else None,
             bool(self.settings.get("sidebar_shown")),
+            self.open_remote_servers,
         )  # fmt: skip
         add_menus(self, self.setup, self.conversations, actions)
         self.view.examples.chosen.connect(self._use_example)
@@ -354,6 +355,18 @@ class MainWindow(QMainWindow):
         from desktop_assistant.ui.settings_dialog import SettingsDialog
 
         SettingsDialog(self.settings, self).exec()
+
+    def open_remote_servers(self) -> QWidget:
+        """File → Remote servers…: chat through a server on a bigger computer (issue 21)."""
+        from desktop_assistant.ui.remote_servers import open_remote_servers
+
+        def saved(path: str) -> None:  # the server in use changed: connect again
+            if path == self.session.model_path:
+                self.session.load_model(path)
+
+        return open_remote_servers(
+            self.settings, self, lambda path: self.setup.use("chat", path), saved
+        )
 
     def _use_example(self, kind: str, text: str) -> None:
         """An example prompt of the empty conversation: into the prompt box, to send or

@@ -49,6 +49,7 @@ class WindowActions:
     # shows or hides the list of chats; None without one (no history)
     show_sidebar: Callable[[bool], object] | None = None
     sidebar_shown: bool = True
+    open_remote_servers: Callable[[], object] | None = None
 
 
 def _action(
@@ -80,6 +81,8 @@ def add_menus(
         file_menu.addSeparator()
     _action(window, file_menu, "&Models…", setup.open_manager, QKeySequence("Ctrl+M"))
     _action(window, file_menu, "&Open model folder…", setup.choose_folder, keys.Open)
+    if actions.open_remote_servers is not None:
+        _action(window, file_menu, "&Remote servers…", actions.open_remote_servers, None)
     _action(window, file_menu, "&Settings…", actions.open_settings, QKeySequence("Ctrl+,"))
     _action(window, file_menu, "&Quit", window.close, QKeySequence("Ctrl+Q"))
     edit_menu = bar.addMenu("&Edit")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SHOW_BATCH = 5  # messages drawn per event-loop turn (~3 ms each)
 STORED_STATE_TEXT: dict[str, str] = {
-    MessageState.INTERRUPTED: "cut off when the app closed",
+    MessageState.INTERRUPTED: "cut off before the end",  # the app closed, a server went away
     MessageState.STOPPED: "stopped",
     MessageState.FAILED: "failed",
     MessageState.STREAMING: "writing…",  # live; one found at start is made INTERRUPTED

@@ -40,8 +40,10 @@ class StatusLine:
     def model_name(self) -> str:
         return self.model_label.text()
 
-    def set_model(self, name: str) -> None:
+    def set_model(self, name: str, note: str = "") -> None:
+        """The model in use, and what its tooltip says (where its answers come from)."""
         self.model_label.setText(name)
+        self.model_label.setToolTip(tip(note))
 
     def set_state(self, state: str, detail: str = "") -> None:
         self.state = state

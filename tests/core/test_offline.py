@@ -95,7 +95,7 @@ def _reaches(address) -> bool:
     return True
 
 
-def test_a_server_the_user_listed_is_reachable_and_nothing_else(guard, monkeypatch):
+def test_a_server_the_user_listed_is_reachable_and_nothing_else(guard):
     """Remote engines (issue 21): a host listed by address, or by name (reachable at the
     addresses that name is found at), and no other."""
     offline.allow_host("192.0.2.1")
@@ -107,16 +107,20 @@ def test_a_server_the_user_listed_is_reachable_and_nothing_else(guard, monkeypat
         looked_up.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 8000))]
 
-    monkeypatch.setitem(offline._original, "getaddrinfo", fake_lookup)
-    offline.allow_host("GPU-Box.lan")
-    assert socket.getaddrinfo("gpu-box.lan", 8000)[0][4] == ("192.0.2.7", 8000)
-    assert _reaches(("192.0.2.7", 8000))
-    with pytest.raises(offline.NetworkBlocked):
-        socket.getaddrinfo("other-box.lan", 8000)
-    assert looked_up == ["gpu-box.lan"]
-    assert not _reaches(("192.0.2.9", 8000))
-    offline.forget_hosts()
-    assert not _reaches(("192.0.2.7", 8000))
+    # by hand, not monkeypatch: the guard's teardown must find the real lookup again
+    real, offline._original["getaddrinfo"] = offline._original["getaddrinfo"], fake_lookup
+    try:
+        offline.allow_host("GPU-Box.lan")
+        assert socket.getaddrinfo("gpu-box.lan", 8000)[0][4] == ("192.0.2.7", 8000)
+        assert _reaches(("192.0.2.7", 8000))
+        with pytest.raises(offline.NetworkBlocked):
+            socket.getaddrinfo("other-box.lan", 8000)
+        assert looked_up == ["gpu-box.lan"]
+        assert not _reaches(("192.0.2.9", 8000))
+        offline.forget_hosts()
+        assert not _reaches(("192.0.2.7", 8000))
+    finally:
+        offline._original["getaddrinfo"] = real
 
 
 def test_the_guard_holds_on_other_threads(guard):

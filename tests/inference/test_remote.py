@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.errors import AnswerInterrupted, ModelError
 from desktop_assistant.core.remotes import Remote
 from desktop_assistant.inference.engine import ChatEngine
 from desktop_assistant.inference.options import GenerationOptions
-from desktop_assistant.inference.remote import AnswerInterrupted, RemoteChatEngine
+from desktop_assistant.inference.remote import RemoteChatEngine
 from tests.fake_openai_server import FakeOpenAIServer
 
 OPTIONS = GenerationOptions(max_new_tokens=64, temperature=0.0, seed=3)

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from desktop_assistant.core.conversation import Message
-from desktop_assistant.core.errors import UserError
+from desktop_assistant.core.errors import AnswerInterrupted, UserError
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.engine import ChatEngine
 from desktop_assistant.inference.options import GenerationOptions, Reply, ReplyStats
@@ -42,7 +42,8 @@ class ChatWorker(QObject):
 
     Signals: loading(name), progress(status line), loaded(name, precision), load_failed(message),
     images_supported(bool) just before loaded, chunk(request_id, text),
-    finished(request_id, Reply), failed(request_id, message), pictures_prepared(paths,
+    finished(request_id, Reply), failed(request_id, message), interrupted(request_id,
+    message) when the answer was cut in the middle (its text kept), pictures_prepared(paths,
     high_detail) once pictures were read ahead of a question.
     """
 
@@ -54,6 +55,7 @@ class ChatWorker(QObject):
     chunk = Signal(int, str)
     finished = Signal(int, object)
     failed = Signal(int, str)
+    interrupted = Signal(int, str)
     pictures_prepared = Signal(object, bool)
 
     def __init__(self, engine_factory: EngineFactory) -> None:
@@ -116,6 +118,10 @@ class ChatWorker(QObject):
 
         try:
             reply = engine.generate(messages, options, on_text)
+        except AnswerInterrupted as err:
+            send()
+            self.interrupted.emit(request_id, str(err))
+            return
         except UserError as err:
             send()
             self.failed.emit(request_id, str(err))

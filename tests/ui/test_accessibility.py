@@ -68,10 +68,13 @@ def test_the_dialogs_and_the_setup_page_name_their_controls(qtbot, tmp_path):
     from desktop_assistant.core.settings import Settings
     from desktop_assistant.ui.first_run import FirstRunPage
     from desktop_assistant.ui.model_manager import ModelManagerDialog
+    from desktop_assistant.ui.remote_servers import RemoteServersDialog
     from desktop_assistant.ui.settings_dialog import SettingsDialog
 
     settings = Settings(tmp_path / "settings.json")
-    for widget in (SettingsDialog(settings), ModelManagerDialog(settings), FirstRunPage(settings)):
+    dialogs = (SettingsDialog(settings), ModelManagerDialog(settings), FirstRunPage(settings),
+               RemoteServersDialog(settings))  # fmt: skip
+    for widget in dialogs:
         qtbot.addWidget(widget)
         widget.show()
         assert unnamed(widget) == [], type(widget).__name__

@@ -345,6 +345,10 @@ class MainWindow(QMainWindow):
         elif name == "model_path":
             if value and not same_folder(value, self.session.model_path):
                 self.session.load_model(value)
+        elif name == "remotes":  # a server removed from the list is off limits again
+            from desktop_assistant.core.remotes import allow_remote_hosts
+
+            allow_remote_hosts(self.settings)
         elif applies in (RELOADS_CHAT, RELOADS_BOTH) and self.session.model_path:
             self.session.load_model(self.session.model_path)
         if applies in (RELOADS_SPEECH, RELOADS_BOTH) and self.voice is not None:

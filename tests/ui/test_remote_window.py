@@ -134,3 +134,15 @@ def test_a_server_that_is_down_says_so_and_nothing_typed_is_lost(qtbot, window_w
     label = window.status.state_label
     qtbot.waitUntil(lambda: "refused the connection" in label.text(), timeout=10_000)
     assert window.composer.text() == "A question I am still writing"
+
+
+def test_a_server_removed_from_the_list_is_off_limits_again(qtbot, window_with_remote, keys):
+    from desktop_assistant.core import offline
+
+    window, _ = window_with_remote
+    remotes.save_remote(window.settings, remotes.Remote("lab", "http://192.0.2.50:8000/v1"))
+    remotes.save_remote(window.settings, remotes.Remote("office", "http://192.0.2.60:8000/v1"))
+    assert offline.host_allowed("192.0.2.50") and offline.host_allowed("192.0.2.60")
+    remotes.delete_remote(window.settings, "lab")
+    assert not offline.host_allowed("192.0.2.50") and offline.host_allowed("192.0.2.60")
+    offline.forget_hosts()

@@ -29,6 +29,7 @@ class Script:
     piece_delay_s: float = 0.0
     usage: bool = True
     api_key: str = ""  # when set, other keys get 401
+    transcript: str = " Switch to dark mode."  # what /v1/audio/transcriptions answers
 
 
 class FakeOpenAIServer:
@@ -86,7 +87,11 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/").endswith("/audio/transcriptions"):
+                    self._transcribe(raw)
+                    return
+                body = json.loads(raw or b"{}")
                 self._record(body)
                 script = server.script
                 time.sleep(script.header_delay_s)
@@ -119,6 +124,28 @@ class FakeOpenAIServer:
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     server.stopped_early.set()
+
+            def _transcribe(self, raw: bytes) -> None:
+                """/v1/audio/transcriptions: the multipart form's fields are kept (the file
+                as its bytes), and `transcript` is the answer."""
+                fields = {}
+                boundary = self.headers.get_content_type() == "multipart/form-data" and (
+                    self.headers.get_param("boundary")
+                )
+                for part in raw.split(b"--" + str(boundary).encode())[1:-1]:
+                    head, _, value = part.strip(b"\r\n").partition(b"\r\n\r\n")
+                    name = head.split(b'name="', 1)[1].split(b'"', 1)[0].decode()
+                    fields[name] = value if b"filename=" in head else value.decode()
+                self._record(fields)
+                time.sleep(server.script.first_delay_s)
+                if self._refused():
+                    return
+                if fields.get("model") not in server.script.models:
+                    self._json(
+                        404, {"error": {"message": f"model {fields.get('model')} not found"}}
+                    )
+                    return
+                self._json(200, {"text": server.script.transcript})
 
             def _chunk(self, body: Any, delta: dict, finish: str | None = None) -> dict:
                 return {

@@ -1,11 +1,13 @@
 """Remote servers the user listed: an OpenAI-compatible endpoint on a bigger machine (vLLM,
 llama.cpp's server, Ollama) used as a chat engine (issue 21).
 
-A remote is kept in the settings (`remotes`: name, base URL, model, timeout), its API key in
+A remote is kept in the settings (`remotes`: name, base URL, model, timeout, and optionally a
+speech model for its `/v1/audio/transcriptions`), its API key in
 the system keyring (`keyring`: the Secret Service on Linux, the Keychain on macOS, the
 Credential Manager on Windows), never in the settings file or a log. The chat model setting
 names a remote as "remote:NAME", so everything that loads a model by its path (the window's
-chat thread, `ask --model`) takes one too.
+chat thread, `ask --model`) takes one too; so does the speech model setting, for a remote
+with a speech model.
 
 While the app is offline, a remote's host is the only place off this machine it may reach
 (`core.offline.allow_host`): listing the server is the user's explicit consent.
@@ -36,6 +38,7 @@ class Remote:
     base_url: str  # ends in /v1: http://gpu-box:8000/v1
     model: str = ""  # "" = the first model the server lists
     timeout_s: float = DEFAULT_TIMEOUT_S  # to connect, and between two pieces of an answer
+    speech_model: str = ""  # for /v1/audio/transcriptions when picked for speech ("": none)
 
     @property
     def host(self) -> str:
@@ -62,11 +65,13 @@ class Remote:
         timeout = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             timeout = DEFAULT_TIMEOUT_S
+        speech = raw.get("speech_model")
+        speech = speech if isinstance(speech, str) else ""
         try:
             url = base_url(url)
         except UserError:
             return None
-        return cls(name, url, model, float(timeout))
+        return cls(name, url, model, float(timeout), speech)
 
 
 def base_url(text: str) -> str:

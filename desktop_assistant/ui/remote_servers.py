@@ -2,8 +2,10 @@
 
 A server has a name, an address, an API key (kept in the system keyring, shown only as
 dots), a model (listed from the server by "List models", on a worker thread: the window
-never waits for the network) and a timeout. "Use for chats" makes it the chat model; the
-conversation in the window goes on with it, and back with the local model the same way.
+never waits for the network), a timeout and, optionally, a speech model. "Use for chats" makes
+it the chat model; the conversation in the window goes on with it, and back with the local
+model the same way. "Use for speech" sends what the user says to its speech model instead of
+local Whisper (the default).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 from desktop_assistant.core import remotes
 from desktop_assistant.core.errors import UserError
 from desktop_assistant.core.remotes import Remote
+from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.plain import faint, plain_label
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ class RemoteServersDialog(QDialog):
     use_requested = Signal(str)
     saved = Signal(str)
 
-    def __init__(self, settings: object, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("Remote servers")
@@ -106,6 +109,13 @@ class RemoteServersDialog(QDialog):
             line.setPlaceholderText("the server's first model")
         self.list_button = QPushButton("List models")
         self.list_button.clicked.connect(self.list_models)
+        self.speech_model = QLineEdit()
+        self.speech_model.setAccessibleName("Speech model")
+        self.speech_model.setPlaceholderText("none: speech stays on this computer")
+        self.speech_model.setToolTip(
+            "A speech-to-text model the server has at /v1/audio/transcriptions (vLLM serves "
+            "Whisper there), for 'Use for speech'. Local Whisper stays the default."
+        )
         self.timeout = QDoubleSpinBox()
         self.timeout.setAccessibleName("Timeout")
         self.timeout.setRange(2, 600)
@@ -121,6 +131,7 @@ class RemoteServersDialog(QDialog):
         form.addRow("API key", self.key)
         form.addRow("Model", model_row)
         form.addRow("Timeout", self.timeout)
+        form.addRow("Speech model", self.speech_model)
         self.message = plain_label(QLabel(EXAMPLES))
         self.message.setWordWrap(True)
         faint(self.message)
@@ -133,8 +144,12 @@ class RemoteServersDialog(QDialog):
         self.use_button = QPushButton("Use for chats")
         self.use_button.setToolTip("Answer with this server's model from now on")
         self.use_button.clicked.connect(self.use)
+        self.speech_button = QPushButton("Use for speech")
+        self.speech_button.setToolTip("Turn what you say into text on this server from now on")
+        self.speech_button.clicked.connect(self.use_for_speech)
         buttons = QHBoxLayout()
-        for button in (self.new_button, self.save_button, self.remove_button, self.use_button):
+        for button in (self.new_button, self.save_button, self.remove_button, self.use_button,
+                       self.speech_button):  # fmt: skip
             buttons.addWidget(button)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
@@ -178,6 +193,7 @@ class RemoteServersDialog(QDialog):
         self.model.clear()
         self.model.setEditText(remote.model)
         self.timeout.setValue(remote.timeout_s)
+        self.speech_model.setText(remote.speech_model)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -186,7 +202,7 @@ class RemoteServersDialog(QDialog):
     def new_server(self) -> None:
         self._editing = ""
         self.servers.clearSelection()
-        for field in (self.name, self.address, self.key):
+        for field in (self.name, self.address, self.key, self.speech_model):
             field.clear()
         self.model.clear()
         self.timeout.setValue(remotes.DEFAULT_TIMEOUT_S)
@@ -205,7 +221,8 @@ class RemoteServersDialog(QDialog):
         ):
             raise UserError(f"a server is already called {name!r}")
         return Remote(name, remotes.base_url(self.address.text()),
-                      self.model.currentText().strip(), float(self.timeout.value()))  # fmt: skip
+                      self.model.currentText().strip(), float(self.timeout.value()),
+                      self.speech_model.text().strip())  # fmt: skip
 
     def say(self, text: str) -> None:
         self.message.setText(text)
@@ -237,6 +254,16 @@ class RemoteServersDialog(QDialog):
         if self.save():
             self.use_requested.emit(remotes.PREFIX + self._editing)
             self.say(f"Chats now use {self._editing}; the model is connecting.")
+
+    def use_for_speech(self) -> None:
+        """Speech to text on this server (its speech model) from now on."""
+        if not self.speech_model.text().strip():
+            self.say("Give the server's speech model first (vLLM: a Whisper model it serves).")
+            return
+        if self.save():
+            self.settings.set("stt_model_path", remotes.PREFIX + self._editing)
+            self.say(f"Speech now goes to {self._editing}; local Whisper is one click away in "
+                     "File → Models….")  # fmt: skip
 
     def list_models(self) -> None:
         try:
@@ -270,7 +297,7 @@ class RemoteServersDialog(QDialog):
 
 
 def open_remote_servers(
-    settings: object,
+    settings: Settings,
     parent: QWidget | None,
     use: Callable[[str], object],
     saved: Callable[[str], object],

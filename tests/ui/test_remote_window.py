@@ -146,3 +146,21 @@ def test_a_server_removed_from_the_list_is_off_limits_again(qtbot, window_with_r
     remotes.delete_remote(window.settings, "lab")
     assert not offline.host_allowed("192.0.2.50") and offline.host_allowed("192.0.2.60")
     offline.forget_hosts()
+
+
+def test_speech_can_be_sent_to_the_server_when_picked(qtbot, window_with_remote, server):
+    window, _ = window_with_remote
+    server.script.models = ["served-model", "whisper-large-v3"]
+    dialog = window.open_remote_servers()
+    qtbot.addWidget(dialog)
+    dialog.name.setText("office")
+    dialog.address.setText(server.url)
+    dialog.speech_button.click()  # no speech model yet: says what to give
+    assert "speech model first" in dialog.message.text()
+    assert window.settings.get("stt_model_path") == ""
+    dialog.speech_model.setText("whisper-large-v3")
+    dialog.speech_button.click()
+    assert window.settings.get("stt_model_path") == "remote:office"
+    saved = remotes.find_remote(window.settings, "office")
+    assert saved.speech_model == "whisper-large-v3"
+    assert "Speech now goes to office" in dialog.message.text()

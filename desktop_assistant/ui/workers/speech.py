@@ -35,6 +35,14 @@ StreamFactory = Callable[[], "InputStream"]  # -> the microphone's stream
 
 def speech_factory_for(settings: Settings) -> SpeechFactory:
     def make(path: str) -> SpeechToText:
+        from desktop_assistant.core import remotes
+
+        name = remotes.remote_name(path)
+        if name is not None:  # picked by the user: a server's /v1/audio/transcriptions
+            from desktop_assistant.inference.remote_speech import RemoteSpeechEngine
+
+            remote = remotes.find_remote(settings, name)
+            return RemoteSpeechEngine(remote, remotes.get_api_key(name))
         from desktop_assistant.inference.speech import WhisperEngine
 
         return WhisperEngine.from_settings(path, settings)

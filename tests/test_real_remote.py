@@ -39,9 +39,23 @@ def llama_server(real_models_dir, tmp_path_factory):
         port = s.getsockname()[1]
     log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+")
     server = subprocess.Popen(
-        [python, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
-         "--model_alias", "qwen-coder"],  # fmt: skip
+        [
+            python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--model_alias",
+            "qwen-coder",
+        ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,  # a file: llama.cpp logs more than a pipe holds
     )

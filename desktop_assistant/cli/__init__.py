@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--detail", choices=DETAILS, default="normal", help="high: tiles (slower)")
     ask.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a document to answer from (PDF, DOCX, Markdown, text, HTML, code); repeatable",
+    )
+    ask.add_argument(
         "--remote",
         metavar="URL",
         help="an OpenAI-compatible server (vLLM, llama.cpp server, Ollama), or the name of one "
@@ -290,6 +297,7 @@ def run_ask(args: Any) -> int:
         )
     except ValueError as err:
         raise UserError(str(err)) from err
+    documents = _read_documents(args.file) if args.file else None  # a bad file: said at once
     if args.remote:
         engine = _remote_engine(settings, args.remote, args.remote_model)
         images = _checked_images("", args.image)
@@ -304,6 +312,9 @@ def run_ask(args: Any) -> int:
 
     with TerminalProgress() as progress:  # a GGUF is converted for a minute or more
         engine.load(progress)
+    sources: list[Any] = []
+    if args.file:
+        prompt, sources = _with_documents(prompt, documents, engine, options.max_new_tokens)
     messages = [Message("system", args.system)] if args.system else []
     messages.append(Message("user", prompt, images))
 
@@ -330,10 +341,45 @@ def run_ask(args: Any) -> int:
             out["image_tokens"] = s.image_tokens
             out["preprocess_s"] = round(s.preprocess_s, 4)
             out["vision_s"] = round(s.vision_s, 4)
+        if args.file:
+            from desktop_assistant.core.grounding import cited
+
+            used = [sources[n - 1] for n in cited(reply.text, sources)] if sources else []
+            out["sources"] = [{"document": s.document, "place": s.place} for s in used]
         print(json.dumps(out, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
+        if args.file:
+            from desktop_assistant.core.grounding import sources_footer
+
+            sys.stdout.write("\n" + sources_footer(reply.text, sources) + "\n")
     return 0
+
+
+def _read_documents(files: list[str]) -> Any:
+    """The --file documents, read into the history database (cli/documents.py) before the
+    model loads, so that a file that cannot be read is said at once."""
+    from desktop_assistant.cli.documents import stored_documents
+    from desktop_assistant.cli.progress import TerminalProgress
+    from desktop_assistant.core import paths
+    from desktop_assistant.storage.database import open_database
+    from desktop_assistant.storage.documents import DocumentStore
+
+    store = DocumentStore(open_database(paths.history_file()).connection)
+    with TerminalProgress() as progress:
+        return store, stored_documents(store, files, progress)
+
+
+def _with_documents(
+    question: str, documents: Any, engine: Any, answer_tokens: int
+) -> tuple[str, list[Any]]:
+    """The question with the passages that answer it, as many as the model's context holds."""
+    from desktop_assistant.cli.documents import grounded
+
+    store, stored = documents
+    prompt, hits = grounded(store, question, stored, engine, answer_tokens)
+    store.db.close()
+    return prompt, hits
 
 
 def _remote_engine(settings: Any, where: str, model: str | None) -> Any:

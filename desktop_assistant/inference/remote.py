@@ -61,8 +61,7 @@ def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             wired.append({"role": message.role, "content": message.content})
             continue
         parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": image_url(Path(p))}}
-            for p in message.images
+            {"type": "image_url", "image_url": {"url": image_url(Path(p))}} for p in message.images
         ]
         if message.content:
             parts.append({"type": "text", "text": message.content})

@@ -107,7 +107,61 @@ def _v4() -> str:
         """
 
 
-MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3, _v4)  # each returns its SQL
+def _v5() -> str:
+    """Documents (issue 22): each file's text once, by content hash, cut into passages with
+    full-text search (BM25, Porter-stemmed: "reading" finds "read"), attached to
+    conversations or gathered in named collections. Passages keep their text, so another
+    index (embeddings) can be added beside this one without reading the files again."""
+    return """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE passages (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            place TEXT NOT NULL,
+            text TEXT NOT NULL,
+            UNIQUE (document_id, position)
+        );
+        CREATE VIRTUAL TABLE passages_fts USING fts5(
+            text, content='passages', content_rowid='id', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN
+            INSERT INTO passages_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
+            INSERT INTO passages_fts (passages_fts, rowid, text)
+            VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TABLE conversation_documents (
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (conversation_id, document_id)
+        );
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            folder TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE collection_documents (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            path TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (collection_id, document_id)
+        );
+        """
+
+
+MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3, _v4, _v5)  # each returns its SQL
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

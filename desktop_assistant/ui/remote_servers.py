@@ -37,7 +37,9 @@ from desktop_assistant.core.settings import Settings
 from desktop_assistant.ui.plain import faint, plain_label
 
 log = logging.getLogger(__name__)
-EXAMPLES = "vLLM: http://gpu-box:8000 · llama.cpp server: http://host:8080 · Ollama: http://host:11434"
+EXAMPLES = (
+    "vLLM: http://gpu-box:8000 · llama.cpp server: http://host:8080 · Ollama: http://host:11434"
+)
 
 
 class ListModels(QRunnable):

@@ -1,0 +1,68 @@
+"""Questions about the user's documents (issue 22): the prompt that puts the relevant passages
+in front of the model, and the list of sources an answer ends with.
+
+Documents short enough (`WHOLE_WORDS` in all) go in whole; otherwise the best passages
+(`storage.documents.DocumentStore.search`). The model is told to answer from them only, to
+cite them by number, and to say so when they do not hold the answer; when no passage
+matches at all, it is told that too, so that it does not invent one. The sources listed
+after the answer are the app's own (the passages it gave, the cited ones when the answer
+cites), never the model's words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+WHOLE_WORDS = 1500  # about 2,000 tokens: documents this short in all go in whole
+PASSAGES = 5  # retrieved per question
+NOTHING_FOUND = "NONE"
+
+
+class Source(Protocol):
+    @property
+    def document(self) -> str: ...  # its name
+
+    @property
+    def place(self) -> str: ...  # "page 12"
+
+    @property
+    def text(self) -> str: ...
+
+
+INSTRUCTIONS = (
+    "Answer the question using only the numbered sources below, taken from the user's "
+    "documents. Cite the sources you use like [1] or [2]. If the sources do not contain the "
+    "answer, say that the documents do not say, and do not guess."
+)
+
+
+def grounded_question(question: str, sources: Sequence[Source], names: Sequence[str]) -> str:
+    """The user's message as the model gets it: the sources, then the question."""
+    if not sources:
+        return (
+            f"The user asked about their documents ({', '.join(names)}), but no passage of "
+            "them matches the question. Say that the documents do not seem to say, and "
+            f"suggest other words to ask with.\n\nQuestion: {question}"
+        )
+    numbered = "\n\n".join(
+        f"[{n}] {s.document}, {s.place}:\n{s.text}" for n, s in enumerate(sources, 1)
+    )
+    return f"{INSTRUCTIONS}\n\nSources:\n\n{numbered}\n\nQuestion: {question}"
+
+
+def cited(answer: str, sources: Sequence[Source]) -> list[int]:
+    """The source numbers (1-based) the answer cites; all of them when it cites none."""
+    numbers = [int(n) for n in re.findall(r"\[(\d{1,2})\]", answer)]
+    chosen = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(sources)]
+    return chosen or list(range(1, len(sources) + 1))
+
+
+def sources_footer(answer: str, sources: Sequence[Source]) -> str:
+    """ "Sources:" and one line per source used: "[2] report.pdf, page 12"."""
+    if not sources:
+        return "Sources: none of the documents matched the question."
+    lines = [f"[{n}] {sources[n - 1].document}, {sources[n - 1].place}"
+             for n in sorted(cited(answer, sources))]  # fmt: skip
+    return "Sources:\n" + "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Documents in the history database (issue 22): stored once by content, passages found by
+BM25, attached to conversations and gone with them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from desktop_assistant.core.documents import Document, Page
+from desktop_assistant.storage.database import open_database
+from desktop_assistant.storage.documents import DocumentStore, match_query
+
+FILLER = "The committee discussed the budget, the schedule and the staffing of the project. "
+
+
+def document(name, pages, sha="") -> Document:
+    return Document(name, "pdf", sha or name, tuple(Page(n, t) for n, t in enumerate(pages, 1)))
+
+
+@pytest.fixture
+def store(tmp_path):
+    db = open_database(tmp_path / "history.sqlite3").connection
+    yield DocumentStore(db)
+    db.close()
+
+
+def test_a_document_is_stored_once_and_the_right_page_is_found(store):
+    pages = [FILLER * 30 for _ in range(12)]
+    pages[7] = FILLER * 5 + "The lighthouse keeper was paid forty shillings a month. " + FILLER * 5
+    report = store.add(document("report.pdf", pages))
+    again = store.add(document("renamed.pdf", pages, sha="report.pdf"))
+    assert again == report and report.pages == 12
+    count = store.db.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert count == 1
+    hits = store.search("How much was the lighthouse keeper paid?", [report.id])
+    assert hits and hits[0].page == 8 and hits[0].place == "page 8"
+    assert "forty shillings" in hits[0].text and hits[0].document == "report.pdf"
+    assert store.search("keepers paying", [report.id])[0].page == 8  # stemmed: keeper, paid
+    assert store.search("zeppelin", [report.id]) == []
+    assert store.search("what is it?", [report.id]) == []  # nothing but common words
+
+
+def test_only_the_documents_asked_about_are_searched(store):
+    a = store.add(document("a.pdf", ["apples grow on trees in the orchard"]))
+    b = store.add(document("b.pdf", ["apples are sold at the market"]))
+    assert {h.document for h in store.search("apples", [a.id])} == {"a.pdf"}
+    assert {h.document for h in store.search("apples", [a.id, b.id])} == {"a.pdf", "b.pdf"}
+
+
+def test_documents_go_with_their_conversation(store):
+    db = store.db
+    now = time.time()
+    conversation = db.execute(
+        "INSERT INTO conversations (title, created_at, updated_at) VALUES ('c', ?, ?)", (now, now)
+    ).lastrowid
+    kept = store.add(document("kept.pdf", ["kept text"]))
+    store.attach(conversation, kept.id)
+    store.attach(conversation, kept.id)  # twice: once
+    store.add(document("loose.pdf", ["loose text"]))
+    assert [d.name for d in store.of_conversation(conversation)] == ["kept.pdf"]
+    assert store.forget_unused() == 1  # the one no chat uses
+    db.execute("DELETE FROM conversations WHERE id = ?", (conversation,))
+    assert store.of_conversation(conversation) == []
+    assert store.forget_unused() == 1
+    assert db.execute("SELECT count(*) FROM passages").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM passages_fts").fetchone()[0] == 0
+
+
+def test_the_query_is_the_questions_own_words():
+    question = "What did the report say about Q3 revenue?"
+    assert match_query(question) == '"report" OR "q3" OR "revenue"'
+    assert match_query('He said "NEAR" AND (x*) 7') == '"he" OR "near" OR "7"'
+    assert match_query("?") == ""

@@ -1,0 +1,57 @@
+"""`ask --file`: questions about documents on the command line (issue 22), run as a user runs
+it. The tiny model's words are random: what is checked is what it was given and the sources
+the answer ends with."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.core.test_documents import make_pdf
+from tests.test_cli import assert_one_error_line, run
+
+pytestmark = pytest.mark.slow
+FILLER = "The committee discussed the budget, the schedule and the staffing of the project. "
+QUESTION = "How much was the lighthouse keeper paid?"
+
+
+@pytest.fixture
+def report(tmp_path):
+    pages = [FILLER * 30 for _ in range(12)]
+    pages[7] = FILLER * 5 + "The lighthouse keeper was paid forty shillings a month. " + FILLER
+    return make_pdf(tmp_path / "report.pdf", pages)
+
+
+def test_the_answer_names_the_page_it_came_from(tiny_chat_dir, report, isolated_home):
+    args = ("ask", "--model", str(tiny_chat_dir), "--max-new-tokens", "4", "--file", str(report))
+    result = run(*args, "--json", QUESTION)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {"document": "report.pdf", "place": "page 8"} in out["sources"]
+    assert out["prompt_tokens"] > 100  # the passages went in with the question
+    plain = run(*args, QUESTION)
+    assert plain.returncode == 0, plain.stderr
+    footer = plain.stdout.split("Sources:\n", 1)[1]
+    assert "report.pdf, page 8" in footer
+    db = sqlite3.connect(isolated_home / "data" / "history.sqlite3")
+    assert db.execute("SELECT count(*) FROM documents").fetchone()[0] == 1  # read once
+    db.close()
+
+
+def test_a_short_note_goes_in_whole(tiny_chat_dir, tmp_path, isolated_home):
+    note = tmp_path / "note.md"
+    note.write_text("# Shopping\n\nEggs, flour and a bag of lemons.\n")
+    result = run("ask", "--model", str(tiny_chat_dir), "--max-new-tokens", "2", "--json",
+                 "--file", str(note), "What do I need to buy?")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sources"] == [{"document": "note.md", "place": "line 1"}]
+
+
+def test_files_that_cannot_be_read_are_one_error_line(tiny_chat_dir, tmp_path, isolated_home):
+    scanned = make_pdf(tmp_path / "scan.pdf", ["x"], image_only=True)
+    result = run("ask", "--model", str(tiny_chat_dir), "--file", str(scanned), "Hi")
+    assert_one_error_line(result, 2, "scan.pdf", "no OCR")
+    result = run("ask", "--model", str(tiny_chat_dir), "--file", str(tmp_path / "gone.pdf"), "Hi")
+    assert_one_error_line(result, 2, "cannot open gone.pdf")

@@ -55,3 +55,13 @@ def test_files_that_cannot_be_read_are_one_error_line(tiny_chat_dir, tmp_path, i
     assert_one_error_line(result, 2, "scan.pdf", "no OCR")
     result = run("ask", "--model", str(tiny_chat_dir), "--file", str(tmp_path / "gone.pdf"), "Hi")
     assert_one_error_line(result, 2, "cannot open gone.pdf")
+
+
+def test_bench_documents_prints_its_figures(isolated_home):
+    result = run("bench", "documents", "--pages", "12", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["pages"] == 12 and out["pages_per_s"] > 0 and out["passages"] >= 12
+    assert out["answer_page_in_top_5"] is True and out["found_on"][0] == "page 8"
+    assert out["cpu"] and out["peak_rss_mb"] > 0
+    assert_one_error_line(run("bench", "documents", "--pdf", "x.pdf"), 2, "--question")

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="prompt-lookup decoding (on in the app); off: one token per forward pass",
     )
     chat.add_argument("--json", action="store_true")
+    docs = bench_sub.add_parser("documents", help="read, index and ask about a long PDF")
+    docs.add_argument("--pdf", metavar="FILE", help="default: write a 300-page test PDF")
+    docs.add_argument("--pages", type=int, default=300, metavar="N", help="of the test PDF")
+    docs.add_argument("--model", dest="bench_model", metavar="PATH", help="first token too")
+    docs.add_argument("--question", default=None, metavar="TEXT", help="with --pdf")
+    docs.add_argument("--json", action="store_true")
     quality = bench_sub.add_parser("quality", help="agreement of a quantized model with fp32")
     quality.add_argument("--model", dest="bench_model", metavar="PATH", required=True)
     quality.add_argument("--quant", default="auto", choices=PRECISIONS)

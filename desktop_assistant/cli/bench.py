@@ -73,6 +73,12 @@ def run(args: Any) -> int:
         from desktop_assistant.ui.bench_soak import bench_soak
 
         result = bench_soak(args)
+    elif args.bench_command == "documents":
+        from desktop_assistant.cli.bench_documents import QUESTION, bench_documents
+
+        if args.pdf and not args.question:
+            raise UserError("with --pdf, say what to ask with --question")
+        result = bench_documents(args.pdf, args.pages, args.bench_model, args.question or QUESTION)
     elif args.bench_command == "window":
         from desktop_assistant.ui.bench_window import measure_streaming
 

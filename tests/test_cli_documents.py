@@ -65,3 +65,27 @@ def test_bench_documents_prints_its_figures(isolated_home):
     assert out["answer_page_in_top_5"] is True and out["found_on"][0] == "page 8"
     assert out["cpu"] and out["peak_rss_mb"] > 0
     assert_one_error_line(run("bench", "documents", "--pdf", "x.pdf"), 2, "--question")
+
+
+def test_eval_documents_counts_the_answer_passages_found(tmp_path, isolated_home):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ships.txt").write_text("\n".join(
+        ["The harbour was quiet that winter."] * 70
+        + ["The harbour master's boat was called the Saltwind."]
+        + ["Gulls circled the quay."] * 70
+    ))  # fmt: skip
+    (docs / "farms.txt").write_text("The orchard gave apples and pears every autumn.\n" * 50)
+    qa = tmp_path / "qa.json"
+    asked = [
+        ("ships.txt", "What was the boat called?", "Saltwind"),
+        ("farms.txt", "What grew in the orchard?", "pears"),
+        ("ships.txt", "Which zeppelin?", "Saltwind"),
+    ]
+    questions = [{"document": d, "question": q, "keys": [k]} for d, q, k in asked]
+    qa.write_text(json.dumps({"documents": ["ships.txt", "farms.txt"], "questions": questions}))
+    result = run("eval", "documents", "--qa", str(qa), "--docs", str(docs), "--split", "all")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["questions"] == 3 and out["top5_in_its_document"] == pytest.approx(2 / 3, 0.01)
+    assert [m["question"] for m in out["missed"]] == ["Which zeppelin?"]

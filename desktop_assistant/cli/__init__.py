@@ -162,6 +162,10 @@ def _add_voice_parsers(sub: Any, bench_sub: Any) -> None:
     transcribe.add_argument("--beam-size", type=int, default=BEAM_SIZE, metavar="N", help=BEAM_HELP)
     evaluate = sub.add_parser("eval", help="measure accuracy")
     eval_sub = evaluate.add_subparsers(dest="eval_command", parser_class=_Parser, required=True)
+    documents = eval_sub.add_parser("documents", help="retrieval: answer passage in the top 5")
+    documents.add_argument("--qa", required=True, metavar="FILE", help="questions with keys")
+    documents.add_argument("--docs", required=True, metavar="DIR", help="the documents")
+    documents.add_argument("--split", choices=("held-out", "tune", "all"), default="held-out")
     speech = eval_sub.add_parser("speech", help="word error rate and intent accuracy")
     speech.add_argument("--model", dest="stt_model", metavar="PATH", required=True)
     speech.add_argument("--manifest", metavar="FILE", required=True, help="JSON lines of clips")
@@ -219,6 +223,11 @@ def run(argv: list[str] | None = None) -> int:
             from desktop_assistant.cli import doctor
 
             return doctor.run(args)
+        if args.command == "eval" and args.eval_command == "documents":
+            from desktop_assistant.cli.bench_documents import eval_documents
+
+            print(json.dumps(eval_documents(args.qa, args.docs, args.split), indent=1))
+            return 0
         if args.command in ("transcribe", "eval"):
             from desktop_assistant.cli import speech_eval
 

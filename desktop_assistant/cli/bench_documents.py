@@ -1,6 +1,7 @@
 """`bench documents`: reading a long PDF (pages per second, memory), indexing and finding its
 passages, and, with a model, the time from a question to the first token of its answer with
-the retrieved passages in the prompt (issue 22).
+the retrieved passages in the prompt; `eval documents`: retrieval accuracy over a set of
+questions with the words that mark each answer's passage (issue 22).
 
 Without `--pdf`, a 300-page PDF is written first (fpdf2, a test dependency): pages of varied
 prose, one of which holds the answer to the question asked.
@@ -125,3 +126,52 @@ def _first_token(store: Any, stored: Any, question: str, model: str) -> dict[str
         ),  # fmt: skip
         "answer": reply.text,
     }
+
+
+def eval_documents(qa_file: str, folder: str, split: str = "held-out") -> dict[str, Any]:
+    """How often a question's answer passage is among the five retrieved: searching its own
+    document, and searching all of them at once (a collection). `split`: "held-out" (odd
+    positions), "tune" (even) or "all"."""
+    import json
+
+    from desktop_assistant.core.documents import read_document
+    from desktop_assistant.storage.database import open_database
+    from desktop_assistant.storage.documents import DocumentStore
+
+    try:
+        qa = json.loads(Path(qa_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read {qa_file}: {err}") from err
+    work = Path(tempfile.mkdtemp(prefix="eval-documents-"))
+    store = DocumentStore(open_database(work / "history.sqlite3").connection)
+    ids = {}
+    for name in qa["documents"]:
+        ids[name] = store.add(read_document(Path(folder) / name)).id
+    chosen = [q for i, q in enumerate(qa["questions"])
+              if split == "all" or (i % 2 == 1) == (split == "held-out")]  # fmt: skip
+    own = every = 0
+    missed = []
+    for entry in chosen:
+        keys = [_plain(k) for k in entry["keys"]]
+
+        def found(hits: list[Any], keys: list[str] = keys) -> bool:
+            return any(k in _plain(h.text) for h in hits for k in keys)
+
+        alone = found(store.search(entry["question"], [ids[entry["document"]]]))
+        together = found(store.search(entry["question"], list(ids.values())))
+        own += alone
+        every += together
+        if not (alone and together):
+            missed.append({"question": entry["question"], "own": alone, "all": together})
+    store.db.close()
+    return {
+        "split": split,
+        "questions": len(chosen),
+        "top5_in_its_document": round(own / len(chosen), 3) if chosen else 0.0,
+        "top5_in_all_documents": round(every / len(chosen), 3) if chosen else 0.0,
+        "missed": missed,
+    }
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split())

@@ -72,3 +72,29 @@ def test_the_query_is_the_questions_own_words():
     assert match_query(question) == '"report" OR "q3" OR "revenue"'
     assert match_query('He said "NEAR" AND (x*) 7') == '"he" OR "near" OR "7"'
     assert match_query("?") == ""
+
+
+def test_a_purged_conversation_takes_its_documents_and_leaves_the_others(tmp_path):
+    """Deleted with the conversation (issue 22): its documents' text is gone from the file,
+    a document another chat uses stays, and so does one read for the command line."""
+    from desktop_assistant.storage.history import History
+
+    path = tmp_path / "history.sqlite3"
+    history = History(path)
+    store = DocumentStore(history.db)
+    secret = history.create_conversation("secret")
+    other = history.create_conversation("other")
+    private = store.add(document("diary.pdf", ["Quetzalcoatlus plans for Tuesday " * 40]))
+    shared = store.add(document("shared.pdf", ["shared words " * 40]))
+    cli = store.add(document("cli.pdf", ["asked from the terminal " * 40]))
+    store.attach(secret, private.id)
+    store.attach(secret, shared.id)
+    store.attach(other, shared.id)
+    history.delete_conversation(secret)
+    history.purge_deleted(secret)
+    names = {r[0] for r in history.db.execute("SELECT name FROM documents")}
+    assert names == {"shared.pdf", "cli.pdf"} and cli.id and shared.id
+    assert store.search("Quetzalcoatlus", [private.id]) == []
+    history.close()
+    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert b"Quetzalcoatlus" not in data

@@ -4,25 +4,14 @@ put to the model with the passages that match it; the answer ends with its sourc
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from desktop_assistant.core.documents import DocumentError, read_document
+from desktop_assistant.core.documents import read_document
 from desktop_assistant.core.grounding import PASSAGES, WHOLE_WORDS, grounded_question
+from desktop_assistant.core.paths import file_sha256
 from desktop_assistant.storage.documents import DocumentStore, Hit, StoredDocument
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as err:
-        raise DocumentError(f"cannot open {path.name}: {err.strerror or err}") from err
-    return digest.hexdigest()
 
 
 def stored_documents(
@@ -32,8 +21,11 @@ def stored_documents(
     found = []
     for name in files:
         path = Path(name).expanduser()
-        if path.is_file():
-            known = store.find(_sha256(path))
+        if path.is_file():  # a missing or unreadable one: read_document says why
+            try:
+                known = store.find(file_sha256(path))
+            except OSError:
+                known = None
             if known is not None:
                 found.append(known)
                 continue

@@ -6,6 +6,7 @@ Data and settings live under platformdirs' per-user folders, or all under
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -64,6 +65,15 @@ def attachments_dir() -> Path:
 
 def log_file() -> Path:
     return data_dir() / "logs" / "desktop-assistant.log"
+
+
+def file_sha256(path: Path, block: int = 4 << 20) -> str:
+    """The hex SHA-256 of a file's bytes, read a block at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def same_folder(a: str | Path, b: str | Path) -> bool:

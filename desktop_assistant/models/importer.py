@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_assistant.core.errors import ModelError
+from desktop_assistant.core.paths import file_sha256
 from desktop_assistant.models import registry
 from desktop_assistant.models.catalog import human_size, load_catalog, wanted_file
 from desktop_assistant.models.model_folder import ModelFolder, check_model_folder
@@ -169,7 +170,7 @@ def import_gguf(
         progress("Checking the converted model…", 0.95)
         converted = check_model_folder(staging)
         check_architecture(converted.model_type, "chat", source)
-        hashes = {p.name: (p.stat().st_size, _sha256(p)) for p in staging.iterdir()}
+        hashes = {p.name: (p.stat().st_size, file_sha256(p, COPY_BLOCK)) for p in staging.iterdir()}
         origin = f"{source.resolve()} (converted from GGUF, {architecture})"
         installed = _install(staging, target, model_id, "chat", origin, hashes, converted)
         progress("Done", 1.0)
@@ -287,11 +288,3 @@ def _json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(COPY_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()

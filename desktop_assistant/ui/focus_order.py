@@ -3,10 +3,10 @@
 Qt's default Tab order is the order widgets were made in, which here is not the order they are
 shown in: the system prompt picker (made before the conversation, shown above it) came after
 every message, and messages drawn later (older pages above, answers below) were appended to
-the end of the window's chain, after the composer. `chain_in_layout_order` walks a widget's
+the end of the window's chain, after the composer. `focus_leaves` walks a widget's
 layouts as they are drawn (splitters and stacked pages by index, a scroll area's contents
-after the area itself) and strings the focusable widgets together in that order. Qt's own
-`setTabOrder` does the linking; relinking 2000 widgets took 1 ms here.
+after the area itself) and `chain` strings the focusable widgets together in that order. Qt's
+own `setTabOrder` does the linking; relinking 2000 widgets took 1 ms here.
 """
 
 from __future__ import annotations
@@ -72,10 +72,3 @@ def chain(widgets: list[QWidget]) -> None:
     """Tab goes from each widget to the next."""
     for first, second in zip(widgets, widgets[1:], strict=False):
         QWidget.setTabOrder(first, second)
-
-
-def chain_in_layout_order(root: QWidget, after: QWidget | None = None) -> None:
-    """Link the focusable widgets under `root` in layout order, after `after` when given
-    (what Tab reached next from `after` comes after the last of them)."""
-    leaves = focus_leaves(root)
-    chain([after, *leaves] if after is not None else leaves)

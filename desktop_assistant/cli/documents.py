@@ -49,10 +49,10 @@ def sources_for(
     many as fit `budget` tokens (the model's context less the question and its answer), the
     best first."""
     ids = [d.id for d in documents]
-    if sum(store.words(i) for i in ids) <= WHOLE_WORDS:
-        whole = [hit for i in ids for hit in store.all_passages(i)]
-        if sum(count(h.text) + 12 for h in whole) <= budget:
-            return whole
+    whole = [hit for i in ids for hit in store.all_passages(i)]
+    short = sum(len(h.text.split()) for h in whole) <= WHOLE_WORDS
+    if short and sum(count(h.text) + 12 for h in whole) <= budget:
+        return whole
     hits: list[Hit] = []
     used = 0
     for hit in store.search(question, ids, PASSAGES):

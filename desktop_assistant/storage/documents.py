@@ -98,12 +98,6 @@ class DocumentStore:
         ).fetchall()
         return [StoredDocument(*row) for row in rows]
 
-    def words(self, document_id: int) -> int:
-        row = self.db.execute(
-            "SELECT text FROM passages WHERE document_id = ? ORDER BY position", (document_id,)
-        ).fetchall()
-        return sum(len(r[0].split()) for r in row)
-
     def all_passages(self, document_id: int) -> list[Hit]:
         """Every passage of a document, in order (a short one goes into the prompt whole)."""
         rows = self.db.execute(
@@ -131,15 +125,25 @@ class DocumentStore:
         ).fetchall()
         return [Hit(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
-    def forget_unused(self) -> int:
-        """Remove documents no conversation or collection uses any more; how many."""
+    def forget_unused(self, among: list[int] | None = None) -> int:
+        """Remove documents (`among` these, or any) that no conversation or collection uses
+        any more, with their passages; merge the passage index so that their words leave the
+        file. How many were removed."""
+        unused = (
+            "id NOT IN (SELECT document_id FROM conversation_documents) AND "
+            "id NOT IN (SELECT document_id FROM collection_documents)"
+        )
+        removed = 0
         with self.db:
-            cursor = self.db.execute(
-                "DELETE FROM documents WHERE id NOT IN "
-                "(SELECT document_id FROM conversation_documents) AND id NOT IN "
-                "(SELECT document_id FROM collection_documents)"
-            )
-        return cursor.rowcount
+            if among is None:
+                removed = self.db.execute(f"DELETE FROM documents WHERE {unused}").rowcount
+            for document_id in among or ():
+                removed += self.db.execute(
+                    f"DELETE FROM documents WHERE id = ? AND {unused}", (document_id,)
+                ).rowcount
+            if removed:  # fts5 only marks deleted rows: 'optimize' rewrites its segments
+                self.db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
+        return removed
 
 
 def match_query(question: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from desktop_assistant.core.conversation import Conversation, MessageState
 from desktop_assistant.storage.database import open_database
+from desktop_assistant.storage.documents import DocumentStore
 
 STATES = tuple(MessageState)
 TITLE_CHARS = 60
@@ -224,24 +225,11 @@ class History:
         ).rowcount
         if not removed:
             return set()
-        self._forget_documents(documents)
+        DocumentStore(self.db).forget_unused(among=documents)  # theirs, unless shared
         # fts5 only marks deleted rows; 'optimize' merges the index so their words are gone
         self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log held the old pages
         return hashes - self.attachment_hashes()
-
-    def _forget_documents(self, document_ids: list[int]) -> None:
-        """Documents (issue 22) of purged conversations that nothing else uses any more go
-        with them, their passages and index entries too."""
-        for document_id in document_ids:
-            self.db.execute(
-                "DELETE FROM documents WHERE id = ? AND id NOT IN "
-                "(SELECT document_id FROM conversation_documents) AND id NOT IN "
-                "(SELECT document_id FROM collection_documents)",
-                (document_id,),
-            )
-        if document_ids:
-            self.db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
 
     # ---- messages ---------------------------------------------------------------------------
 

@@ -113,6 +113,44 @@ def _server_says(err: BaseException) -> str:
     return f": {str(message)[:200]}" if message else ""
 
 
+def new_client(remote: Remote, api_key: str) -> Any:
+    """An `openai` client for the server."""
+    import openai
+
+    return openai.OpenAI(
+        base_url=remote.base_url,
+        api_key=api_key or "none",  # servers without keys ignore it
+        timeout=remote.timeout_s,
+        max_retries=0,  # a failure is reported at once; the user decides to retry
+    )
+
+
+def connect(
+    remote: Remote, api_key: str, wanted: str, what: str = "model"
+) -> tuple[Any, list[str]]:
+    """A client and the models the server lists (`/v1/models`), `wanted` among them when
+    given; `ModelError` saying why not (the client closed again). Connecting is what lets
+    the offline guard through to the server (`offline.allow_host`)."""
+    from desktop_assistant.core import offline
+
+    offline.allow_host(remote.host)
+    client = new_client(remote, api_key)
+    try:
+        served = [m.id for m in client.models.list()]
+    except Exception as err:
+        client.close()
+        raise ModelError(explain(err, remote, wanted)) from err
+    if not served:
+        client.close()
+        raise ModelError(f"{remote.name} serves no model")
+    if wanted and wanted not in served:
+        client.close()
+        raise ModelError(
+            f"{remote.name} has no {what} {wanted!r}; it serves: " + ", ".join(served[:10])
+        )
+    return client, served
+
+
 class RemoteChatEngine:
     """A `ChatEngine` over an OpenAI-compatible server."""
 
@@ -145,40 +183,15 @@ class RemoteChatEngine:
         return self._model
 
     def _new_client(self) -> Any:
-        import openai
-
-        return openai.OpenAI(
-            base_url=self.remote.base_url,
-            api_key=self._api_key or "none",  # servers without keys ignore it
-            timeout=self.remote.timeout_s,
-            max_retries=0,  # a failure is reported at once; the user decides to retry
-        )
+        return new_client(self.remote, self._api_key)
 
     def load(self, progress: ProgressCallback | None = None) -> None:
         """Connect and check the model: the server lists its models (`/v1/models`); with
         none configured, the first one is used."""
-        from desktop_assistant.core import offline
-
         if progress:
             progress(f"Connecting to {self.remote.name} ({self.remote.host})…")
-        offline.allow_host(self.remote.host)
-        client = self._new_client()
-        try:
-            self.models = [m.id for m in client.models.list()]
-        except Exception as err:
-            client.close()
-            raise ModelError(explain(err, self.remote, self._model)) from err
-        if not self.models:
-            client.close()
-            raise ModelError(f"{self.remote.name} serves no model")
-        if not self._model:
-            self._model = self.models[0]
-        elif self._model not in self.models:
-            client.close()
-            raise ModelError(
-                f"{self.remote.name} has no model {self._model!r}; it serves: "
-                + ", ".join(self.models[:10])
-            )
+        client, self.models = connect(self.remote, self._api_key, self._model)
+        self._model = self._model or self.models[0]
         self._client = client
         self._loaded = True
 

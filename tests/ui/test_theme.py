@@ -26,15 +26,7 @@ PAIRS = [
 ]
 
 
-def luminance(hex_colour: str) -> float:
-    channels = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast(a: str, b: str) -> float:
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
+contrast = markdown.contrast  # WCAG's ratio, the one the app uses to pick readable colours
 
 
 def over(tint: tuple[int, int, int, float], background: str) -> str:

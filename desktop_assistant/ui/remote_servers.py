@@ -121,6 +121,7 @@ class RemoteServersDialog(QDialog):
         self.timeout = QDoubleSpinBox()
         self.timeout.setAccessibleName("Timeout")
         self.timeout.setRange(2, 600)
+        self.timeout.setDecimals(0)  # "60 s", not "60.00 s"
         self.timeout.setSuffix(" s")
         self.timeout.setValue(remotes.DEFAULT_TIMEOUT_S)
         self.timeout.setToolTip("How long to wait for the server to connect or send more")

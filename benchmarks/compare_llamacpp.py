@@ -34,6 +34,7 @@ qwen2.5-coder-0.5b-instruct-q4_k_m.gguf and the qwen2.5-coder-0.5b-instruct fold
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -45,10 +46,23 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# The same prompt text as `bench chat`. desktop_assistant.cli.bench imports only the standard
-# library at its top, so this works from llama.cpp's venv too.
-sys.path.insert(0, str(ROOT))
-from desktop_assistant.cli.bench import FILLER, LONG_TASK  # noqa: E402
+
+
+def _bench_constants(*names: str) -> tuple[str, ...]:
+    """The same prompt text as `bench chat`, read from desktop_assistant/cli/bench.py's source:
+    importing the package would need its dependencies, which llama.cpp's venv does not have."""
+    tree = ast.parse((ROOT / "desktop_assistant" / "cli" / "bench.py").read_text())
+    found = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in names
+    }
+    return tuple(found[name] for name in names)
+
+
+FILLER, LONG_TASK = _bench_constants("FILLER", "LONG_TASK")
 
 OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
 AVX2_ENV = {

@@ -389,7 +389,7 @@ def _with_documents(
     question: str, documents: Any, engine: Any, answer_tokens: int
 ) -> tuple[str, list[Any]]:
     """The question with the passages that answer it, as many as the model's context holds."""
-    from desktop_assistant.cli.documents import grounded
+    from desktop_assistant.storage.documents import grounded
 
     store, stored = documents
     prompt, hits = grounded(store, question, stored, engine, answer_tokens)

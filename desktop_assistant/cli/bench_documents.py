@@ -100,10 +100,10 @@ def bench_documents(pdf: str | None, pages: int, model: str | None, question: st
 
 def _first_token(store: Any, stored: Any, question: str, model: str) -> dict[str, Any]:
     """Question to first token, retrieval and prompt included, the model already loaded."""
-    from desktop_assistant.cli.documents import grounded
     from desktop_assistant.core.conversation import Message
     from desktop_assistant.inference.factory import open_engine
     from desktop_assistant.inference.options import GenerationOptions
+    from desktop_assistant.storage.documents import grounded
 
     engine = open_engine(model)
     engine.load()

@@ -79,6 +79,29 @@ class Passage:
     text: str
 
 
+_OFFICE_SUFFIXES = (".doc", ".odt", ".rtf", ".pages", ".epub", ".xls", ".xlsx", ".ppt", ".pptx")
+_DOCUMENT_SUFFIXES = frozenset(
+    (".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", *_OFFICE_SUFFIXES)
+)
+
+
+def looks_like_document(path: Path) -> bool:
+    """Whether a dropped file is meant as a document (by its first bytes, then its name):
+    the window sends these to the documents, pictures and the rest to the image checks."""
+    try:
+        with path.open("rb") as f:
+            if f.read(4) == b"%PDF":
+                return True
+    except OSError:
+        return False
+    suffix = path.suffix.lower()
+    return (
+        suffix in _DOCUMENT_SUFFIXES
+        or suffix in TEXT_SUFFIXES
+        or path.name.lower() in ("makefile", "dockerfile", "readme")
+    )
+
+
 def read_document(
     path: str | Path,
     progress: Progress | None = None,
@@ -138,7 +161,7 @@ def _kind(path: Path, data: bytes) -> str:
         return "markdown"
     if suffix in TEXT_SUFFIXES or path.name.lower() in ("makefile", "dockerfile", "readme"):
         return "code" if suffix not in (".txt", ".text", ".rst", ".log") else "text"
-    if suffix in (".doc", ".odt", ".rtf", ".pages", ".epub", ".xls", ".xlsx", ".ppt", ".pptx"):
+    if suffix in _OFFICE_SUFFIXES:
         raise DocumentError(f"{path.name}: {suffix[1:].upper()} files are not read; {KINDS} are")
     if b"\0" in data[:8192]:
         raise DocumentError(f"{path.name} is not a text file; {KINDS} files are read")

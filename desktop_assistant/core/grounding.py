@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 WHOLE_WORDS = 1500  # about 2,000 tokens: documents this short in all go in whole
 PASSAGES = 5  # retrieved per question
@@ -59,10 +60,46 @@ def cited(answer: str, sources: Sequence[Source]) -> list[int]:
     return chosen or list(range(1, len(sources) + 1))
 
 
+@dataclass(frozen=True)
+class CitedSource:
+    """A source an answer used, as the window shows and saves it with the answer."""
+
+    number: int  # as the prompt numbered it: [2]
+    document: str
+    place: str  # "page 12"
+    passage_id: int = 0  # its row in the passages table (a link opens it)
+
+    def label(self) -> str:
+        return f"[{self.number}] {self.document}, {self.place}"
+
+    @classmethod
+    def from_saved(cls, saved: Any) -> tuple[CitedSource, ...]:
+        """The sources saved with an answer (a list of dicts), leaving out malformed ones."""
+        found = []
+        for item in saved if isinstance(saved, list) else ():
+            try:
+                found.append(cls(int(item["number"]), str(item["document"]),
+                                 str(item["place"]), int(item.get("passage_id", 0))))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue
+        return tuple(found)
+
+
+def cited_sources(answer: str, sources: Sequence[Source]) -> list[CitedSource]:
+    """The sources the answer cites (all when it cites none), in number order."""
+    return [
+        CitedSource(
+            n,
+            sources[n - 1].document,
+            sources[n - 1].place,
+            int(getattr(sources[n - 1], "passage_id", 0)),
+        )  # fmt: skip
+        for n in sorted(cited(answer, sources))
+    ]
+
+
 def sources_footer(answer: str, sources: Sequence[Source]) -> str:
     """ "Sources:" and one line per source used: "[2] report.pdf, page 12"."""
     if not sources:
         return "Sources: none of the documents matched the question."
-    lines = [f"[{n}] {sources[n - 1].document}, {sources[n - 1].place}"
-             for n in sorted(cited(answer, sources))]  # fmt: skip
-    return "Sources:\n" + "\n".join(lines)
+    return "Sources:\n" + "\n".join(s.label() for s in cited_sources(answer, sources))

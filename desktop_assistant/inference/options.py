@@ -15,6 +15,9 @@ class GenerationOptions:
     repetition_penalty: float = 1.05  # > 1 discourages repeats; 1.0 disables
     seed: int | None = None  # fixed seed for reproducible sampling; None: random
     high_detail: bool = False  # vision models: split big images into tiles (slower, finer)
+    # ids of the stored documents the question is about: the window's chat worker puts their
+    # relevant passages in front of it (issue 22); engines themselves ignore this
+    documents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from desktop_assistant.core.documents import Document, passages
+from desktop_assistant.core.grounding import PASSAGES, WHOLE_WORDS, grounded_question
 
 # Words that say nothing about where an answer is (a question's own words mostly).
 _STOP_WORDS = """
@@ -45,6 +47,7 @@ class Hit:
     place: str  # "page 12" / "line 120"
     text: str
     score: float  # BM25 (lower is better, as SQLite gives it)
+    passage_id: int = 0  # its row: what a source in an answer links to
 
 
 class DocumentStore:
@@ -81,6 +84,18 @@ class DocumentStore:
         ).fetchone()
         return StoredDocument(*row) if row else None
 
+    def by_ids(self, document_ids: list[int]) -> list[StoredDocument]:
+        """These documents, in this order; ones since removed are left out."""
+        found = []
+        for document_id in document_ids:
+            row = self.db.execute(
+                "SELECT id, name, kind, pages, sha256 FROM documents WHERE id = ?",
+                (document_id,),
+            ).fetchone()
+            if row:
+                found.append(StoredDocument(*row))
+        return found
+
     def attach(self, conversation_id: int, document_id: int) -> None:
         with self.db:
             self.db.execute(
@@ -101,12 +116,28 @@ class DocumentStore:
     def all_passages(self, document_id: int) -> list[Hit]:
         """Every passage of a document, in order (a short one goes into the prompt whole)."""
         rows = self.db.execute(
-            "SELECT p.document_id, d.name, p.page, p.place, p.text FROM passages p "
+            "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id FROM passages p "
             "JOIN documents d ON d.id = p.document_id WHERE p.document_id = ? "
             "ORDER BY p.position",
             (document_id,),
         ).fetchall()
-        return [Hit(row[0], row[1], row[2], row[3], row[4], 0.0) for row in rows]
+        return [Hit(row[0], row[1], row[2], row[3], row[4], 0.0, row[5]) for row in rows]
+
+    def passage(self, passage_id: int) -> Hit | None:
+        """One passage by its row (a source an answer named), or None once it is gone."""
+        row = self.db.execute(
+            "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id FROM passages p "
+            "JOIN documents d ON d.id = p.document_id WHERE p.id = ?",
+            (passage_id,),
+        ).fetchone()
+        return Hit(row[0], row[1], row[2], row[3], row[4], 0.0, row[5]) if row else None
+
+    def detach(self, conversation_id: int, document_id: int) -> None:
+        with self.db:
+            self.db.execute(
+                "DELETE FROM conversation_documents WHERE conversation_id = ? AND document_id = ?",
+                (conversation_id, document_id),
+            )
 
     def search(self, question: str, document_ids: list[int], limit: int = 5) -> list[Hit]:
         """The passages of these documents that best match the question (BM25), best
@@ -116,14 +147,15 @@ class DocumentStore:
             return []
         marks = ",".join("?" * len(document_ids))
         rows = self.db.execute(
-            "SELECT p.document_id, d.name, p.page, p.place, p.text, bm25(passages_fts) AS score "
+            "SELECT p.document_id, d.name, p.page, p.place, p.text, bm25(passages_fts) AS score, "
+            "p.id "
             "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
             "JOIN documents d ON d.id = p.document_id "
             f"WHERE passages_fts MATCH ? AND p.document_id IN ({marks}) "
             "ORDER BY score LIMIT ?",
             (query, *document_ids, limit),
         ).fetchall()
-        return [Hit(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+        return [Hit(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows]
 
     def forget_unused(self, among: list[int] | None = None) -> int:
         """Remove documents (`among` these, or any) that no conversation or collection uses
@@ -152,3 +184,60 @@ def match_query(question: str) -> str:
     words = [w for w in re.findall(r"\w+", question.lower()) if w not in STOP_WORDS]
     unique = list(dict.fromkeys(w for w in words if len(w) > 1 or w.isdigit()))
     return " OR ".join(f'"{w}"' for w in unique)
+
+
+# ---- a question with its sources, within a model's context ------------------------------
+
+Count = Callable[[str], int]  # tokens in a text, as the model counts them
+
+
+def sources_for(
+    store: DocumentStore, question: str, documents: list[StoredDocument], budget: int,
+    count: Count,
+) -> list[Hit]:  # fmt: skip
+    """Short documents whole (`WHOLE_WORDS` in all), else the best `PASSAGES` passages; as
+    many as fit `budget` tokens (the model's context less the question and its answer), the
+    best first."""
+    ids = [d.id for d in documents]
+    whole = [hit for i in ids for hit in store.all_passages(i)]
+    short = sum(len(h.text.split()) for h in whole) <= WHOLE_WORDS
+    if short and sum(count(h.text) + 12 for h in whole) <= budget:
+        return whole
+    hits: list[Hit] = []
+    used = 0
+    for hit in store.search(question, ids, PASSAGES):
+        tokens = count(hit.text) + 12  # and its "[n] name, page" line
+        if used + tokens > budget:
+            if hits:
+                break
+            words = hit.text.split()  # a tiny context: the best passage, cut to fit
+            keep = max(10, len(words) * max(budget, 0) // max(tokens, 1))
+            hit = replace(hit, text=" ".join(words[:keep]))
+        hits.append(hit)
+        used += tokens
+    return hits
+
+
+def token_counter(engine: object) -> Count:
+    """The engine's own count where it has a tokenizer, else about 1.4 tokens a word."""
+    tokenizer = getattr(engine, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "encode"):
+        return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+    return lambda text: int(len(text.split()) * 1.4) + 1
+
+
+def grounded(
+    store: DocumentStore,
+    question: str,
+    documents: list[StoredDocument],
+    engine: object,
+    answer_tokens: int,
+) -> tuple[str, list[Hit]]:
+    """The question with its sources, within the engine's context (a remote server's is not
+    known here: 32k tokens are assumed)."""
+    count = token_counter(engine)
+    context = getattr(engine, "context_tokens", 0) or 32_768
+    names = [d.name for d in documents]
+    spare = context - answer_tokens - count(grounded_question(question, [], names)) - 96
+    hits = sources_for(store, question, documents, spare, count)
+    return grounded_question(question, hits, names), hits

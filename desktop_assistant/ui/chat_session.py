@@ -12,11 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QGuiApplication
 
 from desktop_assistant.core.conversation import Message, MessageState
+from desktop_assistant.core.grounding import cited_sources
 from desktop_assistant.core.remotes import remote_name
 from desktop_assistant.core.settings import Settings
 from desktop_assistant.inference.options import GenerationOptions, Reply
@@ -93,6 +95,13 @@ class ChatSession(QObject):
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         worker.interrupted.connect(self._on_interrupted)
+        worker.grounded.connect(self._on_grounded)
+        self._sources: list = []  # the passages the streaming answer was given (Hit)
+        documents = composer.documents
+        documents.added.connect(self._on_document_added)
+        documents.removed.connect(self._on_document_removed)
+        if history is not None:
+            history.worker.documents_listed.connect(self._on_documents_listed)
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -210,6 +219,9 @@ class ChatSession(QObject):
         self._saving = None
         answer, self._answer_saved = self._answer_saved, True
         if conversation_id:
+            documents = [d.id for d in self.composer.documents.documents()]
+            if documents and self.history is not None and conversation_id != self.conversation_id:
+                self.history.attach_documents.emit(conversation_id, documents)
             self.conversation_id = conversation_id
         entry, self._saving_entry = self._saving_entry, None
         if entry is not None and len(copies) == len(entry.images):
@@ -273,9 +285,33 @@ class ChatSession(QObject):
         self.composer.set_busy(True)
         self.status.set_state("generating")
         options = replace(
-            GenerationOptions.from_settings(self.settings), high_detail=self._high_detail
+            GenerationOptions.from_settings(self.settings),
+            high_detail=self._high_detail,
+            documents=tuple(d.id for d in self.composer.documents.documents()),
         )
+        self._sources = []
+        if options.documents:
+            self.message_list.update(into, stats="looking in the documents…")
         self.chat.generate_requested.emit(self._active, messages, options)
+
+    def _on_grounded(self, request_id: int, question: str, sources: list) -> None:
+        if request_id == self._active:
+            self._sources = list(sources)
+
+    # ---- documents ------------------------------------------------------------------------
+
+    def _on_document_added(self, document: Any) -> None:
+        """A document read into the open chat: kept with it (a new chat: once saved)."""
+        if self.conversation_id and self.history is not None:
+            self.history.attach_documents.emit(self.conversation_id, [document.id])
+
+    def _on_document_removed(self, document_id: int) -> None:
+        if self.conversation_id and self.history is not None:
+            self.history.detach_document.emit(self.conversation_id, document_id)
+
+    def _on_documents_listed(self, conversation_id: int, documents: list) -> None:
+        if conversation_id == self.conversation_id:
+            self.composer.documents.show_documents(documents)
 
     def _before(self, entry: Entry) -> Entry | None:
         index = self.message_list.entries.index(entry)
@@ -337,7 +373,12 @@ class ChatSession(QObject):
             )
         state = MessageState.STOPPED if reply.stats.stopped else MessageState.COMPLETE
         self.answer_grew.emit(self._reply_text[len(self._reply_prefix) :], True)
-        self._save_reply(state, asdict(reply.stats))
+        saved = asdict(reply.stats)
+        if self._sources and self._reply is not None:
+            sources = cited_sources(self._reply_text, self._sources)
+            saved["sources"] = [asdict(source) for source in sources]
+            self.message_list.update(self._reply, sources=tuple(sources))
+        self._save_reply(state, saved)
         self._end_reply(state, format_stats(reply.stats))
         self.status.set_stats(format_stats(reply.stats))
         self._announce(reply.text)
@@ -415,6 +456,7 @@ class ChatSession(QObject):
         self.conversation_id = conversation_id
         self.system_prompt = system_prompt
         self.system_picker.set_text(system_prompt)
+        self.composer.documents.clear()  # the conversation's own come with it (listed)
         self.message_list.show(entries)
         self.composer.edit.setFocus()
 

@@ -20,11 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.ui.document_tray import DocumentTray
 from desktop_assistant.ui.icons import set_button_icon
 from desktop_assistant.ui.image_tray import ImageTray
 from desktop_assistant.ui.plain import faint
 
-PLACEHOLDER = "Ask anything. Enter sends, Shift+Enter adds a line. Drop or paste images."
+PLACEHOLDER = (
+    "Ask anything. Enter sends, Shift+Enter adds a line. Drop or paste images or documents."
+)
 
 
 def local_files(mime: QMimeData) -> list[Path]:
@@ -97,9 +100,12 @@ class Composer(QWidget):
         self.edit_banner.hide()
         self._draft = ""  # what was in the box before an edit began
         self.tray = ImageTray(self)
-        self.attach_button = QPushButton("Image…", self)
-        self.attach_button.setToolTip("Attach pictures to ask about (or drop or paste them)")
-        self.attach_button.clicked.connect(self.pick_images)
+        self.documents = DocumentTray(self)
+        self.attach_button = QPushButton("Attach…", self)
+        self.attach_button.setToolTip(
+            "Attach pictures or documents to ask about (or drop or paste them)"
+        )
+        self.attach_button.clicked.connect(self.pick_files)
         set_button_icon(self.attach_button, "picture")
         set_button_icon(self.button, "send")
         self.tools = QVBoxLayout()  # the microphone button goes here too
@@ -114,6 +120,7 @@ class Composer(QWidget):
         self._outer = outer
         outer.setContentsMargins(12, 6, 12, 6)
         outer.addWidget(self.edit_banner)
+        outer.addWidget(self.documents)
         outer.addWidget(self.tray)
         outer.addLayout(row)
         self._busy = False
@@ -168,16 +175,19 @@ class Composer(QWidget):
         else:
             self.submit()
 
-    def pick_images(self) -> None:
+    def pick_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self,
-            "Attach images",
+            "Attach pictures or documents",
             str(Path.home()),
+            "Pictures and documents (*.png *.jpg *.jpeg *.webp *.avif *.gif *.bmp *.tif *.tiff "
+            "*.heic *.heif *.pdf *.docx *.md *.txt *.html *.htm);;"
             "Images (*.png *.jpg *.jpeg *.webp *.avif *.gif *.bmp *.tif *.tiff *.heic *.heif);;"
+            "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm *.rst *.csv *.json);;"
             "All files (*)",
         )
         if files:
-            self.tray.add_files([Path(f) for f in files])
+            self.files_given.emit([Path(f) for f in files])  # sorted by the window's intake
 
     def set_drop_highlight(self, on: bool) -> None:
         """Light up while something is dragged over the window."""
@@ -187,7 +197,7 @@ class Composer(QWidget):
             else ""
         )
         self.edit.setPlaceholderText(
-            "Drop images to ask about them, or an audio file to transcribe it."
+            "Drop images or documents to ask about them, or an audio file to transcribe it."
             if on
             else PLACEHOLDER
         )
@@ -200,6 +210,9 @@ class Composer(QWidget):
         text = self.edit.toPlainText()
         if self.tray.busy:
             self.tray.problem.emit("Still reading the images; send again in a moment.")
+            return
+        if self.documents.busy:
+            self.documents.problem.emit("Still reading the documents; send again in a moment.")
             return
         if not text.strip() and not self.tray.images():
             return

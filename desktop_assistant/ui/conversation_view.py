@@ -6,11 +6,19 @@ the whole conversation. Assistant text is Markdown; user text is shown as typed.
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextCursor
+from PySide6.QtGui import (
+    QDesktopServices,
+    QGuiApplication,
+    QResizeEvent,
+    QTextCursor,
+    QTextDocumentFragment,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -25,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_assistant.core.grounding import CitedSource
 from desktop_assistant.ui.examples import ExamplePrompts
 from desktop_assistant.ui.flow_layout import FlowLayout
 from desktop_assistant.ui.icons import set_button_icon
@@ -141,6 +150,7 @@ class MessageWidget(QFrame):
         self._frozen_blocks: list[str] = []
         self.partial = False  # shown through incremental renders, not yet rendered whole
         self.image_buttons: list[QToolButton] = []
+        self._sources: QLabel | None = None  # the documents an answer was given, once any
         self.setObjectName("message")
         self.setProperty("role", role)  # styled by the view's one style sheet
         layout = QVBoxLayout(self)
@@ -245,6 +255,37 @@ class MessageWidget(QFrame):
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
         self.stats_label.setToolTip(tip(text))
+
+    def set_sources(self, sources: Sequence[CitedSource]) -> None:
+        """The documents' passages the answer was given, under it; each opens its passage
+        (`action_requested("source:ID")`)."""
+        if self._sources is None:
+            self._sources = QLabel(self)
+            self._sources.setTextFormat(Qt.TextFormat.RichText)
+            self._sources.setWordWrap(True)
+            flags = Qt.TextInteractionFlag
+            self._sources.setTextInteractionFlags(
+                flags.LinksAccessibleByKeyboard | flags.LinksAccessibleByMouse
+            )
+            self._sources.linkActivated.connect(
+                lambda link: self.action_requested.emit(f"source:{link.rpartition(':')[2]}")
+            )
+            self._column.addWidget(self._sources)
+        links = " · ".join(
+            f'<a href="passage:{s.passage_id}">{html.escape(s.label())}</a>'
+            if s.passage_id
+            else html.escape(s.label())
+            for s in sources
+        )
+        self._sources.setText(f"<b>Sources:</b> {links}" if sources else "")
+        self._sources.setAccessibleName("Sources of this answer")
+        self._sources.setVisible(bool(sources))
+
+    def sources_text(self) -> str:
+        """The sources row as plain text ("" when there is none)."""
+        if self._sources is None or self._sources.isHidden():
+            return ""
+        return QTextDocumentFragment.fromHtml(self._sources.text()).toPlainText()
 
     def set_images(self, images: tuple[Path, ...]) -> None:
         """Thumbnails of the pictures sent with this message; a click opens the full one."""

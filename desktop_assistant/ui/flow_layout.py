@@ -3,7 +3,8 @@
 Qt has none built in (its documentation has one as an example, "Flow Layout", which this
 follows): a message's buttons (Regenerate, Read aloud, Edit, Delete, Copy) in a box layout
 made the message at least as wide as all of them, and in a narrow window its right-hand side
-was cut off, text included. Rows are aligned to the right, like the row they used to be.
+was cut off, text included. Rows are aligned to the right, like the row they used to be
+(or to the left: the document chips above the prompt box).
 
 The example's layout reports a height for each width (`hasHeightForWidth`); in a column of
 500 messages that made Qt ask every message for its height at every layout pass, through
@@ -21,8 +22,9 @@ from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
 
 
 class FlowLayout(QLayout):
-    def __init__(self, parent: QWidget | None = None, spacing: int = 4) -> None:
+    def __init__(self, parent: QWidget | None = None, spacing: int = 4, right: bool = True) -> None:
         super().__init__(parent)
+        self._right = right  # rows aligned to the right (else the left)
         self._items: list[QLayoutItem] = []
         self._spacing = spacing
         self._hints: tuple[QSize, QSize] | None = None
@@ -107,7 +109,7 @@ class FlowLayout(QLayout):
                 continue
             height = max(i.sizeHint().height() for i in row)
             width = sum(i.sizeHint().width() for i in row) + self._spacing * (len(row) - 1)
-            x = rect.x() + max(0, rect.width() - width)  # aligned to the right
+            x = rect.x() + (max(0, rect.width() - width) if self._right else 0)
             for item in row:
                 hint = item.sizeHint()
                 if move:

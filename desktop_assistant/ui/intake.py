@@ -1,6 +1,7 @@
 """What comes into the window from outside: files and pictures dropped anywhere on it, pasted
-into the prompt box or picked with a button. Pictures go to the composer's tray; audio files
-are transcribed into the prompt box (voice issue).
+into the prompt box or picked with a button. Pictures go to the composer's tray, documents
+(PDF, DOCX, Markdown, text, HTML, code) to its document chips; audio files are transcribed
+into the prompt box (voice issue).
 
 Also says clearly when a picture cannot be used: not an image, too big, too many, or a model
 that reads text only (with a button to choose a vision model; nothing is dropped silently).
@@ -15,6 +16,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QPushButton, QWidget
 
+from desktop_assistant.core.documents import looks_like_document
 from desktop_assistant.ui.composer import Composer, local_files
 from desktop_assistant.ui.conversation_view import ConversationView
 from desktop_assistant.ui.status_line import StatusLine
@@ -67,6 +69,7 @@ class Intake(QObject):
         self.reads_images: bool | None = None  # None until a model has loaded
         composer.files_given.connect(self.take_files)
         composer.tray.problem.connect(self.tell)
+        composer.documents.problem.connect(self.tell)
         composer.tray.changed.connect(self._on_tray_changed)
         composer.tray.high_detail.toggled.connect(self._on_tray_changed)
         worker = chat.worker
@@ -142,17 +145,22 @@ class Intake(QObject):
         missing = [f for f in files if not f.exists()]
         for path in missing:
             self.tell(f"{path.name} is gone: it was moved or deleted before it could be read.")
-        pictures = []
+        pictures, documents = [], []
         for path in files:
             if not path.exists():
                 continue
-            if _is_audio(path):
+            if path.is_dir():
+                self.tell(f"{path.name} is a folder: drop the documents in it instead.")
+            elif _is_audio(path):
                 if self.transcribe_file is not None:
                     self.transcribe_file(path)
                 else:
                     self.tell(f"{path.name} is audio; voice input is not set up here.")
+            elif looks_like_document(path):
+                documents.append(path)
             else:
                 pictures.append(path)
+        self.composer.documents.add_files(documents)
         self.composer.tray.add_files(pictures)
 
     # ---- telling the user ------------------------------------------------------------------

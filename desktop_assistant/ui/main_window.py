@@ -102,6 +102,9 @@ class MainWindow(QMainWindow):
         self.message_list = MessageList(self.view)
         self.system_picker = SystemPromptPicker(self.settings, self)
         self.composer = Composer(self)
+        if history is not None:  # documents live in the history database (issue 22)
+            self.composer.documents.database = history.worker.path
+            chat.worker.database = history.worker.path
         self.status = StatusLine(self.statusBar())
         self.intake = Intake(self, self.composer, chat, self.view, self.status)
         self.session = ChatSession(
@@ -379,7 +382,7 @@ class MainWindow(QMainWindow):
             self.composer.edit.setPlainText(text)
         self.composer.edit.setFocus()
         if kind == "picture":
-            QTimer.singleShot(0, self.composer.pick_images)
+            QTimer.singleShot(0, self.composer.pick_files)
         elif kind == "voice":
             if self.voice is not None and self.voice.button.isEnabled():
                 self.voice.listen()

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_assistant.core.conversation import Message, MessageState, Role
+from desktop_assistant.core.grounding import CitedSource
 from desktop_assistant.inference.options import ReplyStats
 from desktop_assistant.storage.attachments import AttachmentStore
 from desktop_assistant.storage.history import StoredMessage
@@ -46,6 +47,7 @@ class Entry:
     versions: int = 1
     images: tuple[Path, ...] = ()
     stats: str = ""
+    sources: tuple[CitedSource, ...] = ()  # the documents' passages an answer was given
     widget: MessageWidget | None = field(default=None, repr=False)
 
 
@@ -94,6 +96,7 @@ def entry_from_stored(message: StoredMessage, store: AttachmentStore | None = No
         version=message.version,
         versions=message.versions,
         stats=stored_stats_text(message),
+        sources=CitedSource.from_saved((message.stats or {}).get("sources")),
     )
 
 
@@ -184,6 +187,8 @@ class MessageList(QObject):
         if entry.images:
             widget.set_images(entry.images)
         widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
+        if entry.sources:
+            widget.set_sources(entry.sources)
         emit = self.action_requested.emit
         widget.action_requested.connect(lambda action, e=entry: emit(e, action))
         entry.widget = widget
@@ -218,6 +223,8 @@ class MessageList(QObject):
                 entry.widget.set_text(entry.text)
             if "stats" in changes or "state" in changes:
                 entry.widget.set_stats(entry.stats or STORED_STATE_TEXT.get(entry.state, ""))
+            if "sources" in changes:
+                entry.widget.set_sources(entry.sources)
         self.refresh_actions()
 
     def by_id(self, message_id: int) -> Entry | None:

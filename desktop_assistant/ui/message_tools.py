@@ -3,8 +3,17 @@ versions of an answer, delete, read aloud."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QMessageBox,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.chat_session import ChatSession
@@ -31,8 +40,15 @@ class MessageTools(QObject):
         self.session, self.message_list, self.history = session, message_list, history
         self._parent = parent  # dialogs open over it
         message_list.action_requested.connect(self.on_action)
+        if history is not None:
+            history.worker.passage_found.connect(self.show_passage)
 
     def on_action(self, entry: Entry, action: str) -> None:
+        if action.startswith("source:"):
+            number = action.partition(":")[2]
+            if number.isdigit() and self.history is not None:
+                self.history.passage_requested.emit(int(number))
+            return
         if action == "speak":
             self.speak_requested.emit(entry.text)
             return
@@ -52,6 +68,26 @@ class MessageTools(QObject):
         elif action in ("older", "newer") and entry.id and self.history is not None:
             step = -1 if action == "older" else 1
             self.history.select_version.emit(entry.id, entry.version + step)
+
+    def show_passage(self, passage_id: int, hit: Any) -> None:
+        """A source of an answer, clicked: the passage, as the model was given it."""
+        if hit is None:
+            self.session.status.flash("That passage is gone: its document was removed.", 6000)
+            return
+        dialog = QDialog(self._parent)
+        dialog.setObjectName("passage")
+        dialog.setWindowTitle(f"{hit.document}, {hit.place}")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        text = QPlainTextEdit(hit.text, dialog)
+        text.setReadOnly(True)
+        text.setAccessibleName(f"Passage from {hit.document}, {hit.place}")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+        buttons.rejected.connect(dialog.close)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        dialog.resize(560, 360)
+        dialog.show()  # not modal: the chat stays usable beside it
 
     def _answer_again(self, entry: Entry, keep_text: bool) -> None:
         if self.session.status.state != "ready":

@@ -172,7 +172,7 @@ class VoiceCommands(QObject):
         elif intent == "search_chats" and saved is not None:
             saved.sidebar.search_box.setText(str(slots.get("query", "")))
         elif intent == "attach_image":
-            QTimer.singleShot(0, composer.pick_images)
+            QTimer.singleShot(0, composer.pick_files)
         elif intent == "clear_images":
             tray = composer.tray
             kept = [i.path for i in tray.images()]

@@ -120,7 +120,7 @@ def test_an_empty_chat_offers_examples_that_fill_the_prompt_box(qtbot, make_wind
     from desktop_assistant.ui.composer import Composer
 
     picked = []
-    monkeypatch.setattr(Composer, "pick_images", lambda self: picked.append(True))
+    monkeypatch.setattr(Composer, "pick_files", lambda self: picked.append(True))
     window, _ = make_window()
     wait_ready(qtbot, window)
     examples = window.view.examples

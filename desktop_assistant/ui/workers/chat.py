@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
@@ -44,7 +45,11 @@ class ChatWorker(QObject):
     images_supported(bool) just before loaded, chunk(request_id, text),
     finished(request_id, Reply), failed(request_id, message), interrupted(request_id,
     message) when the answer was cut in the middle (its text kept), pictures_prepared(paths,
-    high_detail) once pictures were read ahead of a question.
+    high_detail) once pictures were read ahead of a question, grounded(request_id, question
+    as sent, sources) before a question about documents is answered.
+
+    `database`: the history file, where documents' passages are looked up (read-only, on a
+    connection of this thread's own) for a question with `options.documents`.
     """
 
     loading = Signal(str)
@@ -57,9 +62,12 @@ class ChatWorker(QObject):
     failed = Signal(int, str)
     interrupted = Signal(int, str)
     pictures_prepared = Signal(object, bool)
+    grounded = Signal(int, str, object)
 
     def __init__(self, engine_factory: EngineFactory) -> None:
         super().__init__()
+        self.database: Path | None = None
+        self._db: Any = None  # sqlite3 connection to `database`, opened at first use
         self._factory = engine_factory
         self._engine: ChatEngine | None = None
         self._lock = threading.Lock()
@@ -117,6 +125,8 @@ class ChatWorker(QObject):
                 send()
 
         try:
+            if options.documents:
+                messages = self._ground(request_id, messages, options, engine)
             reply = engine.generate(messages, options, on_text)
         except AnswerInterrupted as err:
             send()
@@ -133,6 +143,33 @@ class ChatWorker(QObject):
             return
         send()
         self.finished.emit(request_id, reply)
+
+    def _ground(
+        self,
+        request_id: int,
+        messages: Sequence[Message],
+        options: GenerationOptions,
+        engine: ChatEngine,
+    ) -> Sequence[Message]:
+        """The messages with the last question replaced by the question and its sources
+        (`storage.documents.grounded`: the best passages that fit the model's context)."""
+        from dataclasses import replace
+
+        from desktop_assistant.storage.database import connect
+        from desktop_assistant.storage.documents import DocumentStore, grounded
+
+        if self.database is None or not messages or messages[-1].role != "user":
+            return messages
+        if self._db is None:
+            self._db = connect(self.database)
+        store = DocumentStore(self._db)
+        documents = store.by_ids(list(options.documents))
+        if not documents:
+            raise UserError("the documents of this chat are gone (removed meanwhile)")
+        question = messages[-1].content
+        text, hits = grounded(store, question, documents, engine, options.max_new_tokens)
+        self.grounded.emit(request_id, text, hits)
+        return [*messages[:-1], replace(messages[-1], content=text)]
 
     @Slot(object, bool)
     def prepare_pictures(self, paths: Sequence[Path], high_detail: bool) -> None:
@@ -198,6 +235,9 @@ class ChatWorker(QObject):
         if self._engine is not None:
             self._engine.unload()
             self._engine = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 class ChatThread(WorkerThread):

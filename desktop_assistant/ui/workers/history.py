@@ -16,6 +16,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 from desktop_assistant.core.conversation import MessageState
 from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.documents import DocumentStore
 from desktop_assistant.storage.history import History, StoredAttachment
 from desktop_assistant.ui.workers import WorkerThread
 
@@ -28,7 +29,9 @@ class HistoryWorker(QObject):
     message_id, paths of the stored copies of its pictures), answer_saved(token, message_id)
     when a streamed answer has its row,
     message_changed(StoredMessage) when another version of an answer was chosen,
-    search_results(query, hits), exported(path), imported(conversation_id)."""
+    search_results(query, hits), exported(path), imported(conversation_id),
+    documents_listed(conversation_id, stored documents) after conversation_loaded,
+    passage_found(passage id, Hit or None)."""
 
     opened = Signal(str)
     failed = Signal(str)
@@ -40,6 +43,8 @@ class HistoryWorker(QObject):
     search_results = Signal(str, object)
     exported = Signal(str)
     imported = Signal(int)
+    documents_listed = Signal(int, object)
+    passage_found = Signal(int, object)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -102,8 +107,39 @@ class HistoryWorker(QObject):
             info = h.conversation(conversation_id)
             if info is not None:
                 self.conversation_loaded.emit(conversation_id, info, h.messages(conversation_id))
+                documents = DocumentStore(h.db).of_conversation(conversation_id)
+                self.documents_listed.emit(conversation_id, documents)
 
         self._run("open the conversation", load)
+
+    @Slot(int, object)
+    def attach_documents(self, conversation_id: int, document_ids: Any) -> None:
+        """The conversation's questions are answered from these documents from now on."""
+
+        def attach(h: History) -> None:
+            store = DocumentStore(h.db)
+            for document_id in document_ids:
+                store.attach(conversation_id, document_id)
+
+        if conversation_id:
+            self._run("keep the documents with the conversation", attach)
+
+    @Slot(int, int)
+    def detach_document(self, conversation_id: int, document_id: int) -> None:
+        """The user took a document out of the conversation; it is forgotten when nothing
+        else uses it."""
+
+        def detach(h: History) -> None:
+            store = DocumentStore(h.db)
+            store.detach(conversation_id, document_id)
+            store.forget_unused(among=[document_id])
+
+        self._run("remove the document", detach)
+
+    @Slot(int)
+    def find_passage(self, passage_id: int) -> None:
+        found = self._run("find the passage", lambda h: DocumentStore(h.db).passage(passage_id))
+        self.passage_found.emit(passage_id, found)
 
     @Slot(int, int, str, str, object)
     def save_user_message(
@@ -297,6 +333,9 @@ class HistoryThread(WorkerThread):
     search_requested = Signal(str)
     export_requested = Signal(int, str)
     import_requested = Signal(str)
+    attach_documents = Signal(int, object)
+    detach_document = Signal(int, int)
+    passage_requested = Signal(int)
 
     worker: HistoryWorker
 
@@ -323,6 +362,9 @@ class HistoryThread(WorkerThread):
                 (self.search_requested, w.search),
                 (self.export_requested, w.export),
                 (self.import_requested, w.import_file),
+                (self.attach_documents, w.attach_documents),
+                (self.detach_document, w.detach_document),
+                (self.passage_requested, w.find_passage),
             ]
         )
 

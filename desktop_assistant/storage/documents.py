@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from desktop_assistant.core.documents import Document, passages
+from desktop_assistant.core.documents import Document, Passage, passages
 from desktop_assistant.core.grounding import PASSAGES, WHOLE_WORDS, grounded_question
 
 # Words that say nothing about where an answer is (a question's own words mostly).
@@ -50,6 +50,17 @@ class Hit:
     passage_id: int = 0  # its row: what a source in an answer links to
 
 
+@dataclass(frozen=True)
+class RestoredDocument:
+    """A document as an export carries it: its passages' text, not its file."""
+
+    name: str
+    kind: str
+    pages: int
+    sha256: str
+    passages: list[Passage]
+
+
 class DocumentStore:
     """Over an open history database connection (`storage.database.open_database`)."""
 
@@ -77,6 +88,31 @@ class DocumentStore:
         found = self.find(document.sha256)
         assert found is not None
         return found
+
+    def restore(self, document: RestoredDocument) -> tuple[int, list[int]]:
+        """Store an exported document (inside the caller's transaction); its row and its
+        passages' rows in order. One already here (same bytes) is kept as it is."""
+        known = self.find(document.sha256)
+        if known is not None:
+            rows = self.db.execute(
+                "SELECT id FROM passages WHERE document_id = ? ORDER BY position", (known.id,)
+            ).fetchall()
+            ids = [row[0] for row in rows]
+            return known.id, (ids + [0] * len(document.passages))[: len(document.passages)]
+        cursor = self.db.execute(
+            "INSERT INTO documents (sha256, name, kind, pages, created_at) VALUES (?, ?, ?, ?, ?)",
+            (document.sha256, document.name, document.kind, document.pages, time.time()),
+        )
+        document_id = int(cursor.lastrowid or 0)
+        ids = []
+        for p in document.passages:
+            cursor = self.db.execute(
+                "INSERT INTO passages (document_id, position, page, place, text) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (document_id, p.position, p.page, p.place, p.text),
+            )
+            ids.append(int(cursor.lastrowid or 0))
+        return document_id, ids
 
     def find(self, sha256: str) -> StoredDocument | None:
         row = self.db.execute(

@@ -1,7 +1,10 @@
 """A conversation as a file: Markdown to read, JSON to import again (with its attachments).
 
 The JSON carries each message's attachments inline (base64 of the original bytes, with their
-SHA-256 so an import can check them) and the earlier versions of regenerated answers.
+SHA-256 so an import can check them), the earlier versions of regenerated answers, and the
+conversation's documents as their passages' text (what answers were given; the files
+themselves are not kept). The sources saved with answers point at passages by row id, which an
+import renumbers.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import asdict, replace
 from typing import Any
 
 from desktop_assistant.core.conversation import MessageState
+from desktop_assistant.core.documents import Passage
+from desktop_assistant.core.grounding import CitedSource
 from desktop_assistant.storage.attachments import AttachmentStore, clean_hash, clean_suffix
+from desktop_assistant.storage.documents import DocumentStore, RestoredDocument
 from desktop_assistant.storage.history import STATES, History, StoredAttachment
 
 FORMAT = "desktop-assistant-conversation"
 log = logging.getLogger(__name__)
-VERSION = 2  # 1: no attachments or versions
+VERSION = 3  # 1: no attachments or versions; 2: no documents
 
 
 def export_json(history: History, conversation_id: int, store: AttachmentStore) -> dict[str, Any]:
@@ -49,7 +56,25 @@ def export_json(history: History, conversation_id: int, store: AttachmentStore) 
         "system_prompt": info.system_prompt,
         "created_at": info.created_at,
         "messages": messages,
+        "documents": _documents(history, conversation_id),
     }
+
+
+def _documents(history: History, conversation_id: int) -> list[dict[str, Any]]:
+    store = DocumentStore(history.db)
+    return [
+        {
+            "name": d.name,
+            "kind": d.kind,
+            "pages": d.pages,
+            "sha256": d.sha256,
+            "passages": [
+                {"id": h.passage_id, "page": h.page, "place": h.place, "text": h.text}
+                for h in store.all_passages(d.id)
+            ],
+        }
+        for d in store.of_conversation(conversation_id)
+    ]
 
 
 def _attachment(store: AttachmentStore, a: StoredAttachment) -> dict[str, Any]:
@@ -91,6 +116,11 @@ def export_markdown(history: History, conversation_id: int) -> str:
     lines = [f"# {info.title or 'Conversation'}", ""]
     if info.system_prompt:
         lines += [f"*System prompt:* {info.system_prompt}", ""]
+    documents = DocumentStore(history.db).of_conversation(conversation_id)
+    if documents:
+        listed = ", ".join(f"{d.name} ({d.pages} {'pages' if d.kind == 'pdf' else 'parts'})"
+                           for d in documents)  # fmt: skip
+        lines += [f"*Documents:* {listed}", ""]
     names = {"user": "You", "assistant": "Assistant", "system": "System"}
     for m in history.messages(conversation_id):
         suffix = "" if m.state == MessageState.COMPLETE else f" ({m.state})"
@@ -99,6 +129,9 @@ def export_markdown(history: History, conversation_id: int) -> str:
         if m.attachments:
             lines.append("")
         lines += [m.content, ""]
+        sources = CitedSource.from_saved((m.stats or {}).get("sources"))
+        if sources:
+            lines += ["*Sources:* " + "; ".join(s.label() for s in sources), ""]
     return "\n".join(lines)
 
 
@@ -111,9 +144,17 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
     if not isinstance(messages, list):
         raise ValueError("the export has no message list")
     prepared = [_checked(m, store) for m in messages]  # files stored before the transaction
+    documents = _checked_documents(data.get("documents"))
     db = history.db
     db.execute("BEGIN IMMEDIATE")
     try:
+        passage_ids: dict[int, int] = {}  # the export's passage row -> this database's
+        document_ids = []
+        for document, exported_ids in documents:
+            stored, new_ids = DocumentStore(db).restore(document)
+            document_ids.append(stored)
+            pairs = zip(exported_ids, new_ids, strict=True)
+            passage_ids.update((old, new) for old, new in pairs if old and new)
         now = time.time()
         cur = db.execute(
             "INSERT INTO conversations (title, system_prompt, created_at, updated_at, "
@@ -137,7 +178,7 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
                     str(m["content"]),
                     m.get("state", MessageState.COMPLETE),
                     str(m.get("model", "")),
-                    json.dumps(m["stats"]) if m.get("stats") else None,
+                    _stats_json(m.get("stats"), passage_ids),
                     int(m.get("version", 0)),
                     created,
                     created,
@@ -155,10 +196,16 @@ def import_json(history: History, data: dict[str, Any], store: AttachmentStore) 
                         str(v["content"]),
                         str(v.get("state", MessageState.COMPLETE)),
                         str(v.get("model", "")),
-                        json.dumps(v["stats"]) if v.get("stats") else None,
+                        _stats_json(v.get("stats"), passage_ids),
                         float(v.get("created_at") or created),
                     ),
                 )
+        for document_id in document_ids:
+            db.execute(
+                "INSERT OR IGNORE INTO conversation_documents "
+                "(conversation_id, document_id, added_at) VALUES (?, ?, ?)",
+                (conversation_id, document_id, now),
+            )
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -197,3 +244,40 @@ def _checked(
             suffix = found.suffix
         attachments.append(StoredAttachment(kind, sha, name, suffix))
     return m, attachments
+
+
+def _stats_json(stats: Any, passage_ids: dict[int, int]) -> str | None:
+    """Saved figures as stored, their sources pointing at this database's passages (a
+    source whose passage did not come along keeps its name and place, without a link)."""
+    if not stats:
+        return None
+    if isinstance(stats, dict) and isinstance(stats.get("sources"), list):
+        sources = CitedSource.from_saved(stats["sources"])
+        stats = {
+            **stats,
+            "sources": [
+                asdict(replace(s, passage_id=passage_ids.get(s.passage_id, 0))) for s in sources
+            ],
+        }
+    return json.dumps(stats)
+
+
+def _checked_documents(items: Any) -> list[tuple[RestoredDocument, list[int]]]:
+    """The exported documents, with the exported row id of each passage; ValueError for a
+    malformed one."""
+    found = []
+    for item in items if isinstance(items, list) else ():
+        try:
+            rows = [(int(p.get("id", 0)), int(p["page"]), str(p["place"]), str(p["text"]))
+                    for p in item["passages"]]  # fmt: skip
+            document = RestoredDocument(
+                str(item["name"]),
+                str(item["kind"]),
+                int(item["pages"]),
+                clean_hash(str(item["sha256"])),
+                [Passage(i, page, place, text) for i, (_, page, place, text) in enumerate(rows)],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"bad document in the export: {str(item)[:80]}") from None
+        found.append((document, [row[0] for row in rows]))
+    return found

@@ -98,3 +98,57 @@ def test_a_purged_conversation_takes_its_documents_and_leaves_the_others(tmp_pat
     history.close()
     data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     assert b"Quetzalcoatlus" not in data
+
+
+def test_documents_and_sources_go_with_an_exported_conversation(tmp_path):
+    import json
+
+    from desktop_assistant.core.grounding import cited_sources
+    from desktop_assistant.storage import transfer
+    from desktop_assistant.storage.attachments import AttachmentStore
+    from desktop_assistant.storage.history import History
+
+    pages = [FILLER * 30 for _ in range(4)]
+    pages[2] = "The lighthouse keeper was paid forty shillings a month. " + FILLER
+    source = History(tmp_path / "a.sqlite3")
+    store = DocumentStore(source.db)
+    report = store.add(document("report.pdf", pages, sha="ab" * 32))
+    cid = source.create_conversation()
+    store.attach(cid, report.id)
+    source.add_message(cid, "user", "What was the keeper paid?")
+    [hit] = store.search("keeper paid", [report.id], limit=1)
+    sources = [
+        {"number": s.number, "document": s.document, "place": s.place, "passage_id": s.passage_id}
+        for s in cited_sources("Forty shillings [1].", [hit])
+    ]
+    answer_id = source.add_message(cid, "assistant", "")
+    source.update_message(answer_id, "Forty shillings [1].", "complete", {"sources": sources})
+    files = AttachmentStore(tmp_path / "files")
+    data = json.loads(json.dumps(transfer.export_json(source, cid, files)))
+    markdown = transfer.export_markdown(source, cid)
+    assert "*Documents:* report.pdf (4 pages)" in markdown
+    assert "*Sources:* [1] report.pdf, page 3" in markdown
+
+    other = History(tmp_path / "b.sqlite3")
+    for _ in range(3):  # row ids here differ from the exporting database's
+        other.db.execute(
+            "INSERT INTO documents (sha256, name, kind, pages, created_at) "
+            "VALUES (?, 'x', 'text', 1, 0)",
+            (f"{_:064x}",),
+        )
+    copy = transfer.import_json(other, data, files)
+    imported = DocumentStore(other.db)
+    [restored] = imported.of_conversation(copy)
+    assert (restored.name, restored.pages, restored.sha256) == ("report.pdf", 4, report.sha256)
+    assert imported.search("keeper paid", [restored.id])[0].page == 3
+    answer = other.messages(copy)[-1]
+    [saved] = answer.stats["sources"]
+    passage = imported.passage(saved["passage_id"])
+    assert passage is not None and "forty shillings" in passage.text
+    assert transfer.import_json(other, data, files) != copy  # again: the document is shared
+    assert (
+        other.db.execute("SELECT count(*) FROM documents WHERE name = 'report.pdf'").fetchone()[0]
+        == 1
+    )
+    source.close()
+    other.close()

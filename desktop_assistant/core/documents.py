@@ -102,6 +102,28 @@ def looks_like_document(path: Path) -> bool:
     )
 
 
+FOLDER_LIMIT = 2000  # documents read from one folder (a collection)
+
+
+def documents_in(folder: Path, limit: int = FOLDER_LIMIT) -> list[Path]:
+    """The documents in a folder and its subfolders, by path (hidden files and folders, and
+    links out of it, left out); `DocumentError` when it holds more than `limit`."""
+    found = []
+    root = folder.resolve()
+    for path in sorted(folder.rglob("*")):
+        parts = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in parts) or not path.is_file():
+            continue
+        if not path.resolve().is_relative_to(root) or not looks_like_document(path):
+            continue
+        found.append(path)
+        if len(found) > limit:
+            raise DocumentError(
+                f"{folder.name} holds more than {limit} documents; add a smaller folder"
+            )
+    return found
+
+
 def read_document(
     path: str | Path,
     progress: Progress | None = None,

@@ -161,7 +161,19 @@ def _v5() -> str:
         """
 
 
-MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3, _v4, _v5)  # each returns its SQL
+def _v6() -> str:
+    """A collection (a folder of documents, read once) used by a conversation."""
+    return """
+        CREATE TABLE conversation_collections (
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (conversation_id, collection_id)
+        );
+        """
+
+
+MIGRATIONS: tuple[Callable[[], str], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)  # each returns its SQL
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -40,6 +40,16 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
+class StoredCollection:
+    """A named folder of documents, usable in any conversation."""
+
+    id: int
+    name: str
+    folder: str
+    document_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Hit:
     document_id: int
     document: str  # its name
@@ -192,6 +202,94 @@ class DocumentStore:
             (query, *document_ids, limit),
         ).fetchall()
         return [Hit(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows]
+
+    # ---- collections ----------------------------------------------------------------------
+
+    def collection(self, name: str, folder: str) -> int:
+        """The collection of this folder (made, under `name`, when there is none yet)."""
+        row = self.db.execute("SELECT id FROM collections WHERE folder = ?", (folder,)).fetchone()
+        if row:
+            return int(row[0])
+        taken = {r[0] for r in self.db.execute("SELECT name FROM collections")}
+        unique, n = name, 2
+        while unique in taken:  # two folders of the same name
+            unique, n = f"{name} ({n})", n + 1
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO collections (name, folder, created_at) VALUES (?, ?, ?)",
+                (unique, folder, time.time()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def set_collection_documents(self, collection_id: int, documents: dict[int, str]) -> None:
+        """The collection holds these documents now ({id: path in the folder}); documents it
+        no longer holds are forgotten unless something else uses them."""
+        old = [r[0] for r in self.db.execute(
+            "SELECT document_id FROM collection_documents WHERE collection_id = ?",
+            (collection_id,),
+        )]  # fmt: skip
+        with self.db:
+            self.db.execute(
+                "DELETE FROM collection_documents WHERE collection_id = ?", (collection_id,)
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO collection_documents (collection_id, document_id, path) "
+                "VALUES (?, ?, ?)",
+                [(collection_id, d, path) for d, path in documents.items()],
+            )
+        self.forget_unused(among=[d for d in old if d not in documents])
+
+    def collections(self, ids: list[int] | None = None) -> list[StoredCollection]:
+        """All collections by name (or these, in this order)."""
+        rows = self.db.execute("SELECT id, name, folder FROM collections ORDER BY name").fetchall()
+        if ids is not None:
+            by_id = {row[0]: row for row in rows}
+            rows = [by_id[i] for i in ids if i in by_id]
+        found = []
+        for collection_id, name, folder in rows:
+            members = self.db.execute(
+                "SELECT document_id FROM collection_documents WHERE collection_id = ? "
+                "ORDER BY path",
+                (collection_id,),
+            ).fetchall()
+            found.append(
+                StoredCollection(collection_id, name, folder, tuple(m[0] for m in members))
+            )
+        return found
+
+    def use_collection(self, conversation_id: int, collection_id: int, used: bool = True) -> None:
+        with self.db:
+            if used:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO conversation_collections "
+                    "(conversation_id, collection_id, added_at) VALUES (?, ?, ?)",
+                    (conversation_id, collection_id, time.time()),
+                )
+            else:
+                self.db.execute(
+                    "DELETE FROM conversation_collections WHERE conversation_id = ? "
+                    "AND collection_id = ?",
+                    (conversation_id, collection_id),
+                )
+
+    def collections_of(self, conversation_id: int) -> list[StoredCollection]:
+        ids = [r[0] for r in self.db.execute(
+            "SELECT collection_id FROM conversation_collections WHERE conversation_id = ? "
+            "ORDER BY added_at",
+            (conversation_id,),
+        )]  # fmt: skip
+        return self.collections(ids)
+
+    def delete_collection(self, collection_id: int) -> None:
+        """The collection goes (from every chat that used it), and its documents with it
+        unless a conversation or another collection uses them."""
+        members = [r[0] for r in self.db.execute(
+            "SELECT document_id FROM collection_documents WHERE collection_id = ?",
+            (collection_id,),
+        )]  # fmt: skip
+        with self.db:
+            self.db.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+        self.forget_unused(among=members)
 
     def forget_unused(self, among: list[int] | None = None) -> int:
         """Remove documents (`among` these, or any) that no conversation or collection uses

@@ -100,6 +100,8 @@ class ChatSession(QObject):
         documents = composer.documents
         documents.added.connect(self._on_document_added)
         documents.removed.connect(self._on_document_removed)
+        documents.collection_added.connect(lambda c: self._use_collection(c.id, True))
+        documents.collection_removed.connect(lambda i: self._use_collection(i, False))
         if history is not None:
             history.worker.documents_listed.connect(self._on_documents_listed)
 
@@ -219,9 +221,13 @@ class ChatSession(QObject):
         self._saving = None
         answer, self._answer_saved = self._answer_saved, True
         if conversation_id:
-            documents = [d.id for d in self.composer.documents.documents()]
-            if documents and self.history is not None and conversation_id != self.conversation_id:
-                self.history.attach_documents.emit(conversation_id, documents)
+            if self.history is not None and conversation_id != self.conversation_id:
+                tray = self.composer.documents
+                if tray.documents():
+                    ids = [d.id for d in tray.documents()]
+                    self.history.attach_documents.emit(conversation_id, ids)
+                for collection in tray.collections():
+                    self.history.use_collection.emit(conversation_id, collection.id, True)
             self.conversation_id = conversation_id
         entry, self._saving_entry = self._saving_entry, None
         if entry is not None and len(copies) == len(entry.images):
@@ -287,7 +293,7 @@ class ChatSession(QObject):
         options = replace(
             GenerationOptions.from_settings(self.settings),
             high_detail=self._high_detail,
-            documents=tuple(d.id for d in self.composer.documents.documents()),
+            documents=self.composer.documents.document_ids(),
         )
         self._sources = []
         if options.documents:
@@ -309,9 +315,15 @@ class ChatSession(QObject):
         if self.conversation_id and self.history is not None:
             self.history.detach_document.emit(self.conversation_id, document_id)
 
-    def _on_documents_listed(self, conversation_id: int, documents: list) -> None:
+    def _use_collection(self, collection_id: int, used: bool) -> None:
+        if self.conversation_id and self.history is not None:
+            self.history.use_collection.emit(self.conversation_id, collection_id, used)
+
+    def _on_documents_listed(
+        self, conversation_id: int, documents: list, collections: list
+    ) -> None:
         if conversation_id == self.conversation_id:
-            self.composer.documents.show_documents(documents)
+            self.composer.documents.show_documents(documents, collections)
 
     def _before(self, entry: Entry) -> Entry | None:
         index = self.message_list.entries.index(entry)

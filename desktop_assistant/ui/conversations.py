@@ -4,17 +4,20 @@ undo, search, export and import."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QWidget
 
 from desktop_assistant.core.conversation import Conversation
 from desktop_assistant.storage.attachments import AttachmentStore
+from desktop_assistant.storage.documents import StoredCollection
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.message_list import entry_from_stored
+from desktop_assistant.ui.plain import ask
 from desktop_assistant.ui.sidebar import Sidebar
 from desktop_assistant.ui.workers.history import HistoryThread
 
@@ -52,6 +55,11 @@ class Conversations(QObject):
         worker.search_results.connect(self.sidebar.show_results)
         worker.exported.connect(self._on_exported)
         worker.imported.connect(self.open)
+        worker.opened.connect(lambda _notice: history.collections_requested.emit())
+        worker.collections_listed.connect(self._on_collections)
+        self.collections: list[StoredCollection] = []  # as last listed
+        tray = session.composer.documents
+        tray.collection_added.connect(lambda _c: history.collections_requested.emit())
         self.sidebar.new_chat.connect(self.new_chat)
         self.sidebar.selected.connect(self.open)
         self.sidebar.rename.connect(history.rename_requested)
@@ -69,6 +77,48 @@ class Conversations(QObject):
             ("&Search chats", QKeySequence("Ctrl+K"), self.sidebar.focus_search),
             ("&Import conversation…", None, self.import_file),
         ]
+
+    def add_document_menu(self, menu: QMenu) -> None:
+        """File menu entries for folders of documents: add one, use or delete a stored one."""
+        menu.addAction("Add a &folder of documents…", self.pick_folder)
+        collections = menu.addMenu("Document &collections")
+        collections.aboutToShow.connect(lambda: self._fill_collections(collections))
+
+    def pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self._parent, "Add a folder of documents (a collection)", str(Path.home())
+        )
+        if folder:
+            self.session.composer.documents.add_folder(Path(folder))
+
+    def _on_collections(self, collections: list[StoredCollection]) -> None:
+        self.collections = list(collections)
+
+    def _fill_collections(self, menu: QMenu) -> None:
+        menu.clear()
+        if not self.collections:
+            menu.addAction("No collections yet: add a folder of documents").setEnabled(False)
+            return
+        tray = self.session.composer.documents
+        for collection in self.collections:
+            count = len(collection.document_ids)
+            sub = menu.addMenu(f"{collection.name} ({count} document{'s' if count != 1 else ''})")
+            sub.setToolTipsVisible(True)
+            use = sub.addAction("&Use in this chat")
+            use.setToolTip(collection.folder)
+            use.triggered.connect(partial(_call, tray.use_collection, collection))
+            remove = sub.addAction("&Delete…")
+            remove.triggered.connect(partial(_call, self.delete_collection, collection))
+
+    def delete_collection(self, collection: StoredCollection) -> None:
+        question = (
+            f"Delete the collection {collection.name}? Every chat that uses it loses it; its "
+            "documents are forgotten unless a chat holds them itself. The files in "
+            f"{collection.folder} are not touched."
+        )
+        if ask(self._parent, "Delete collection", question):
+            self.session.composer.documents.forget_collection(collection.id)
+            self.history.delete_collection.emit(collection.id)
 
     def new_chat(self) -> None:
         self.session.new_chat()
@@ -173,3 +223,9 @@ class Conversations(QObject):
         if message.startswith("Conversations will not be saved"):
             self.session.history_available = False
         self.session.show_problem(message)
+
+
+def _call(function: Callable[[StoredCollection], object], collection: StoredCollection,
+          *_signal_args: object) -> None:  # fmt: skip
+    """`function(collection)`, whatever the signal adds (a menu action's `checked`)."""
+    function(collection)

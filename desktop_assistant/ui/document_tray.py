@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from desktop_assistant.storage.documents import StoredDocument
+from desktop_assistant.storage.documents import StoredCollection, StoredDocument
 from desktop_assistant.ui.flow_layout import FlowLayout
 from desktop_assistant.ui.plain import plain_label, tip
 
@@ -55,17 +56,13 @@ class _ReadDocument(QRunnable):
         from desktop_assistant.core.documents import read_document
         from desktop_assistant.core.errors import UserError
         from desktop_assistant.core.paths import file_sha256
-        from desktop_assistant.storage.database import SCHEMA_VERSION, connect
+        from desktop_assistant.storage.database import connect
         from desktop_assistant.storage.documents import DocumentStore
 
         db = None
         try:
             db = connect(self.database)
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                raise UserError(  # the history thread has not opened (migrated) it yet
-                    f"{self.path.name} was not added: the conversation history is still "
-                    "opening; add it again in a moment"
-                )
+            self._check_schema(db)
             store = DocumentStore(db)
             try:
                 known = store.find(file_sha256(self.path))
@@ -90,6 +87,71 @@ class _ReadDocument(QRunnable):
                 db.close()
         self.signals.done.emit(self.key, known)
 
+    def _check_schema(self, db: Any) -> None:
+        from desktop_assistant.core.errors import UserError
+        from desktop_assistant.storage.database import SCHEMA_VERSION
+
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            raise UserError(  # the history thread has not opened (migrated) it yet
+                f"{self.path.name} was not added: the conversation history is still "
+                "opening; add it again in a moment"
+            )
+
+
+class _ReadFolder(_ReadDocument):
+    """Read every document of a folder into its collection, on a pool thread: a file read
+    before (same bytes) is not read again, so adding the folder again only reads what is new
+    or changed. Files that cannot be read are skipped and named.
+
+    Signals: progress(key, files done, files), done(key, (StoredCollection, skipped messages)),
+    failed(key, message)."""
+
+    def run(self) -> None:
+        from desktop_assistant.core.documents import documents_in, read_document
+        from desktop_assistant.core.errors import UserError
+        from desktop_assistant.core.paths import file_sha256
+        from desktop_assistant.storage.database import connect
+        from desktop_assistant.storage.documents import DocumentStore
+
+        db = None
+        try:
+            db = connect(self.database)
+            self._check_schema(db)
+            store = DocumentStore(db)
+            files = documents_in(self.path)
+            if not files:
+                raise UserError(f"{self.path.name} holds no documents this app reads")
+            members: dict[int, str] = {}
+            skipped = []
+            for done, path in enumerate(files):
+                if self.cancel.is_set():
+                    return
+                self.signals.progress.emit(self.key, done, len(files))
+                try:
+                    known = store.find(file_sha256(path))
+                    if known is None:
+                        known = store.add(read_document(path, cancel=self.cancel))
+                except (UserError, OSError) as err:
+                    skipped.append(f"{path.relative_to(self.path)}: {err}")
+                    continue
+                members[known.id] = str(path.relative_to(self.path))
+            if not members:
+                raise UserError(f"no document in {self.path.name} could be read")
+            collection_id = store.collection(self.path.name, str(self.path.resolve()))
+            store.set_collection_documents(collection_id, members)
+            [collection] = store.collections([collection_id])
+        except UserError as err:
+            self.signals.failed.emit(self.key, str(err))
+            return
+        except Exception as err:
+            log.exception("reading folder %s failed", self.path)
+            self.signals.failed.emit(self.key, f"could not read {self.path.name}: {err}")
+            return
+        finally:
+            if db is not None:
+                db.close()
+        self.signals.done.emit(self.key, (collection, skipped))
+
 
 @dataclass
 class _Chip:
@@ -97,6 +159,7 @@ class _Chip:
     label: QLabel
     bar: QProgressBar
     document: StoredDocument | None = None
+    collection: StoredCollection | None = None
 
 
 class DocumentTray(QWidget):
@@ -109,6 +172,8 @@ class DocumentTray(QWidget):
 
     added = Signal(object)
     removed = Signal(int)
+    collection_added = Signal(object)
+    collection_removed = Signal(int)
     problem = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -126,32 +191,58 @@ class DocumentTray(QWidget):
 
     def add_files(self, files: list[Path]) -> None:
         for path in files:
-            if self.database is None:
-                self.problem.emit(
-                    f"{path.name} was not added: documents are kept in the conversation "
-                    "history, which is not available."
-                )
-                continue
-            self._next_key += 1
-            key = self._next_key
-            job = _ReadDocument(key, path, self.database)
-            job.signals.progress.connect(self._on_progress)
-            job.signals.done.connect(self._on_done)
-            job.signals.failed.connect(self._on_failed)
-            self._reading[key] = job
-            self._chips[key] = self._chip(key, path.name)
-            self.setVisible(True)
-            self.start(job)
+            self._read(path, _ReadDocument, self._on_done)
 
-    def show_documents(self, documents: list[StoredDocument]) -> None:
-        """The tray for another conversation: these documents, and nothing being read."""
+    def add_folder(self, folder: Path) -> None:
+        """Every document in the folder, as a collection (kept for use in other chats)."""
+        self._read(folder, _ReadFolder, self._on_folder_done)
+
+    def _read(self, path: Path, job_class: type[_ReadDocument], done: Callable) -> None:
+        if self.database is None:
+            self.problem.emit(
+                f"{path.name} was not added: documents are kept in the conversation "
+                "history, which is not available."
+            )
+            return
+        self._next_key += 1
+        key = self._next_key
+        job = job_class(key, path, self.database)
+        job.signals.progress.connect(self._on_progress)
+        job.signals.done.connect(done)
+        job.signals.failed.connect(self._on_failed)
+        self._reading[key] = job
+        self._chips[key] = self._chip(key, path.name)
+        self.setVisible(True)
+        self.start(job)
+
+    def show_documents(
+        self, documents: Sequence[StoredDocument], collections: Sequence[StoredCollection] = ()
+    ) -> None:
+        """The tray for another conversation: these documents and collections, and nothing
+        being read."""
         self.clear()
+        for collection in collections:
+            self._next_key += 1
+            chip = self._chip(self._next_key, collection.name)
+            self._chips[self._next_key] = chip
+            self._settle_collection(chip, collection)
         for document in documents:
             self._next_key += 1
             chip = self._chip(self._next_key, document.name)
             self._chips[self._next_key] = chip
             self._settle(chip, document)
         self.setVisible(bool(self._chips))
+
+    def use_collection(self, collection: StoredCollection) -> None:
+        """A stored collection, chosen for this chat (nothing to read)."""
+        if any(c.collection and c.collection.id == collection.id for c in self._chips.values()):
+            return
+        self._next_key += 1
+        chip = self._chip(self._next_key, collection.name)
+        self._chips[self._next_key] = chip
+        self._settle_collection(chip, collection)
+        self.setVisible(True)
+        self.collection_added.emit(collection)
 
     def _chip(self, key: int, name: str) -> _Chip:
         box = QWidget(self)
@@ -186,6 +277,30 @@ class DocumentTray(QWidget):
         chip.label.setText(f"{document.name} · {pages_text(document)}")
         chip.widget.setToolTip(tip(f"{document.name} ({document.kind}, {pages_text(document)})"))
 
+    def _settle_collection(self, chip: _Chip, collection: StoredCollection) -> None:
+        chip.collection = collection
+        chip.bar.hide()
+        count = len(collection.document_ids)
+        chip.label.setText(f"{collection.name} · {count} document{'s' if count != 1 else ''}")
+        chip.widget.setToolTip(tip(f"Collection {collection.name}: {collection.folder}"))
+
+    def _on_folder_done(self, key: int, result: tuple[StoredCollection, list[str]]) -> None:
+        collection, skipped = result
+        self._reading.pop(key, None)
+        chip = self._chips.get(key)
+        if chip is None:
+            return
+        if any(c.collection and c.collection.id == collection.id for c in self._chips.values()):
+            self._drop_chip(key)
+        else:
+            self._settle_collection(chip, collection)
+            self.collection_added.emit(collection)
+        if skipped:
+            listed = "; ".join(skipped[:5]) + (
+                f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            )
+            self.problem.emit(f"Some files in {collection.name} were not read: {listed}")
+
     def _on_progress(self, key: int, done: int, total: int) -> None:
         chip = self._chips.get(key)
         if chip is not None and total:
@@ -219,6 +334,8 @@ class DocumentTray(QWidget):
         chip = self._drop_chip(key)
         if chip is not None and chip.document is not None:
             self.removed.emit(chip.document.id)
+        if chip is not None and chip.collection is not None:
+            self.collection_removed.emit(chip.collection.id)
 
     def _drop_chip(self, key: int) -> _Chip | None:
         chip = self._chips.pop(key, None)
@@ -227,6 +344,12 @@ class DocumentTray(QWidget):
             chip.widget.deleteLater()
         self.setVisible(bool(self._chips))
         return chip
+
+    def forget_collection(self, collection_id: int) -> None:
+        """A collection was deleted: its chip goes (the database already dropped its uses)."""
+        for key, chip in list(self._chips.items()):
+            if chip.collection is not None and chip.collection.id == collection_id:
+                self._drop_chip(key)
 
     def clear(self) -> None:
         for job in self._reading.values():
@@ -239,6 +362,15 @@ class DocumentTray(QWidget):
 
     def documents(self) -> list[StoredDocument]:
         return [c.document for c in self._chips.values() if c.document is not None]
+
+    def collections(self) -> list[StoredCollection]:
+        return [c.collection for c in self._chips.values() if c.collection is not None]
+
+    def document_ids(self) -> tuple[int, ...]:
+        """Every document a question is answered from: its own, then its collections'."""
+        ids = [d.id for d in self.documents()]
+        ids += [i for c in self.collections() for i in c.document_ids]
+        return tuple(dict.fromkeys(ids))
 
     @property
     def busy(self) -> bool:

@@ -150,7 +150,7 @@ class Intake(QObject):
             if not path.exists():
                 continue
             if path.is_dir():
-                self.tell(f"{path.name} is a folder: drop the documents in it instead.")
+                self.composer.documents.add_folder(path)  # a collection, usable in any chat
             elif _is_audio(path):
                 if self.transcribe_file is not None:
                     self.transcribe_file(path)

@@ -79,6 +79,8 @@ def add_menus(
         for text, shortcut, slot in conversations.actions():
             _action(window, file_menu, text, slot, shortcut)
         file_menu.addSeparator()
+        conversations.add_document_menu(file_menu)
+        file_menu.addSeparator()
     _action(window, file_menu, "&Models…", setup.open_manager, QKeySequence("Ctrl+M"))
     _action(window, file_menu, "&Open model folder…", setup.choose_folder, keys.Open)
     if actions.open_remote_servers is not None:

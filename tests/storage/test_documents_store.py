@@ -152,3 +152,31 @@ def test_documents_and_sources_go_with_an_exported_conversation(tmp_path):
     )
     source.close()
     other.close()
+
+
+def test_a_collection_is_read_once_used_by_chats_and_deleted_with_its_documents(store):
+    from desktop_assistant.storage.history import History  # noqa: F401  (schema as the app's)
+
+    a = store.add(document("a.md", ["Alpha notes about tides."], sha="a"))
+    b = store.add(document("b.md", ["Beta notes about lamps."], sha="b"))
+    first = store.collection("notes", "/home/u/notes")
+    assert store.collection("notes", "/home/u/notes") == first  # the same folder again
+    other = store.collection("notes", "/home/u/work/notes")
+    assert other != first
+    assert [c.name for c in store.collections()] == ["notes", "notes (2)"]
+    store.set_collection_documents(first, {a.id: "a.md", b.id: "b.md"})
+    db = store.db
+    now = time.time()
+    cid = db.execute(
+        "INSERT INTO conversations (title, created_at, updated_at) VALUES ('t', ?, ?)", (now, now)
+    ).lastrowid
+    store.use_collection(cid, first)
+    [used] = store.collections_of(cid)
+    assert used.name == "notes" and set(used.document_ids) == {a.id, b.id}
+    store.set_collection_documents(first, {a.id: "a.md"})  # b.md left the folder
+    assert store.find("b") is None and store.find("a") is not None
+    store.attach(cid, a.id)  # the chat holds a.md itself too
+    store.delete_collection(first)
+    assert store.collections_of(cid) == [] and store.find("a") is not None
+    store.detach(cid, a.id)
+    assert store.forget_unused() == 1 and store.find("a") is None

@@ -186,3 +186,46 @@ def test_pictures_and_documents_are_told_apart(tmp_path):
     assert looks_like_document(tmp_path / "main.py")
     assert looks_like_document(tmp_path / "old.doc")  # refused as a document, with why
     assert not looks_like_document(tmp_path / "missing.pdf")
+
+
+def test_a_dropped_folder_is_a_collection_for_any_chat(qtbot, make_window, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    engine = FakeChatEngine(tokens=["At seven [1]."])
+    window, _ = make_window(engine, history=db)
+    _opened(qtbot, window)
+    folder = tmp_path / "harbour notes"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "ferry.md").write_text("The ferry leaves at seven.\n")
+    (folder / "deep" / "lamp.txt").write_text("Trim the wick at dusk.\n")
+    (folder / ".hidden.txt").write_text("not read\n")
+    (folder / "broken.docx").write_bytes(b"not a word file")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # not a document: not read
+    window.intake.take_files([folder])
+    tray = window.composer.documents
+    qtbot.waitUntil(lambda: not tray.busy, timeout=20_000)
+    [collection] = tray.collections()
+    assert collection.name == "harbour notes" and len(collection.document_ids) == 2
+    assert any("broken.docx" in m.text for m in window.view.messages())  # said, not silent
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        send(qtbot, window, "When does the ferry leave?")
+    assert "ferry.md" in engine.calls[-1][-1].content
+    qtbot.waitUntil(lambda: bool(_db_rows(db, "SELECT * FROM conversation_collections")))
+
+    # another chat: the collection from the menu, nothing read again
+    window.conversations.new_chat()
+    assert tray.collections() == []
+    qtbot.waitUntil(lambda: len(window.conversations.collections) == 1, timeout=5_000)
+    tray.use_collection(window.conversations.collections[0])
+    assert not tray.busy and [c.name for c in tray.collections()] == ["harbour notes"]
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        send(qtbot, window, "When do I trim the wick?")
+    assert "lamp.txt" in engine.calls[-1][-1].content
+    qtbot.waitUntil(lambda: len(_db_rows(db, "SELECT * FROM conversation_collections")) == 2)
+    assert len(_db_rows(db, "SELECT * FROM documents")) == 2  # read once
+
+    # deleting the collection takes it from every chat, and its documents with it
+    window.conversations.history.delete_collection.emit(collection.id)
+    tray.forget_collection(collection.id)
+    qtbot.waitUntil(lambda: not _db_rows(db, "SELECT * FROM documents"), timeout=5_000)
+    assert not _db_rows(db, "SELECT * FROM conversation_collections")
+    assert tray.collections() == []

@@ -30,8 +30,8 @@ class HistoryWorker(QObject):
     when a streamed answer has its row,
     message_changed(StoredMessage) when another version of an answer was chosen,
     search_results(query, hits), exported(path), imported(conversation_id),
-    documents_listed(conversation_id, stored documents) after conversation_loaded,
-    passage_found(passage id, Hit or None)."""
+    documents_listed(conversation_id, stored documents, collections) after conversation_loaded,
+    passage_found(passage id, Hit or None), collections_listed(every collection)."""
 
     opened = Signal(str)
     failed = Signal(str)
@@ -43,8 +43,9 @@ class HistoryWorker(QObject):
     search_results = Signal(str, object)
     exported = Signal(str)
     imported = Signal(int)
-    documents_listed = Signal(int, object)
+    documents_listed = Signal(int, object, object)
     passage_found = Signal(int, object)
+    collections_listed = Signal(object)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -107,8 +108,12 @@ class HistoryWorker(QObject):
             info = h.conversation(conversation_id)
             if info is not None:
                 self.conversation_loaded.emit(conversation_id, info, h.messages(conversation_id))
-                documents = DocumentStore(h.db).of_conversation(conversation_id)
-                self.documents_listed.emit(conversation_id, documents)
+                store = DocumentStore(h.db)
+                self.documents_listed.emit(
+                    conversation_id,
+                    store.of_conversation(conversation_id),
+                    store.collections_of(conversation_id),
+                )
 
         self._run("open the conversation", load)
 
@@ -135,6 +140,27 @@ class HistoryWorker(QObject):
             store.forget_unused(among=[document_id])
 
         self._run("remove the document", detach)
+
+    @Slot(int, int, bool)
+    def use_collection(self, conversation_id: int, collection_id: int, used: bool) -> None:
+        if conversation_id:
+            self._run(
+                "change the chat's collections",
+                lambda h: DocumentStore(h.db).use_collection(conversation_id, collection_id, used),
+            )
+
+    @Slot()
+    def list_collections(self) -> None:
+        found = self._run("list the collections", lambda h: DocumentStore(h.db).collections())
+        if found is not None:
+            self.collections_listed.emit(found)
+
+    @Slot(int)
+    def delete_collection(self, collection_id: int) -> None:
+        self._run(
+            "delete the collection", lambda h: DocumentStore(h.db).delete_collection(collection_id)
+        )
+        self.list_collections()
 
     @Slot(int)
     def find_passage(self, passage_id: int) -> None:
@@ -336,6 +362,9 @@ class HistoryThread(WorkerThread):
     attach_documents = Signal(int, object)
     detach_document = Signal(int, int)
     passage_requested = Signal(int)
+    use_collection = Signal(int, int, bool)
+    collections_requested = Signal()
+    delete_collection = Signal(int)
 
     worker: HistoryWorker
 
@@ -365,6 +394,9 @@ class HistoryThread(WorkerThread):
                 (self.attach_documents, w.attach_documents),
                 (self.detach_document, w.detach_document),
                 (self.passage_requested, w.find_passage),
+                (self.use_collection, w.use_collection),
+                (self.collections_requested, w.list_collections),
+                (self.delete_collection, w.delete_collection),
             ]
         )
 

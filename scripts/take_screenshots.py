@@ -7,7 +7,9 @@
 chat.png and dark.png: the chat model answering (real weights, its real answer); models.png:
 File → Models…; voice.png: the microphone recording a spoken question (a WAV file played as
 the microphone, transcribed by the real Whisper model); picture.png: a picture attached and
-read ahead, its question typed. The app's data goes to a temporary folder, not yours.
+read ahead, its question typed; documents.png: a 40-page PDF dropped into a chat and a
+question answered from one of its pages, with its sources (fpdf2, the test extra, writes the
+PDF). The app's data goes to a temporary folder, not yours.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     chat(args.model, out)
+    documents(args.model, out)
     models(out)
     if args.whisper:
         voice(args.model, args.whisper, out)
@@ -104,6 +107,44 @@ def chat(model: str, out: Path) -> None:
     settle()
     window.grab().save(str(out / "dark.png"))
     window.settings.set("theme", "system")
+    window.close()
+
+
+FACT_PAGE = 17
+FACT = "The night ferry to Skerry Island was moved from 21:40 to 22:15 in March."
+
+
+def harbour_pdf(path: Path, pages: int = 40) -> Path:
+    """A long PDF whose one fact (`FACT`) is on page `FACT_PAGE`."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    filler = (
+        "Harbour board minutes: the committee reviewed moorings, dredging of the channel, "
+        "repairs to the north pier and the lighthouse budget. "
+    )
+    for number in range(1, pages + 1):
+        pdf.add_page()
+        text = filler * 8
+        if number == FACT_PAGE:
+            text = filler * 3 + FACT + " " + filler * 3
+        pdf.multi_cell(0, 6, f"Page {number}. {text}")
+    pdf.output(str(path))
+    return path
+
+
+def documents(model: str, out: Path) -> None:
+    window = window_for(model)
+    pdf = harbour_pdf(Path(tempfile.mkdtemp(prefix="screenshots-pdf-")) / "harbour-board.pdf")
+    window.intake.take_files([pdf])
+    wait_until(lambda: bool(window.composer.documents.documents()), 60)
+    finished = []
+    window.reply_finished.connect(finished.append)
+    window.send("When does the night ferry to Skerry Island leave now?")
+    wait_until(lambda: bool(finished))
+    settle()
+    window.grab().save(str(out / "documents.png"))
     window.close()
 
 

@@ -69,10 +69,20 @@ def test_the_window_answers_from_a_dropped_pdf_with_its_page(
         qtbot.waitUntil(lambda: bool(window.composer.documents.documents()), timeout=60_000)
         [document] = window.composer.documents.documents()
         assert document.pages == 40
-        with qtbot.waitSignal(window.reply_finished, timeout=300_000):
+        with qtbot.waitSignal(window.reply_finished, timeout=300_000) as first:
             window.send(QUESTION)
         answer = window.view.messages()[-1]
         assert answer.text.strip()
         assert f"harbour-board.pdf, page {FACT_PAGE}" in answer.sources_text()
+        # a follow-up about the same passage reads only its own words (KV cache reused)
+        with qtbot.waitSignal(window.reply_finished, timeout=300_000) as second:
+            window.send("And when did the night ferry to Skerry Island leave before?")
+        before, after = first.args[0].stats, second.args[0].stats
+        print(
+            f"first: {before.prompt_tokens} tokens, {before.ttft_s:.2f} s to the first token; "
+            f"follow-up: {after.prompt_tokens} ({after.cached_tokens} cached), {after.ttft_s:.2f} s"
+        )
+        assert after.cached_tokens >= before.prompt_tokens
+        assert f"harbour-board.pdf, page {FACT_PAGE}" in window.view.messages()[-1].sources_text()
     finally:
         window.close()

@@ -392,7 +392,7 @@ def _with_documents(
     from desktop_assistant.storage.documents import grounded
 
     store, stored = documents
-    prompt, hits = grounded(store, question, stored, engine, answer_tokens)
+    prompt, hits, _numbers = grounded(store, question, stored, engine, answer_tokens)
     store.db.close()
     return prompt, hits
 

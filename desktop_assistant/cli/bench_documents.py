@@ -110,7 +110,7 @@ def _first_token(store: Any, stored: Any, question: str, model: str) -> dict[str
     options = GenerationOptions(max_new_tokens=16, temperature=0.0)
     first: list[float] = []
     started = time.perf_counter()
-    prompt, hits = grounded(store, question, [stored], engine, options.max_new_tokens)
+    prompt, hits, _numbers = grounded(store, question, [stored], engine, options.max_new_tokens)
     retrieval_s = time.perf_counter() - started
     reply = engine.generate(
         [Message("user", prompt)], options, lambda _: first.append(time.perf_counter())

@@ -39,18 +39,41 @@ INSTRUCTIONS = (
 )
 
 
-def grounded_question(question: str, sources: Sequence[Source], names: Sequence[str]) -> str:
-    """The user's message as the model gets it: the sources, then the question."""
-    if not sources:
+EARLIER = (
+    "Answer the question using only the numbered sources given earlier in this conversation "
+    "({numbers} match it). Cite the sources you use like [1]. If they do not contain the "
+    "answer, say that the documents do not say, and do not guess."
+)
+
+
+def grounded_question(
+    question: str,
+    sources: Sequence[Source],
+    names: Sequence[str],
+    first: int = 1,
+    earlier: Sequence[int] = (),
+) -> str:
+    """The user's message as the model gets it: the sources, then the question. In a
+    conversation, sources given with an earlier question are not given again (the model has
+    read them: the KV cache keeps them): `sources` are the new ones, numbered from `first`,
+    and `earlier` the numbers of those given before that match this question too."""
+    if not sources and not earlier:
         return (
             f"The user asked about their documents ({', '.join(names)}), but no passage of "
             "them matches the question. Say that the documents do not seem to say, and "
             f"suggest other words to ask with.\n\nQuestion: {question}"
         )
+    if not sources:
+        listed = ", ".join(f"[{n}]" for n in earlier)
+        return f"{EARLIER.format(numbers=listed)}\n\nQuestion: {question}"
     numbered = "\n\n".join(
-        f"[{n}] {s.document}, {s.place}:\n{s.text}" for n, s in enumerate(sources, 1)
+        f"[{n}] {s.document}, {s.place}:\n{s.text}" for n, s in enumerate(sources, first)
     )
-    return f"{INSTRUCTIONS}\n\nSources:\n\n{numbered}\n\nQuestion: {question}"
+    also = ""
+    if earlier:
+        listed = ", ".join(f"[{n}]" for n in earlier)
+        also = f"\n\nSources given earlier in this conversation that match too: {listed}."
+    return f"{INSTRUCTIONS}\n\nSources:\n\n{numbered}{also}\n\nQuestion: {question}"
 
 
 def cited(answer: str, sources: Sequence[Source]) -> list[int]:
@@ -85,16 +108,19 @@ class CitedSource:
         return tuple(found)
 
 
-def cited_sources(answer: str, sources: Sequence[Source]) -> list[CitedSource]:
-    """The sources the answer cites (all when it cites none), in number order."""
+def cited_sources(
+    answer: str, sources: Sequence[Source], numbers: Sequence[int] | None = None
+) -> list[CitedSource]:
+    """The sources the answer cites (all when it cites none), in number order. `numbers`:
+    each source's number in the prompt (default 1, 2, ...)."""
+    numbered = dict(zip(numbers or range(1, len(sources) + 1), sources, strict=True))
+    said = [int(n) for n in re.findall(r"\[(\d{1,3})\]", answer)]
+    chosen = [n for n in dict.fromkeys(said) if n in numbered] or list(numbered)
     return [
         CitedSource(
-            n,
-            sources[n - 1].document,
-            sources[n - 1].place,
-            int(getattr(sources[n - 1], "passage_id", 0)),
-        )  # fmt: skip
-        for n in sorted(cited(answer, sources))
+            n, numbered[n].document, numbered[n].place, int(getattr(numbered[n], "passage_id", 0))
+        )
+        for n in sorted(chosen)
     ]
 
 

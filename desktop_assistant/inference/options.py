@@ -18,6 +18,8 @@ class GenerationOptions:
     # ids of the stored documents the question is about: the window's chat worker puts their
     # relevant passages in front of it (issue 22); engines themselves ignore this
     documents: tuple[int, ...] = ()
+    # passages given with earlier questions of the conversation, numbered [1], [2]... in order
+    given_passages: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -294,15 +294,24 @@ class ChatSession(QObject):
             GenerationOptions.from_settings(self.settings),
             high_detail=self._high_detail,
             documents=self.composer.documents.document_ids(),
+            given_passages=self.message_list.given_passages(upto),
         )
         self._sources = []
         if options.documents:
             self.message_list.update(into, stats="looking in the documents…")
         self.chat.generate_requested.emit(self._active, messages, options)
 
-    def _on_grounded(self, request_id: int, question: str, sources: list) -> None:
-        if request_id == self._active:
-            self._sources = list(sources)
+    def _on_grounded(self, request_id: int, question: str, numbered: list) -> None:
+        """The question went to the model with these sources: keep it as sent, so that the
+        next question's prompt starts as this one did (the KV cache is reused)."""
+        if request_id != self._active or self._reply is None:
+            return
+        self._sources = list(numbered)
+        asked = self._before(self._reply) if self._reply in self.message_list.entries else None
+        if asked is not None and asked.role == "user":
+            given = set(self.message_list.given_passages(asked))
+            asked.sent_as = question
+            asked.passages = tuple(h.passage_id for _, h in numbered if h.passage_id not in given)
 
     # ---- documents ------------------------------------------------------------------------
 
@@ -387,7 +396,9 @@ class ChatSession(QObject):
         self.answer_grew.emit(self._reply_text[len(self._reply_prefix) :], True)
         saved = asdict(reply.stats)
         if self._sources and self._reply is not None:
-            sources = cited_sources(self._reply_text, self._sources)
+            numbers = [n for n, _ in self._sources]
+            hits = [h for _, h in self._sources]
+            sources = cited_sources(self._reply_text, hits, numbers)
             saved["sources"] = [asdict(source) for source in sources]
             self.message_list.update(self._reply, sources=tuple(sources))
         self._save_reply(state, saved)

@@ -48,6 +48,11 @@ class Entry:
     images: tuple[Path, ...] = ()
     stats: str = ""
     sources: tuple[CitedSource, ...] = ()  # the documents' passages an answer was given
+    # A question about documents as the model read it (with its sources), and the passages
+    # first given with it; kept while the conversation is open, so that later questions
+    # reuse the model's KV cache (storage.documents.grounded)
+    sent_as: str = ""
+    passages: tuple[int, ...] = ()
     widget: MessageWidget | None = field(default=None, repr=False)
 
 
@@ -215,6 +220,8 @@ class MessageList(QObject):
         """Change an entry and redraw its widget."""
         for name, value in changes.items():
             setattr(entry, name, value)
+        if "text" in changes and entry.role == "user":
+            entry.sent_as, entry.passages = "", ()  # asked anew: grounded anew
         if entry.widget is not None:
             streaming = entry.state == MessageState.STREAMING
             if "text" in changes and entry.widget.text != entry.text:
@@ -268,13 +275,30 @@ class MessageList(QObject):
 
     # ---- the prompt -------------------------------------------------------------------------
 
-    def prompt(self, system_prompt: str, upto: Entry | None = None) -> list[Message]:
-        """The conversation as the model reads it, up to and including `upto`."""
-        messages = [Message("system", system_prompt)] if system_prompt else []
+    def _upto(self, upto: Entry | None) -> list[Entry]:
+        chosen = []
         for entry in self.entries:
             if entry.role in ("user", "assistant") and (entry.text or entry.images):
-                role: Role = "user" if entry.role == "user" else "assistant"
-                messages.append(Message(role, entry.text, entry.images))
+                chosen.append(entry)
             if entry is upto:
                 break
+        return chosen
+
+    def prompt(self, system_prompt: str, upto: Entry | None = None) -> list[Message]:
+        """The conversation as the model reads it, up to and including `upto`: earlier
+        questions about documents as they were sent (with their sources), the last as typed
+        (the chat worker adds its sources)."""
+        messages = [Message("system", system_prompt)] if system_prompt else []
+        chosen = self._upto(upto)
+        last = max((i for i, e in enumerate(chosen) if e.role == "user"), default=-1)
+        for i, entry in enumerate(chosen):
+            role: Role = "user" if entry.role == "user" else "assistant"
+            text = entry.sent_as if entry.sent_as and i != last else entry.text
+            messages.append(Message(role, text, entry.images))
         return messages
+
+    def given_passages(self, upto: Entry | None = None) -> tuple[int, ...]:
+        """The passages the earlier questions of `prompt(upto)` gave the model, in order."""
+        chosen = self._upto(upto)
+        last = max((i for i, e in enumerate(chosen) if e.role == "user"), default=-1)
+        return tuple(p for e in chosen[:last] if e.sent_as for p in e.passages)

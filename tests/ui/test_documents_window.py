@@ -88,10 +88,11 @@ def test_a_dropped_pdf_answers_with_its_page_named_and_opened(qtbot, make_window
     assert "ferry to the island" in dialog.findChild(QPlainTextEdit).toPlainText()
     dialog.close()
 
-    # the next question in the chat uses the document too
+    # the next question in the chat uses the document too: already given (whole), so by number
     with qtbot.waitSignal(window.reply_finished, timeout=20_000):
         send(qtbot, window, "Who trims the wick of the lamp?")
-    assert "harbour.pdf, page 2" in engine.calls[-1][-1].content
+    earlier, latest = engine.calls[-1][-3], engine.calls[-1][-1]
+    assert "harbour.pdf, page 2" in earlier.content and "[2]" in latest.content
 
 
 def answer_link(widget) -> str:
@@ -229,3 +230,39 @@ def test_a_dropped_folder_is_a_collection_for_any_chat(qtbot, make_window, tmp_p
     qtbot.waitUntil(lambda: not _db_rows(db, "SELECT * FROM documents"), timeout=5_000)
     assert not _db_rows(db, "SELECT * FROM conversation_collections")
     assert tray.collections() == []
+
+
+def test_a_follow_up_reuses_the_sources_already_given(qtbot, make_window, tmp_path):
+    """The prompt up to a follow-up is the one the model read before (its KV cache holds
+    it): sources given once are named by number, not given again."""
+    db = tmp_path / "history.sqlite3"
+    engine = FakeChatEngine(tokens=["Seven [1]."])
+    window, _ = make_window(engine, history=db)
+    _opened(qtbot, window)
+    filler = "The committee reviewed moorings, dredging and the north pier budget. " * 30
+    pages = [filler] * 12
+    pages[4] = filler[:300] + " The ferry to the island leaves at seven. " + filler[:300]
+    pages[9] = filler[:300] + " The lamp wick is trimmed at dusk by the keeper. " + filler[:300]
+    _add(qtbot, window, make_pdf(tmp_path / "minutes.pdf", pages))
+
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        send(qtbot, window, "When does the ferry to the island leave?")
+    first = engine.calls[-1]
+    assert "[1] minutes.pdf, page 5" in first[-1].content
+    assert window.view.messages()[-1].sources_text() == "Sources: [1] minutes.pdf, page 5"
+
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        send(qtbot, window, "And the ferry: does it leave from the island?")
+    second = engine.calls[-1]
+    assert second[: len(first)] == first  # the earlier question as it was sent, sources too
+    follow_up = second[-1].content
+    assert "ferry to the island leaves at seven" not in follow_up  # not given again
+    assert "[1]" in follow_up and follow_up.endswith("does it leave from the island?")
+    assert window.view.messages()[-1].sources_text() == "Sources: [1] minutes.pdf, page 5"
+
+    engine.tokens = ["At dusk [2]."]
+    with qtbot.waitSignal(window.reply_finished, timeout=20_000):
+        send(qtbot, window, "When is the lamp wick trimmed?")
+    third = engine.calls[-1][-1].content
+    assert "lamp wick is trimmed at dusk" in third and "[2] minutes.pdf, page 10" in third
+    assert window.view.messages()[-1].sources_text() == "Sources: [2] minutes.pdf, page 10"

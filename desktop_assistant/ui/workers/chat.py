@@ -46,7 +46,8 @@ class ChatWorker(QObject):
     finished(request_id, Reply), failed(request_id, message), interrupted(request_id,
     message) when the answer was cut in the middle (its text kept), pictures_prepared(paths,
     high_detail) once pictures were read ahead of a question, grounded(request_id, question
-    as sent, sources) before a question about documents is answered.
+    as sent, [(number, Hit)] of the sources that match it) before a question about documents
+    is answered.
 
     `database`: the history file, where documents' passages are looked up (read-only, on a
     connection of this thread's own) for a question with `options.documents`.
@@ -167,8 +168,10 @@ class ChatWorker(QObject):
         if not documents:
             raise UserError("the documents of this chat are gone (removed meanwhile)")
         question = messages[-1].content
-        text, hits = grounded(store, question, documents, engine, options.max_new_tokens)
-        self.grounded.emit(request_id, text, hits)
+        text, hits, numbers = grounded(
+            store, question, documents, engine, options.max_new_tokens, options.given_passages
+        )
+        self.grounded.emit(request_id, text, list(zip(numbers, hits, strict=True)))
         return [*messages[:-1], replace(messages[-1], content=text)]
 
     @Slot(object, bool)

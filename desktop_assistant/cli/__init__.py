@@ -378,9 +378,10 @@ def _read_documents(files: list[str]) -> Any:
     from desktop_assistant.cli.progress import TerminalProgress
     from desktop_assistant.core import paths
     from desktop_assistant.storage.database import open_database
-    from desktop_assistant.storage.documents import DocumentStore
+    from desktop_assistant.storage.documents import UNUSED_KEPT_S, DocumentStore
 
     store = DocumentStore(open_database(paths.history_file()).connection)
+    store.forget_unused(older_than_s=UNUSED_KEPT_S)  # ones asked about a day ago or more
     with TerminalProgress() as progress:
         return store, stored_documents(store, files, progress)
 

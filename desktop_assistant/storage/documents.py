@@ -71,8 +71,15 @@ class RestoredDocument:
     passages: list[Passage]
 
 
+UNUSED_KEPT_S = 24 * 3600  # a document no chat or collection uses is kept this long
+
+
 class DocumentStore:
-    """Over an open history database connection (`storage.database.open_database`)."""
+    """Over an open history database connection (`storage.database.open_database`).
+
+    A document read by `ask --file`, or dropped into a chat that was never sent, belongs to
+    nothing: it is kept for `UNUSED_KEPT_S` (asking again within a day reads nothing), then
+    removed when the window opens the history or `ask --file` runs."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -291,10 +298,10 @@ class DocumentStore:
             self.db.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
         self.forget_unused(among=members)
 
-    def forget_unused(self, among: list[int] | None = None) -> int:
-        """Remove documents (`among` these, or any) that no conversation or collection uses
-        any more, with their passages; merge the passage index so that their words leave the
-        file. How many were removed."""
+    def forget_unused(self, among: list[int] | None = None, older_than_s: float = 0.0) -> int:
+        """Remove documents (`among` these, or any read more than `older_than_s` ago) that no
+        conversation or collection uses any more, with their passages; merge the passage
+        index so that their words leave the file. How many were removed."""
         unused = (
             "id NOT IN (SELECT document_id FROM conversation_documents) AND "
             "id NOT IN (SELECT document_id FROM collection_documents)"
@@ -302,7 +309,10 @@ class DocumentStore:
         removed = 0
         with self.db:
             if among is None:
-                removed = self.db.execute(f"DELETE FROM documents WHERE {unused}").rowcount
+                removed = self.db.execute(
+                    f"DELETE FROM documents WHERE {unused} AND created_at < ?",
+                    (time.time() - older_than_s,),
+                ).rowcount
             for document_id in among or ():
                 removed += self.db.execute(
                     f"DELETE FROM documents WHERE id = ? AND {unused}", (document_id,)

@@ -180,3 +180,16 @@ def test_a_collection_is_read_once_used_by_chats_and_deleted_with_its_documents(
     assert store.collections_of(cid) == [] and store.find("a") is not None
     store.detach(cid, a.id)
     assert store.forget_unused() == 1 and store.find("a") is None
+
+
+def test_documents_nothing_uses_are_kept_a_day_then_removed(store):
+    from desktop_assistant.storage.documents import UNUSED_KEPT_S
+
+    old = store.add(document("asked-last-week.md", ["Old notes."], sha="old"))
+    new = store.add(document("asked-now.md", ["New notes."], sha="new"))
+    store.db.execute(
+        "UPDATE documents SET created_at = ? WHERE id = ?", (time.time() - 2 * 86400, old.id)
+    )
+    assert store.forget_unused(older_than_s=UNUSED_KEPT_S) == 1
+    assert store.find("old") is None and store.find("new") == new
+    assert store.search("notes", [old.id, new.id])[0].document == "asked-now.md"

@@ -16,7 +16,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 from desktop_assistant.core.conversation import MessageState
 from desktop_assistant.storage.attachments import AttachmentStore
-from desktop_assistant.storage.documents import DocumentStore
+from desktop_assistant.storage.documents import UNUSED_KEPT_S, DocumentStore
 from desktop_assistant.storage.history import History, StoredAttachment
 from desktop_assistant.ui.workers import WorkerThread
 
@@ -87,6 +87,10 @@ class HistoryWorker(QObject):
             )
         interrupted = self.history.mark_interrupted()
         self.purge_deleted(0)  # deleted before the last exit: their Undo is gone with it
+        self._run(  # read for a chat never sent, or by `ask --file`, a day ago or more
+            "tidy the documents",
+            lambda h: DocumentStore(h.db).forget_unused(older_than_s=UNUSED_KEPT_S),
+        )
         self._run(  # files of deleted messages (an hour's grace for ones being attached)
             "tidy the attachments",
             lambda h: self.store.remove_unreferenced(h.attachment_hashes()),

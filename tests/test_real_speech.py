@@ -102,13 +102,18 @@ def test_spoken_command_from_the_microphone_to_an_intent(real_models_dir):
 
 
 def test_real_speech_word_error_rate(real_models_dir):
-    """Recorded people (../shared/real-speech), settings as a new user has them. Measured on
-    Zen 4: 8.1% (25 of 308 words), faster-whisper int8 beam 5 on the same weights 8.8% (27);
-    with the command list always given to short clips ours was 9.1% ("seven of clubs" came out
-    as "7F clubs")."""
+    """Recorded people (../shared/real-speech, 308 words), settings as a new user has them,
+    against faster-whisper int8 beam 5 on the same weights on the same kind of CPU (the int8
+    kernels, and so the words, differ between them). Zen 4 (AVX-512 VNNI): ours 25 word
+    errors (8.1%), faster-whisper 27 (8.8%); with the command list always given to short
+    clips ours was 28 ("seven of clubs" came out as "7F clubs"). Zen 3 (AVX2 only): ours 29
+    (9.4%), faster-whisper 31 (10.1%)."""
+    from desktop_assistant.core.cpu import has_avx512_vnni
+
     manifest = SPEECH_DEV.parent / "real-speech" / "manifest.jsonl"
     if not manifest.is_file():
         pytest.skip(f"{manifest} is missing")
     result = eval_speech(str(_folder(real_models_dir, "whisper-base")), str(manifest))
-    assert result["wer"] <= 0.088, _show(result)
+    theirs = 27 if has_avx512_vnni() else 31  # faster-whisper's word errors on this kind
+    assert result["word_errors"] <= theirs, _show(result)
     assert result["false_commands"] == result["false_questions"] == 0, _show(result)

@@ -22,6 +22,7 @@ as likely as its own words.
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from desktop_assistant.inference.compat import with_cache
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 MAX_TOKENS = 224
@@ -62,15 +65,15 @@ class WindowResult:
         return replace(self, text=text)
 
 
-def encode(engine: Any, piece: np.ndarray) -> Any:
+def encode(engine: Any, piece: np.ndarray, whole: bool = False) -> Any:
     """The encoder's output for a window. Whisper is trained on 30 s windows; with
-    `engine.encoder_s` set, a short piece is encoded over only that many seconds (plus the
-    piece), which is proportionally faster (whisper.cpp's audio_ctx)."""
+    `engine.encoder_s` set (and not `whole`), a short piece is encoded over only that many
+    seconds (plus the piece), which is proportionally faster (whisper.cpp's audio_ctx)."""
     features = engine.processor.feature_extractor(
         piece, sampling_rate=SAMPLE_RATE, return_tensors="pt"
     ).input_features
     encoder = engine.model.model.encoder
-    seconds = getattr(engine, "encoder_s", None)
+    seconds = None if whole else getattr(engine, "encoder_s", None)
     if not seconds:
         return encoder(features).last_hidden_state
     import torch.nn.functional as F
@@ -113,12 +116,54 @@ def decode_window(
     the words chosen. With `language` "auto", `choose_language` picks the language from
     Whisper's probabilities for each (default: the likeliest). `encoded`: the encoder's
     output for `piece` when it is already known (a second decode of the same audio)."""
+    trimmed = encoded is None and bool(getattr(engine, "encoder_s", None))
+    if encoded is None:
+        encoded = encode(engine, piece)
+    result = _decode_encoded(
+        engine, piece, language, cancel, context, beams, choose_language, encoded
+    )
+    if trimmed and not result.cancelled and repeats(result.text):
+        # A trimmed encoding can make the decoder loop ("Clear the image Clear the image",
+        # seen on an AVX2-only CPU in fp32 as in int8): decode again over the whole 30 s
+        # window Whisper is trained on, which does not (openai/whisper's fallback, for
+        # short windows where its compression-ratio test cannot tell).
+        log.info(
+            "repeated words from a trimmed window (%r): decoding the whole window", result.text
+        )
+        again = _decode_encoded(
+            engine, piece, language, cancel, context, beams, choose_language,
+            encode(engine, piece, whole=True),
+        )  # fmt: skip
+        if not repeats(again.text) or len(again.text) < len(result.text):
+            return again
+    return result
+
+
+def repeats(text: str) -> bool:
+    """Whether the text says the same two or more words twice in a row (a decoder loop;
+    "words, words" or "bye bye" alone are speech)."""
+    words = re.findall(r"[\w']+", text.lower())
+    for size in range(2, len(words) // 2 + 1):
+        for start in range(len(words) - 2 * size + 1):
+            if words[start : start + size] == words[start + size : start + 2 * size]:
+                return True
+    return False
+
+
+def _decode_encoded(
+    engine: Any,
+    piece: np.ndarray,
+    language: str,
+    cancel: threading.Event,
+    context: list[int] | None,
+    beams: int,
+    choose_language: Callable[[dict[str, float]], str] | None,
+    encoded: Any,
+) -> WindowResult:
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     tokens = engine.tokens
-    if encoded is None:
-        encoded = encode(engine, piece)
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     before = [tokens.start_of_prev, *context] if context and tokens.start_of_prev else []
     if tokens.multilingual and language == "auto":

@@ -254,3 +254,45 @@ def test_tokens_after_a_cached_prefix_see_all_of_it(engine, command_audio):
     # the same up to int8 rounding (one row is quantized alone); without the mask: 22% off
     error = float((in_two - at_once).norm() / at_once.norm())
     assert error < 0.02, error
+
+
+def test_a_decoder_loop_is_told_from_speech():
+    from desktop_assistant.inference.whisper_decode import repeats
+
+    assert repeats("Clear the image Clear the image")
+    assert repeats("Search my chat as for pastor. Search my chat as for pastor.")
+    assert not repeats("Words, words, words. And that should be all.")
+    assert not repeats("bye bye")
+    assert not repeats("five five")
+    assert not repeats("read that again")
+
+
+def test_a_looping_trimmed_window_is_decoded_again_over_30_s(tiny_whisper_dir, monkeypatch):
+    """When the trimmed encoding makes the decoder repeat itself, the whole window is
+    encoded and decoded again, and that text is kept."""
+    import threading
+
+    import numpy as np
+
+    from desktop_assistant.inference import whisper_decode
+    from desktop_assistant.inference.speech import WhisperEngine
+
+    engine = WhisperEngine(tiny_whisper_dir, language="en", use_vad=False)
+    engine.load()
+    whole: list[bool] = []
+    real_encode, real_decode = whisper_decode.encode, whisper_decode._decode_encoded
+
+    def encode(engine, piece, whole_window=False, **kw):
+        whole.append(kw.get("whole", whole_window))
+        return real_encode(engine, piece, whole=kw.get("whole", whole_window))
+
+    def decode(*args):
+        result = real_decode(*args)
+        looped = not whole[-1]  # the trimmed window "loops"
+        return whisper_decode.replace(result, text="go on go on" if looped else "go on")
+
+    monkeypatch.setattr(whisper_decode, "encode", encode)
+    monkeypatch.setattr(whisper_decode, "_decode_encoded", decode)
+    piece = np.zeros(16_000 * 2, dtype=np.float32)
+    result = whisper_decode.decode_window(engine, piece, "en", threading.Event())
+    assert whole == [False, True] and result.text == "go on"

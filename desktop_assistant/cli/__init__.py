@@ -359,7 +359,8 @@ def run_ask(args: Any) -> int:
         if args.file:
             from desktop_assistant.core.grounding import cited
 
-            used = [sources[n - 1] for n in cited(reply.text, sources)] if sources else []
+            numbers = range(1, len(sources) + 1)
+            used = [sources[n - 1] for n in cited(reply.text, numbers)]
             out["sources"] = [{"document": s.document, "place": s.place} for s in used]
         print(json.dumps(out, ensure_ascii=False))
     else:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop_assistant.core.documents import read_document
-from desktop_assistant.core.paths import file_sha256
 from desktop_assistant.storage.documents import DocumentStore, StoredDocument
 
 
@@ -20,14 +19,10 @@ def stored_documents(
     found = []
     for name in files:
         path = Path(name).expanduser()
-        if path.is_file():  # a missing or unreadable one: read_document says why
-            try:
-                known = store.find(file_sha256(path))
-            except OSError:
-                known = None
-            if known is not None:
-                found.append(known)
-                continue
+        known = store.known(path)
+        if known is not None:
+            found.append(known)
+            continue
 
         def pages(done: int, total: int, label: str = path.name) -> None:
             progress(f"Reading {label}: page {done} of {total}…")

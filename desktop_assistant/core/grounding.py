@@ -76,11 +76,11 @@ def grounded_question(
     return f"{INSTRUCTIONS}\n\nSources:\n\n{numbered}{also}\n\nQuestion: {question}"
 
 
-def cited(answer: str, sources: Sequence[Source]) -> list[int]:
-    """The source numbers (1-based) the answer cites; all of them when it cites none."""
-    numbers = [int(n) for n in re.findall(r"\[(\d{1,2})\]", answer)]
-    chosen = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(sources)]
-    return chosen or list(range(1, len(sources) + 1))
+def cited(answer: str, numbers: Sequence[int]) -> list[int]:
+    """Which of the source `numbers` the answer cites, in the order it cites them; all of
+    them when it cites none."""
+    said = [int(n) for n in re.findall(r"\[(\d{1,3})\]", answer)]
+    return [n for n in dict.fromkeys(said) if n in numbers] or list(numbers)
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,7 @@ def cited_sources(
     """The sources the answer cites (all when it cites none), in number order. `numbers`:
     each source's number in the prompt (default 1, 2, ...)."""
     numbered = dict(zip(numbers or range(1, len(sources) + 1), sources, strict=True))
-    said = [int(n) for n in re.findall(r"\[(\d{1,3})\]", answer)]
-    chosen = [n for n in dict.fromkeys(said) if n in numbered] or list(numbered)
+    chosen = cited(answer, list(numbered))
     return [
         CitedSource(
             n, numbered[n].document, numbered[n].place, int(getattr(numbered[n], "passage_id", 0))

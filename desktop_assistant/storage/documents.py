@@ -15,9 +15,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from desktop_assistant.core.documents import Document, Passage, passages
 from desktop_assistant.core.grounding import PASSAGES, WHOLE_WORDS, grounded_question
+from desktop_assistant.core.paths import file_sha256
 
 # Words that say nothing about where an answer is (a question's own words mostly).
 _STOP_WORDS = """
@@ -130,6 +132,14 @@ class DocumentStore:
             )
             ids.append(int(cursor.lastrowid or 0))
         return document_id, ids
+
+    def known(self, path: Path) -> StoredDocument | None:
+        """The stored document with this file's bytes, if any (None too when the file cannot
+        be read: `read_document` then says why)."""
+        try:
+            return self.find(file_sha256(path))
+        except OSError:
+            return None
 
     def find(self, sha256: str) -> StoredDocument | None:
         row = self.db.execute(

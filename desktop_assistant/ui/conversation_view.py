@@ -6,19 +6,12 @@ the whole conversation. Assistant text is Markdown; user text is shown as typed.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QDesktopServices,
-    QGuiApplication,
-    QResizeEvent,
-    QTextCursor,
-    QTextDocumentFragment,
-)
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -44,6 +37,7 @@ from desktop_assistant.ui.markdown import (
     settled_end,
 )
 from desktop_assistant.ui.plain import ElidedLabel, ask, faint, tip
+from desktop_assistant.ui.sources_row import SourcesRow
 from desktop_assistant.ui.theme import BUBBLE_TINTS
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Problem", "notice": "Note"}
@@ -150,7 +144,7 @@ class MessageWidget(QFrame):
         self._frozen_blocks: list[str] = []
         self.partial = False  # shown through incremental renders, not yet rendered whole
         self.image_buttons: list[QToolButton] = []
-        self._sources: QLabel | None = None  # the documents an answer was given, once any
+        self._sources: SourcesRow | None = None  # the documents an answer was given, once any
         self.setObjectName("message")
         self.setProperty("role", role)  # styled by the view's one style sheet
         layout = QVBoxLayout(self)
@@ -260,32 +254,14 @@ class MessageWidget(QFrame):
         """The documents' passages the answer was given, under it; each opens its passage
         (`action_requested("source:ID")`)."""
         if self._sources is None:
-            self._sources = QLabel(self)
-            self._sources.setTextFormat(Qt.TextFormat.RichText)
-            self._sources.setWordWrap(True)
-            flags = Qt.TextInteractionFlag
-            self._sources.setTextInteractionFlags(
-                flags.LinksAccessibleByKeyboard | flags.LinksAccessibleByMouse
-            )
-            self._sources.linkActivated.connect(
-                lambda link: self.action_requested.emit(f"source:{link.rpartition(':')[2]}")
-            )
+            self._sources = SourcesRow(self)
+            self._sources.linkActivated.connect(self.action_requested)
             self._column.addWidget(self._sources)
-        links = " · ".join(
-            f'<a href="passage:{s.passage_id}">{html.escape(s.label())}</a>'
-            if s.passage_id
-            else html.escape(s.label())
-            for s in sources
-        )
-        self._sources.setText(f"<b>Sources:</b> {links}" if sources else "")
-        self._sources.setAccessibleName("Sources of this answer")
-        self._sources.setVisible(bool(sources))
+        self._sources.set_sources(sources)
 
     def sources_text(self) -> str:
         """The sources row as plain text ("" when there is none)."""
-        if self._sources is None or self._sources.isHidden():
-            return ""
-        return QTextDocumentFragment.fromHtml(self._sources.text()).toPlainText()
+        return "" if self._sources is None else self._sources.plain_text()
 
     def set_images(self, images: tuple[Path, ...]) -> None:
         """Thumbnails of the pictures sent with this message; a click opens the full one."""

@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from desktop_assistant.storage.documents import StoredCollection, StoredDocument
+from desktop_assistant.storage.documents import DocumentStore, StoredCollection, StoredDocument
 from desktop_assistant.ui.flow_layout import FlowLayout
 from desktop_assistant.ui.plain import plain_label, tip
 
@@ -53,9 +53,9 @@ class _ReadDocument(QRunnable):
         self.setAutoDelete(False)  # the tray keeps it until it reports
 
     def run(self) -> None:
-        from desktop_assistant.core.documents import read_document
+        """Open the history database, do `work` with it, and report: done(key, its result),
+        or failed(key, why); nothing once cancelled (`work` gives None)."""
         from desktop_assistant.core.errors import UserError
-        from desktop_assistant.core.paths import file_sha256
         from desktop_assistant.storage.database import connect
         from desktop_assistant.storage.documents import DocumentStore
 
@@ -63,29 +63,30 @@ class _ReadDocument(QRunnable):
         try:
             db = connect(self.database)
             self._check_schema(db)
-            store = DocumentStore(db)
-            try:
-                known = store.find(file_sha256(self.path))
-            except OSError:
-                known = None  # read_document says what is wrong with the file
-            if known is None:
-                document = read_document(
-                    self.path,
-                    progress=lambda done, total: self.signals.progress.emit(self.key, done, total),
-                    cancel=self.cancel,
-                )
-                known = store.add(document)
+            result = self.work(DocumentStore(db))
         except UserError as err:
             self.signals.failed.emit(self.key, str(err))
             return
         except Exception as err:  # a bug or a locked database: say so, keep the app
-            log.exception("reading document %s failed", self.path)
+            log.exception("reading %s failed", self.path)
             self.signals.failed.emit(self.key, f"could not read {self.path.name}: {err}")
             return
         finally:
             if db is not None:
                 db.close()
-        self.signals.done.emit(self.key, known)
+        if result is not None:
+            self.signals.done.emit(self.key, result)
+
+    def work(self, store: DocumentStore) -> Any:
+        from desktop_assistant.core.documents import read_document
+
+        return store.known(self.path) or store.add(
+            read_document(
+                self.path,
+                progress=lambda done, total: self.signals.progress.emit(self.key, done, total),
+                cancel=self.cancel,
+            )
+        )
 
     def _check_schema(self, db: Any) -> None:
         from desktop_assistant.core.errors import UserError
@@ -106,51 +107,31 @@ class _ReadFolder(_ReadDocument):
     Signals: progress(key, files done, files), done(key, (StoredCollection, skipped messages)),
     failed(key, message)."""
 
-    def run(self) -> None:
+    def work(self, store: DocumentStore) -> Any:
         from desktop_assistant.core.documents import documents_in, read_document
         from desktop_assistant.core.errors import UserError
-        from desktop_assistant.core.paths import file_sha256
-        from desktop_assistant.storage.database import connect
-        from desktop_assistant.storage.documents import DocumentStore
 
-        db = None
-        try:
-            db = connect(self.database)
-            self._check_schema(db)
-            store = DocumentStore(db)
-            files = documents_in(self.path)
-            if not files:
-                raise UserError(f"{self.path.name} holds no documents this app reads")
-            members: dict[int, str] = {}
-            skipped = []
-            for done, path in enumerate(files):
-                if self.cancel.is_set():
-                    return
-                self.signals.progress.emit(self.key, done, len(files))
-                try:
-                    known = store.find(file_sha256(path))
-                    if known is None:
-                        known = store.add(read_document(path, cancel=self.cancel))
-                except (UserError, OSError) as err:
-                    skipped.append(f"{path.relative_to(self.path)}: {err}")
-                    continue
-                members[known.id] = str(path.relative_to(self.path))
-            if not members:
-                raise UserError(f"no document in {self.path.name} could be read")
-            collection_id = store.collection(self.path.name, str(self.path.resolve()))
-            store.set_collection_documents(collection_id, members)
-            [collection] = store.collections([collection_id])
-        except UserError as err:
-            self.signals.failed.emit(self.key, str(err))
-            return
-        except Exception as err:
-            log.exception("reading folder %s failed", self.path)
-            self.signals.failed.emit(self.key, f"could not read {self.path.name}: {err}")
-            return
-        finally:
-            if db is not None:
-                db.close()
-        self.signals.done.emit(self.key, (collection, skipped))
+        files = documents_in(self.path)
+        if not files:
+            raise UserError(f"{self.path.name} holds no documents this app reads")
+        members: dict[int, str] = {}
+        skipped = []
+        for done, path in enumerate(files):
+            if self.cancel.is_set():
+                return None
+            self.signals.progress.emit(self.key, done, len(files))
+            try:
+                known = store.known(path) or store.add(read_document(path, cancel=self.cancel))
+            except (UserError, OSError) as err:
+                skipped.append(f"{path.relative_to(self.path)}: {err}")
+                continue
+            members[known.id] = str(path.relative_to(self.path))
+        if not members:
+            raise UserError(f"no document in {self.path.name} could be read")
+        collection_id = store.collection(self.path.name, str(self.path.resolve()))
+        store.set_collection_documents(collection_id, members)
+        [collection] = store.collections([collection_id])
+        return collection, skipped
 
 
 @dataclass

@@ -10,19 +10,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QMainWindow,
     QMenu,
     QMessageBox,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from desktop_assistant import __version__
 from desktop_assistant.ui.conversations import Conversations
 from desktop_assistant.ui.model_setup import ModelSetup
+from desktop_assistant.ui.plain import view_dialog
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | None
 
@@ -127,10 +126,8 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str]]:
 
 
 def show_shortcuts(window: QWidget) -> QDialog:
-    dialog = QDialog(window)
-    dialog.setWindowTitle("Keyboard shortcuts")
     rows = shortcut_rows(window)
-    table = QTableWidget(len(rows), 2, dialog)
+    table = QTableWidget(len(rows), 2)
     table.setHorizontalHeaderLabels(["Keys", "What they do"])
     table.setAccessibleName("Keyboard shortcuts")
     table.verticalHeader().hide()
@@ -140,15 +137,7 @@ def show_shortcuts(window: QWidget) -> QDialog:
         table.setItem(row, 1, QTableWidgetItem(what))
     table.resizeColumnsToContents()
     table.horizontalHeader().setStretchLastSection(True)
-    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
-    buttons.rejected.connect(dialog.reject)
-    layout = QVBoxLayout(dialog)
-    layout.addWidget(table)
-    layout.addWidget(buttons)
-    dialog.resize(560, 480)
-    dialog.setModal(False)
-    dialog.show()
-    return dialog
+    return view_dialog(window, "Keyboard shortcuts", table, 560, 480)
 
 
 def _about(window: QMainWindow) -> None:

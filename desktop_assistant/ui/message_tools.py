@@ -7,17 +7,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
     QMessageBox,
     QPlainTextEdit,
-    QVBoxLayout,
     QWidget,
 )
 
 from desktop_assistant.storage.history import StoredMessage
 from desktop_assistant.ui.chat_session import ChatSession
 from desktop_assistant.ui.message_list import Entry, MessageList, stored_stats_text
+from desktop_assistant.ui.plain import view_dialog
 from desktop_assistant.ui.workers.history import HistoryThread
 
 
@@ -74,20 +72,13 @@ class MessageTools(QObject):
         if hit is None:
             self.session.status.flash("That passage is gone: its document was removed.", 6000)
             return
-        dialog = QDialog(self._parent)
-        dialog.setObjectName("passage")
-        dialog.setWindowTitle(f"{hit.document}, {hit.place}")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        text = QPlainTextEdit(hit.text, dialog)
+        text = QPlainTextEdit(hit.text)
         text.setReadOnly(True)
         text.setAccessibleName(f"Passage from {hit.document}, {hit.place}")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
-        buttons.rejected.connect(dialog.close)
-        layout = QVBoxLayout(dialog)
-        layout.addWidget(text)
-        layout.addWidget(buttons)
-        dialog.resize(560, 360)
-        dialog.show()  # not modal: the chat stays usable beside it
+        title = f"{hit.document}, {hit.place}"
+        dialog = view_dialog(self._parent, title, text, 560, 360)  # the chat stays usable
+        dialog.setObjectName("passage")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def _answer_again(self, entry: Entry, keep_text: bool) -> None:
         if self.session.status.state != "ready":

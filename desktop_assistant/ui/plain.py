@@ -12,7 +12,15 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtGui import Qt as GuiQt  # Qt's text functions live in QtGui's namespace
-from PySide6.QtWidgets import QLabel, QMessageBox, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMessageBox,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def tip(text: str) -> str:
@@ -31,6 +39,24 @@ def faint(label: QLabel) -> QLabel:
     at WCAG AA contrast."""
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
+
+
+def view_dialog(
+    parent: QWidget | None, title: str, content: QWidget, width: int, height: int
+) -> QDialog:
+    """A window that shows `content` with a Close button, beside the app (not modal), shown."""
+    dialog = QDialog(parent)
+    dialog.setWindowTitle(title)
+    content.setParent(dialog)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(content)
+    layout.addWidget(buttons)
+    dialog.resize(width, height)
+    dialog.setModal(False)
+    dialog.show()
+    return dialog
 
 
 def ask(parent: QWidget | None, title: str, question: str) -> bool:

@@ -154,14 +154,15 @@ def test_documents_and_sources_go_with_an_exported_conversation(tmp_path):
     other.close()
 
 
-def test_a_collection_is_read_once_used_by_chats_and_deleted_with_its_documents(store):
+def test_a_collection_is_read_once_used_by_chats_and_deleted_with_its_documents(store, tmp_path):
     from desktop_assistant.storage.history import History  # noqa: F401  (schema as the app's)
 
     a = store.add(document("a.md", ["Alpha notes about tides."], sha="a"))
     b = store.add(document("b.md", ["Beta notes about lamps."], sha="b"))
-    first = store.collection("notes", "/home/u/notes")
-    assert store.collection("notes", "/home/u/notes") == first  # the same folder again
-    other = store.collection("notes", "/home/u/work/notes")
+    notes, other_notes = str(tmp_path / "notes"), str(tmp_path / "work" / "notes")
+    first = store.collection("notes", notes)
+    assert store.collection("notes", notes) == first  # the same folder again
+    other = store.collection("notes", other_notes)
     assert other != first
     assert [c.name for c in store.collections()] == ["notes", "notes (2)"]
     store.set_collection_documents(first, {a.id: "a.md", b.id: "b.md"})

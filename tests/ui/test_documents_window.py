@@ -97,8 +97,7 @@ def test_a_dropped_pdf_answers_with_its_page_named_and_opened(qtbot, make_window
 
 def answer_link(widget) -> str:
     text = widget._sources.text()
-    passage = text.split('href="passage:')[1].split('"')[0]
-    return f"source:{passage}"
+    return "source:" + text.split('href="source:')[1].split('"')[0]
 
 
 def _passage_dialog():

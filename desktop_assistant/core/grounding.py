@@ -52,11 +52,13 @@ def grounded_question(
     names: Sequence[str],
     first: int = 1,
     earlier: Sequence[int] = (),
+    numbers: Sequence[int] = (),
 ) -> str:
     """The user's message as the model gets it: the sources, then the question. In a
     conversation, sources given with an earlier question are not given again (the model has
-    read them: the KV cache keeps them): `sources` are the new ones, numbered from `first`,
-    and `earlier` the numbers of those given before that match this question too."""
+    read them: the KV cache keeps them): `sources` are the new ones, numbered from `first`
+    (or by `numbers`, one each), and `earlier` the numbers of those given before that match
+    this question too."""
     if not sources and not earlier:
         return (
             f"The user asked about their documents ({', '.join(names)}), but no passage of "
@@ -66,14 +68,26 @@ def grounded_question(
     if not sources:
         listed = ", ".join(f"[{n}]" for n in earlier)
         return f"{EARLIER.format(numbers=listed)}\n\nQuestion: {question}"
+    labels = list(numbers) or range(first, first + len(sources))
     numbered = "\n\n".join(
-        f"[{n}] {s.document}, {s.place}:\n{s.text}" for n, s in enumerate(sources, first)
+        f"[{n}] {s.document}, {s.place}:\n{s.text}" for n, s in zip(labels, sources, strict=True)
     )
     also = ""
     if earlier:
         listed = ", ".join(f"[{n}]" for n in earlier)
         also = f"\n\nSources given earlier in this conversation that match too: {listed}."
     return f"{INSTRUCTIONS}\n\nSources:\n\n{numbered}{also}\n\nQuestion: {question}"
+
+
+_HEADER = re.compile(r"^\[(\d{1,4})\] [^\n]*, [^\n]*:$", re.MULTILINE)
+
+
+def numbers_given(sent: str) -> set[int]:
+    """The numbers of the sources a question as sent (`grounded_question`) gives in full."""
+    if "\n\nSources:\n\n" not in sent:
+        return set()
+    block = sent.split("\n\nSources:\n\n", 1)[1].rsplit("\n\nQuestion: ", 1)[0]
+    return {int(n) for n in _HEADER.findall(block)}
 
 
 def cited(answer: str, numbers: Sequence[int]) -> list[int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -387,6 +387,7 @@ def grounded(
     engine: object,
     answer_tokens: int,
     given: Sequence[int] = (),
+    lost: Collection[int] = (),
 ) -> tuple[str, list[Hit], list[int]]:
     """The question with its sources, within the engine's context (a remote server's is not
     known here: 32k tokens are assumed); the sources that match it, and each one's number.
@@ -394,19 +395,20 @@ def grounded(
     `given`: the passages (rows) given with earlier questions of the conversation, in number
     order ([1] first). Those are not given again but named by their number, so that the
     prompt up to the new question is the one the model has read (its KV cache is reused) and
-    a follow-up about the same passages costs only its own words."""
+    a follow-up about the same passages costs only its own words. `lost`: numbers of those
+    the model no longer reads (their question was left out of a prompt too long for its
+    context); one that matches is given again, under its number."""
     count = token_counter(engine)
     context = getattr(engine, "context_tokens", 0) or 32_768
     names = [d.name for d in documents]
     spare = context - answer_tokens - count(grounded_question(question, [], names)) - 96
     hits = sources_for(store, question, documents, spare, count)
     numbers = {passage: n for n, passage in enumerate(given, 1)}
+    old = [h for h in hits if numbers.get(h.passage_id, 0) and numbers[h.passage_id] not in lost]
+    again = [h for h in hits if numbers.get(h.passage_id, 0) in lost]
     new = [h for h in hits if h.passage_id not in numbers]
-    old = [h for h in hits if h.passage_id in numbers]
     first = len(given) + 1
-    text = grounded_question(
-        question, new, names, first, sorted(numbers[h.passage_id] for h in old)
-    )
-    ordered = old + new
-    labels = [numbers[h.passage_id] for h in old] + list(range(first, first + len(new)))
-    return text, ordered, labels
+    labels = [numbers[h.passage_id] for h in again] + list(range(first, first + len(new)))
+    earlier = sorted(numbers[h.passage_id] for h in old)
+    text = grounded_question(question, again + new, names, first, earlier, labels)
+    return text, old + again + new, [numbers[h.passage_id] for h in old] + labels

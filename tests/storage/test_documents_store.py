@@ -194,3 +194,31 @@ def test_documents_nothing_uses_are_kept_a_day_then_removed(store):
     assert store.forget_unused(older_than_s=UNUSED_KEPT_S) == 1
     assert store.find("old") is None and store.find("new") == new
     assert store.search("notes", [old.id, new.id])[0].document == "asked-now.md"
+
+
+def test_a_source_the_model_no_longer_reads_is_given_again_under_its_number(store):
+    """A follow-up names sources given before by number (the model read them); one whose
+    question was left out of a prompt too long for the context is given again, numbered
+    as before, so that no answer cites a passage the model cannot see."""
+    from desktop_assistant.core.grounding import numbers_given
+    from desktop_assistant.storage.documents import grounded
+
+    pages = [FILLER * 30 for _ in range(12)]
+    pages[7] = FILLER * 5 + "The lighthouse keeper was paid forty shillings a month. " + FILLER * 5
+    report = store.add(document("report.pdf", pages))
+    engine = object()  # no tokenizer: words are counted
+    text, hits, numbers = grounded(store, "What was the lighthouse keeper paid?", [report],
+                                   engine, 100)  # fmt: skip
+    assert numbers[0] == 1 and hits[0].page == 8 and 1 in numbers_given(text)
+    given = tuple(h.passage_id for h in hits)
+    follow_up = "Was the lighthouse keeper paid monthly?"
+
+    read, _, kept = grounded(store, follow_up, [report], engine, 100, given)
+    assert "forty shillings" not in read and "[1]" in read and kept[0] == 1
+    assert numbers_given(read) == set()
+
+    again, hits_again, numbers_again = grounded(store, follow_up, [report], engine, 100,
+                                                given, lost={1})  # fmt: skip
+    assert "[1] report.pdf, page 8:" in again and "forty shillings" in again
+    assert numbers_again[0] == 1 and hits_again[0].page == 8 and 1 in numbers_given(again)
+    assert set(numbers_again) <= set(range(1, len(given) + len(numbers_again) + 1))

@@ -99,3 +99,50 @@ def test_a_question_with_pictures_lets_the_reading_go_on():
     thread.join(5)
     worker.interrupt_reading(2, [Message("user", "hi")], GenerationOptions())
     assert not engine.cancelled.is_set()  # nothing was being read: no cancel
+
+
+def test_sources_of_a_question_left_out_of_the_context_are_given_again(tmp_path, tiny_chat_dir):
+    """The engine leaves out the oldest turns when a chat outgrows its context; a follow-up
+    must then get the matching sources again (under their numbers), not be told they were
+    given earlier."""
+    from desktop_assistant.core.documents import Document, Page
+    from desktop_assistant.core.grounding import numbers_given
+    from desktop_assistant.inference.causal_lm import CausalLMEngine
+    from desktop_assistant.storage.database import open_database
+    from desktop_assistant.storage.documents import DocumentStore, grounded
+
+    filler = "The committee discussed the budget, the schedule and the staffing. " * 30
+    pages = [filler] * 12
+    pages[7] = filler[:200] + " The lighthouse keeper was paid forty shillings a month. "
+    db_path = tmp_path / "history.sqlite3"
+    db = open_database(db_path).connection
+    report = DocumentStore(db).add(Document("report.pdf", "pdf", "sha", tuple(
+        Page(n, t) for n, t in enumerate(pages, 1))))  # fmt: skip
+
+    engine = CausalLMEngine(tiny_chat_dir, precision="fp32")
+    engine.load()
+    question = "What was the lighthouse keeper paid?"
+    first, hits, _ = grounded(DocumentStore(db), question, [report], engine, 16)
+    db.close()
+    count = len(engine.tokenizer.encode(first))
+    worker = chat.ChatWorker(lambda path: engine)
+    worker.database = db_path
+    worker.load("tiny")
+    sent: list[str] = []
+    worker.grounded.connect(lambda request, text, numbered: sent.append(text))
+    finished: list[object] = []
+    worker.finished.connect(lambda request, reply: finished.append(reply))
+    asked = [Message("user", first), Message("assistant", "Forty shillings [1].")]
+    follow_up = Message("user", "Was the lighthouse keeper paid monthly?")
+    options = GenerationOptions(max_new_tokens=16, documents=(report.id,),
+                                given_passages=tuple(h.passage_id for h in hits))  # fmt: skip
+
+    engine.context_tokens = 4 * count  # everything fits: named by number, not given again
+    worker.generate(1, [*asked, follow_up], options)
+    assert finished and "forty shillings" not in sent[-1] and numbers_given(sent[-1]) == set()
+
+    engine.context_tokens = count + 80  # the first question no longer fits beside it
+    worker.generate(2, [*asked, follow_up], options)
+    assert len(finished) == 2
+    assert "forty shillings" in sent[-1] and "[1] report.pdf, page 8:" in sent[-1]
+    assert 1 in numbers_given(sent[-1])

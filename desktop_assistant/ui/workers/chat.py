@@ -38,6 +38,31 @@ def engine_factory_for(settings: Settings) -> EngineFactory:
     return make
 
 
+def _sources_left_out(engine: object, messages: Sequence[Message], reply_tokens: int) -> set[int]:
+    """The numbers of sources that earlier questions gave in full but the model will not read:
+    those questions are left out of a prompt too long for its context (`fit_to_context`,
+    the engine's own rule) and no later question gives them again."""
+    from desktop_assistant.core.grounding import numbers_given
+    from desktop_assistant.inference.prompt import fit_to_context
+
+    tokenizer = getattr(engine, "tokenizer", None)
+    context = getattr(engine, "context_tokens", 0)
+    if tokenizer is None or not context:
+        return set()  # a remote server's context is its own affair
+    try:
+        dropped = fit_to_context(tokenizer, messages, context, reply_tokens)[2]
+    except UserError:
+        return set()  # the question alone is too long: generate says so
+    if not dropped:
+        return set()
+    first = 1 if messages[0].role == "system" else 0
+    gone = messages[first : first + dropped]
+    kept = messages[first + dropped : -1]
+    given = [numbers_given(m.content) for m in gone if m.role == "user"]
+    still = [numbers_given(m.content) for m in kept if m.role == "user"]
+    return set().union(*given) - set().union(*still)
+
+
 class ChatWorker(QObject):
     """Owns the chat engine; every slot runs on the worker thread.
 
@@ -168,11 +193,19 @@ class ChatWorker(QObject):
         if not documents:
             raise UserError("the documents of this chat are gone (removed meanwhile)")
         question = messages[-1].content
-        text, hits, numbers = grounded(
-            store, question, documents, engine, options.max_new_tokens, options.given_passages
-        )
+        lost: set[int] = set()
+        for _ in range(3):  # giving a lost source again can leave out one more question
+            text, hits, numbers = grounded(
+                store, question, documents, engine, options.max_new_tokens,
+                options.given_passages, lost,
+            )  # fmt: skip
+            sent = [*messages[:-1], replace(messages[-1], content=text)]
+            now_lost = _sources_left_out(engine, sent, options.max_new_tokens)
+            if now_lost <= lost:
+                break
+            lost |= now_lost
         self.grounded.emit(request_id, text, list(zip(numbers, hits, strict=True)))
-        return [*messages[:-1], replace(messages[-1], content=text)]
+        return sent
 
     @Slot(object, bool)
     def prepare_pictures(self, paths: Sequence[Path], high_detail: bool) -> None:

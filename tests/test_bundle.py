@@ -93,8 +93,12 @@ def test_it_paints_a_real_window(bundle, tmp_path):
 
 def test_it_answers_with_a_model(bundle, tmp_path, tiny_chat_dir):
     """torch and transformers work inside the bundle (no C compiler on PATH: the int8
-    kernel falls back as on a machine without one)."""
+    kernel falls back as on a machine without one), and so does PDFium (a PDF's pages)."""
+    from tests.core.test_documents import make_pdf
+
+    pdf = make_pdf(tmp_path / "ferry.pdf", ["The ferry to the island leaves at seven."])
     result = bare(bundle, tmp_path, "ask", "--model", str(tiny_chat_dir), "--max-new-tokens",
-                  "4", "Hello", timeout=300)  # fmt: skip
+                  "4", "--file", str(pdf), "When does the ferry leave?", timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(result.stdout.strip()) > 0
+    answer, sources = result.stdout.split("Sources:\n", 1)
+    assert "ferry.pdf, page 1" in sources

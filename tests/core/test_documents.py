@@ -141,3 +141,17 @@ def test_a_missing_file_and_a_folder(tmp_path):
         read_document(tmp_path / "nope.pdf")
     with pytest.raises(DocumentError, match="is a folder"):
         read_document(tmp_path)
+
+
+def test_pdfs_read_on_several_threads_at_once_come_out_whole(tmp_path):
+    """The window reads dropped files on a pool of threads; PDFium must not be called from
+    two at once (it would crash the process), so reading takes turns and each file comes out
+    whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pdfs = [make_pdf(tmp_path / f"d{i}.pdf", [f"file {i} page {n}" for n in range(20)])
+            for i in range(4)]  # fmt: skip
+    with ThreadPoolExecutor(4) as pool:
+        read = list(pool.map(read_document, pdfs * 3))
+    for i, doc in enumerate(read):
+        assert [p.text for p in doc.pages] == [f"file {i % 4} page {n}" for n in range(20)]

@@ -61,6 +61,17 @@ class CausalLMEngine(LocalChatEngine):
         """The model's tokenizer, once loaded (benchmarks build prompts with it)."""
         return self._tokenizer
 
+    def left_out(self, messages: Sequence[Message], options: GenerationOptions) -> int:
+        """How many of the oldest messages `generate` would leave out to fit the context."""
+        if self._tokenizer is None:
+            return 0
+        try:
+            return prompts.fit_to_context(
+                self._tokenizer, messages, self.context_tokens, options.max_new_tokens
+            )[2]
+        except UserError:
+            return 0  # the newest message alone does not fit: generate says so
+
     def generate(
         self, messages: Sequence[Message], options: GenerationOptions, on_text: TextCallback
     ) -> Reply:

@@ -175,6 +175,23 @@ class VisionChatEngine(LocalChatEngine):
     def _seq_len(self) -> int:
         return int(self._processor.image_seq_len)
 
+    @property
+    def tokenizer(self) -> Any:
+        """The language model's tokenizer, once loaded (what documents' passages are counted
+        with)."""
+        return None if self._processor is None else self._processor.tokenizer
+
+    def left_out(self, messages: Sequence[Message], options: GenerationOptions) -> int:
+        """How many of the oldest messages `generate` would leave out to fit the context."""
+        if self._processor is None:
+            return 0
+        try:
+            prompt = build_prompt(self._processor, self._pictures, messages, options.high_detail,
+                                  self.context_tokens, options.max_new_tokens, {})  # fmt: skip
+        except UserError:
+            return 0  # the newest message alone does not fit: generate says so
+        return prompt.dropped
+
     def generate(
         self, messages: Sequence[Message], options: GenerationOptions, on_text: TextCallback
     ) -> Reply:

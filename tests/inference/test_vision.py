@@ -316,3 +316,25 @@ def test_reading_ahead_skips_bad_files_and_stops_when_cancelled(vlm, pictures, t
     reply = vlm.generate(_ask(pictures["tall"]), HIGH, lambda t: None)
     assert not reply.stats.stopped and reply.stats.vision_s > 0  # read again in full
     assert VisionChatEngine(Path("nowhere")).prepare_pictures([pictures["photo"]], False) == []
+
+
+def test_left_out_names_the_messages_generate_leaves_out(vlm, pictures):
+    """What a documents question relies on (ui/workers/chat.py): the engine says beforehand
+    how many of the oldest messages its prompt will leave out, as `generate` then does."""
+    chat = [
+        Message("user", "Tell me about the harbour. " * 20),
+        Message("assistant", "Boats. " * 20),
+        Message("user", "And the lighthouse? " * 20),
+        Message("assistant", "A lamp. " * 20),
+        Message("user", "What is in this picture?", (pictures["photo"],)),
+    ]
+    assert vlm.tokenizer is not None and vlm.tokenizer.encode("harbour")
+    full = vlm.context_tokens
+    try:
+        for context in (full, 260, 200):
+            vlm.context_tokens = context
+            expected = vlm.left_out(chat, GREEDY)
+            assert expected == vlm.generate(chat, GREEDY, lambda t: None).stats.dropped_messages
+        assert vlm.left_out(chat, GREEDY) > 0  # the smallest context left some out
+    finally:
+        vlm.context_tokens = full

@@ -146,3 +146,9 @@ def test_sources_of_a_question_left_out_of_the_context_are_given_again(tmp_path,
     assert len(finished) == 2
     assert "forty shillings" in sent[-1] and "[1] report.pdf, page 8:" in sent[-1]
     assert 1 in numbers_given(sent[-1])
+
+
+def test_an_engine_that_cannot_say_what_it_leaves_out_gets_the_question_as_grounded():
+    """A remote server (no `left_out`): nothing is taken as left out."""
+    assert chat._sources_left_out(FakeChatEngine(), [Message("user", "hi")],
+                                  GenerationOptions()) == set()  # fmt: skip

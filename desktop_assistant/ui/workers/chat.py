@@ -38,21 +38,17 @@ def engine_factory_for(settings: Settings) -> EngineFactory:
     return make
 
 
-def _sources_left_out(engine: object, messages: Sequence[Message], reply_tokens: int) -> set[int]:
+def _sources_left_out(
+    engine: object, messages: Sequence[Message], options: GenerationOptions
+) -> set[int]:
     """The numbers of sources that earlier questions gave in full but the model will not read:
-    those questions are left out of a prompt too long for its context (`fit_to_context`,
-    the engine's own rule) and no later question gives them again."""
+    the engine leaves those questions out of a prompt too long for its context (its own
+    `left_out`; a remote server's context is its own affair) and no later question gives
+    them again."""
     from desktop_assistant.core.grounding import numbers_given
-    from desktop_assistant.inference.prompt import fit_to_context
 
-    tokenizer = getattr(engine, "tokenizer", None)
-    context = getattr(engine, "context_tokens", 0)
-    if tokenizer is None or not context:
-        return set()  # a remote server's context is its own affair
-    try:
-        dropped = fit_to_context(tokenizer, messages, context, reply_tokens)[2]
-    except UserError:
-        return set()  # the question alone is too long: generate says so
+    left_out = getattr(engine, "left_out", None)
+    dropped = left_out(messages, options) if left_out is not None else 0
     if not dropped:
         return set()
     first = 1 if messages[0].role == "system" else 0
@@ -200,7 +196,7 @@ class ChatWorker(QObject):
                 options.given_passages, lost,
             )  # fmt: skip
             sent = [*messages[:-1], replace(messages[-1], content=text)]
-            now_lost = _sources_left_out(engine, sent, options.max_new_tokens)
+            now_lost = _sources_left_out(engine, sent, options)
             if now_lost <= lost:
                 break
             lost |= now_lost

@@ -338,3 +338,20 @@ def test_left_out_names_the_messages_generate_leaves_out(vlm, pictures):
         assert vlm.left_out(chat, GREEDY) > 0  # the smallest context left some out
     finally:
         vlm.context_tokens = full
+
+
+def test_the_warm_up_is_apart_from_loading_and_measures_a_tile_once(tiny_vlm_dir):
+    from desktop_assistant.inference.vision import DEFAULT_TILE_S
+
+    engine = VisionChatEngine(tiny_vlm_dir)
+    engine.warm_up()  # not loaded: nothing to warm
+    engine.load()
+    try:
+        assert engine.seconds_per_tile == DEFAULT_TILE_S  # not measured while loading
+        engine.warm_up()
+        measured = engine.seconds_per_tile
+        assert 0 < measured != DEFAULT_TILE_S
+        engine.warm_up()  # once
+        assert engine.seconds_per_tile == measured
+    finally:
+        engine.unload()

@@ -152,3 +152,26 @@ def test_an_engine_that_cannot_say_what_it_leaves_out_gets_the_question_as_groun
     """A remote server (no `left_out`): nothing is taken as left out."""
     assert chat._sources_left_out(FakeChatEngine(), [Message("user", "hi")],
                                   GenerationOptions()) == set()  # fmt: skip
+
+
+def test_an_engine_warms_up_after_it_is_ready_and_a_failed_warm_up_is_only_logged():
+    """The vision engine's warm-up (a blank tile through the encoder) runs once the window
+    has been told the model is ready, so the user can type meanwhile."""
+    events: list[str] = []
+
+    class Warming(FakeChatEngine):
+        def warm_up(self):
+            events.append("warm_up")
+            raise RuntimeError("no kernels today")
+
+    engine = Warming(tokens=["ok"])
+    worker = chat.ChatWorker(lambda path: engine)
+    worker.loaded.connect(lambda name, precision: events.append("loaded"))
+    failed: list[str] = []
+    worker.load_failed.connect(failed.append)
+    worker.load("fake")
+    assert events == ["loaded", "warm_up"] and not failed
+    finished: list[object] = []
+    worker.finished.connect(lambda request, reply: finished.append(reply))
+    worker.generate(1, [Message("user", "hi")], GenerationOptions(max_new_tokens=5))
+    assert finished and finished[0].text == "ok"

@@ -115,6 +115,12 @@ class ChatWorker(QObject):
         self._engine = engine
         self.images_supported.emit(bool(getattr(engine, "reads_images", False)))
         self.loaded.emit(engine.name, engine.precision)
+        warm_up = getattr(engine, "warm_up", None)  # the vision engine's: while the user types
+        if warm_up is not None:
+            try:
+                warm_up()
+            except Exception:  # a timing and the kernels' set-up: the first question does it
+                log.exception("warming up %s failed", engine.name)
 
     @Slot(int, object, object)
     def generate(

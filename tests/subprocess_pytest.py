@@ -22,5 +22,8 @@ def run_pytest(*targets: str, env: dict[str, str], timeout: float) -> subprocess
 
 
 def output_tail(result: subprocess.CompletedProcess) -> str:
-    """The end of what a failed run printed, for an assertion message."""
-    return result.stdout[-3000:] + result.stderr[-2000:]
+    """The end of what a failed run printed, for an assertion message. A run that hung ends
+    with faulthandler's dump of every thread (tests/conftest.py's backstop), the main
+    thread last: its innermost frames, which name the test and where it waits, are 5-10 kB
+    before the end, so that much is kept."""
+    return result.stdout[-3000:] + result.stderr[-12000:]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.c_stacks import CStacks
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -41,12 +43,18 @@ for _name, _where in ISOLATED.items():
 _stderr_fd = 2  # the run's real stderr, kept before tests' output is captured
 
 
+_c_stacks: CStacks | None = None
+
+
 def pytest_configure(config) -> None:
-    global _stderr_fd
+    global _stderr_fd, _c_stacks
     _stderr_fd = os.dup(2)
+    _c_stacks = CStacks(RUN_ROOT, _stderr_fd)
 
 
 def pytest_unconfigure(config) -> None:
+    if _c_stacks is not None:
+        _c_stacks.stop()
     shutil.rmtree(RUN_ROOT, ignore_errors=True)
 
 
@@ -136,6 +144,7 @@ def tiny_whisper_engine(tiny_whisper_dir):
 # After a test's limit, for a test stuck where SIGALRM is never handled (shorter in
 # tests/test_timeouts.py, which checks it).
 BACKSTOP_S = float(os.environ.get("DESKTOP_ASSISTANT_TIMEOUT_BACKSTOP_S", "30"))
+C_STACKS_BEFORE_S = 8  # gdb prints the C stacks this long before the backstop (c_stacks.py)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # a venv without pytest-timeout still runs
@@ -162,9 +171,13 @@ def pytest_timeout_set_timer(item, settings):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         faulthandler.cancel_dump_traceback_later()
+        if _c_stacks is not None:
+            _c_stacks.disarm()
 
     item.cancel_timeout = cancel
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, settings.timeout)
     faulthandler.dump_traceback_later(settings.timeout + BACKSTOP_S, exit=True, file=_stderr_fd)
+    if _c_stacks is not None and BACKSTOP_S >= C_STACKS_BEFORE_S * 2:
+        _c_stacks.arm(settings.timeout + BACKSTOP_S - C_STACKS_BEFORE_S)  # gdb takes a while
     return True

@@ -6,6 +6,7 @@ The hanging tests below run only inside the checking tests' own pytest process.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -60,3 +61,15 @@ def test_a_test_stuck_where_no_signal_is_handled_ends_the_run_naming_it():
     assert "Timeout (0:00:03)!" in out  # faulthandler's watchdog, which needs no GIL
     assert 'test_timeouts.py", line' in out and "in test_hangs_where_no_signal_is_handled" in out
     assert took < 60
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb (apt: gdb) prints the C stacks")
+def test_a_stuck_run_also_prints_every_threads_c_stack():
+    """What the Python stacks cannot show (tests/c_stacks.py): here the sleep in libc."""
+    env = {**os.environ, HANG: "1", "DESKTOP_ASSISTANT_TIMEOUT_BACKSTOP_S": "16"}
+    test = f"{__file__}::test_hangs_where_no_signal_is_handled"
+    result = run_pytest(test, env=env, timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "C stacks of the stuck run (gdb)" in out, out[-3000:]
+    assert "nanosleep" in out and "Thread 1" in out  # the main thread, in time.sleep

@@ -127,7 +127,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
 GLUE_WORDS = (
     "the a an this that these those it its my your our me us you i to of for in into at with "
     "all one bit little little bit some just please now right now then again thanks thank "
-    "be is current whole entire can could would will want like i'd i'll let let's "
+    "be is current whole entire full can could would will want like i'd i'll let let's "
     "kindly app application away"
 )
 GLUE = frozenset(GLUE_WORDS.split())

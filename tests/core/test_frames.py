@@ -22,6 +22,7 @@ SAYINGS_2 = SAYINGS.with_name("sayings-2.json")  # held out as a whole
         ("get rid of this chat", "delete_conversation", {}),
         ("bin this conversation", "delete_conversation", {}),
         ("throw the chat away", "delete_conversation", {}),
+        ("delete the full conversation", "delete_conversation", {}),  # Whisper's "whole"
         ("take the photos off", "clear_images", {}),
         ("text size up", "zoom_in", {}),
         ("make the letters larger", "zoom_in", {}),
@@ -86,6 +87,8 @@ def test_sayings_the_grammar_does_not_list(text, intent, slots):
         "add a picture of a cat to the story",
         "change the subject",
         "another question",
+        "make it full screen",
+        "the full answer please",
     ],
 )
 def test_dictation_with_command_words_stays_dictation(text):

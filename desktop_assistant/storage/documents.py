@@ -73,6 +73,19 @@ class RestoredDocument:
     passages: list[Passage]
 
 
+# A passage with its document's name, as a Hit is made from it (`_hit`).
+_PASSAGES = (
+    "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id FROM passages p "
+    "JOIN documents d ON d.id = p.document_id"
+)
+
+
+def _hit(row: Sequence, score: float = 0.0) -> Hit:
+    """A Hit from a row of `_PASSAGES`' columns."""
+    document_id, name, page, place, text, passage_id = row
+    return Hit(document_id, name, page, place, text, score, passage_id)
+
+
 UNUSED_KEPT_S = 24 * 3600  # a document no chat or collection uses is kept this long
 
 
@@ -179,21 +192,14 @@ class DocumentStore:
     def all_passages(self, document_id: int) -> list[Hit]:
         """Every passage of a document, in order (a short one goes into the prompt whole)."""
         rows = self.db.execute(
-            "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id FROM passages p "
-            "JOIN documents d ON d.id = p.document_id WHERE p.document_id = ? "
-            "ORDER BY p.position",
-            (document_id,),
+            f"{_PASSAGES} WHERE p.document_id = ? ORDER BY p.position", (document_id,)
         ).fetchall()
-        return [Hit(row[0], row[1], row[2], row[3], row[4], 0.0, row[5]) for row in rows]
+        return [_hit(row) for row in rows]
 
     def passage(self, passage_id: int) -> Hit | None:
         """One passage by its row (a source an answer named), or None once it is gone."""
-        row = self.db.execute(
-            "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id FROM passages p "
-            "JOIN documents d ON d.id = p.document_id WHERE p.id = ?",
-            (passage_id,),
-        ).fetchone()
-        return Hit(row[0], row[1], row[2], row[3], row[4], 0.0, row[5]) if row else None
+        row = self.db.execute(f"{_PASSAGES} WHERE p.id = ?", (passage_id,)).fetchone()
+        return _hit(row) if row else None
 
     def detach(self, conversation_id: int, document_id: int) -> None:
         with self.db:
@@ -210,15 +216,15 @@ class DocumentStore:
             return []
         marks = ",".join("?" * len(document_ids))
         rows = self.db.execute(
-            "SELECT p.document_id, d.name, p.page, p.place, p.text, bm25(passages_fts) AS score, "
-            "p.id "
+            "SELECT p.document_id, d.name, p.page, p.place, p.text, p.id, "
+            "bm25(passages_fts) AS score "
             "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
             "JOIN documents d ON d.id = p.document_id "
             f"WHERE passages_fts MATCH ? AND p.document_id IN ({marks}) "
             "ORDER BY score LIMIT ?",
             (query, *document_ids, limit),
         ).fetchall()
-        return [Hit(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows]
+        return [_hit(row[:6], row[6]) for row in rows]
 
     # ---- collections ----------------------------------------------------------------------
 

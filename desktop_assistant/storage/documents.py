@@ -410,9 +410,12 @@ def grounded(
     spare = context - answer_tokens - count(grounded_question(question, [], names)) - 96
     hits = sources_for(store, question, documents, spare, count)
     numbers = {passage: n for n, passage in enumerate(given, 1)}
-    old = [h for h in hits if numbers.get(h.passage_id, 0) and numbers[h.passage_id] not in lost]
-    again = [h for h in hits if numbers.get(h.passage_id, 0) in lost]
-    new = [h for h in hits if h.passage_id not in numbers]
+    old: list[Hit] = []  # given before and still read: named by number
+    again: list[Hit] = []  # given before but lost: given again under their number
+    new: list[Hit] = []
+    for hit in hits:
+        n = numbers.get(hit.passage_id)
+        (new if n is None else again if n in lost else old).append(hit)
     first = len(given) + 1
     labels = [numbers[h.passage_id] for h in again] + list(range(first, first + len(new)))
     earlier = sorted(numbers[h.passage_id] for h in old)

@@ -172,12 +172,21 @@ def memory_bandwidth_gb_s() -> float:
 
 def weight_bytes_per_token(model: Any) -> int:
     """Bytes of weights one decoded token reads: everything but the input embedding table
-    (a lookup reads a few rows), counting tied tensors once."""
+    (a lookup reads a few rows), counting tied tensors once; of a shortlist head (head.py),
+    its 4-bit plane."""
+    from desktop_assistant.inference.head import ShortlistHead
+
     embedding = model.get_input_embeddings()
     skip = {id(t) for t in list(embedding.parameters()) + list(embedding.buffers())}
     head = model.get_output_embeddings()
+    if isinstance(head, ShortlistHead):
+        return _tensor_bytes(model, skip) + head.bytes_per_token()
     if head is not None:  # tied: the lm_head reads the shared table
         skip -= {id(t) for t in list(head.parameters()) + list(head.buffers())}
+    return _tensor_bytes(model, skip)
+
+
+def _tensor_bytes(model: Any, skip: set[int]) -> int:
     seen: set[int] = set()
     total = 0
     for tensor in list(model.parameters()) + list(model.buffers()):

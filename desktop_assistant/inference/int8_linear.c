@@ -467,3 +467,131 @@ int decode_layers(const Layer *layers, int count, float *x, int n, const float *
             return -1;
     return 0;
 }
+
+/* ---- A large output layer in two 4-bit planes, for the shortlist head (head.py) ----
+ *
+ * Decoding reads the whole lm_head at every token (Qwen2.5-0.5B: 136 MB of its 0.49 GB of
+ * int8 weights). head.py keeps it as two planes of nibbles instead: the high four bits of each
+ * int8 weight (w >> 4, in [-8, 7], stored + 8) and the low four (w & 15, in [0, 15]), so that
+ * w = 16 * high + low. Ranking the tokens reads only the high plane, as a 4-bit weight
+ * 16 * high + 7.5 (the low bits' middle), then the likeliest few are computed exactly from
+ * both planes: half the bytes per token, and no more memory than the int8 rows.
+ * In each block of 64 weights, byte j holds weight j (low nibble) and weight 32 + j (high). */
+
+/* W [N, K] int8 -> high and low planes [N, K / 2], high_sum [N] = sum of the rows' w >> 4. */
+void nibble_split(const int8_t *W, int N, int K, uint8_t *high, uint8_t *low,
+                  int32_t *high_sum, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int n = 0; n < N; n++) {
+        const int8_t *w = W + (size_t)n * K;
+        uint8_t *h = high + (size_t)n * (K / 2), *l = low + (size_t)n * (K / 2);
+        int32_t sum = 0;
+        for (int k0 = 0; k0 < K; k0 += 64)
+            for (int j = 0; j < 32; j++) {
+                int a = w[k0 + j], b = w[k0 + 32 + j];
+                int ha = a >> 4, hb = b >> 4; /* arithmetic shift: floor(w / 16) */
+                sum += ha + hb;
+                h[k0 / 2 + j] = (uint8_t)((ha + 8) | ((hb + 8) << 4));
+                l[k0 / 2 + j] = (uint8_t)((a & 15) | ((b & 15) << 4));
+            }
+        high_sum[n] = sum;
+    }
+}
+
+/* 64 nibbles (32 bytes) as 64 signed bytes in weight order. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline __m512i
+nibbles512(const uint8_t *p) {
+    __m256i b = _mm256_loadu_si256((const __m256i *)p), mask = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_and_si256(b, mask);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), mask);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_sub_epi8(v, _mm512_set1_epi8(8));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+dots4_vnni(const uint8_t *W4, const uint8_t *xq, int M, int K, int n0, int n1, float *y,
+           const float *xscale, const int32_t *zero, const float *scale4, const int32_t *sum4,
+           const float *offset, const float *xsum, int N) {
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *w = W4 + (size_t)n * (K / 2);
+        for (int m = 0; m < M; m++) { /* a row is 448 bytes: read once, then from L1 */
+            const uint8_t *x = xq + (size_t)m * K;
+            __m512i a = _mm512_setzero_si512();
+            for (int k = 0; k + 64 <= K; k += 64)
+                a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(x + k), nibbles512(w + k / 2));
+            int32_t dot = _mm512_reduce_add_epi32(a);
+            y[(size_t)m * N + n] =
+                (float)(dot - zero[m] * sum4[n]) * xscale[m] * scale4[n] + offset[n] * xsum[m];
+        }
+    }
+}
+
+/* AVX2: 16 bytes of nibbles widened to int16 give weights j..j+15 (low) and 32+j.. (high). */
+__attribute__((target("avx2,fma"))) static void
+dots4_avx2(const uint8_t *W4, const int16_t *xw, int M, int K, int n0, int n1, float *y,
+           const float *xscale, const int32_t *zero, const float *scale4, const int32_t *sum4,
+           const float *offset, const float *xsum, int N) {
+    const __m256i mask = _mm256_set1_epi16(0x0F), eight = _mm256_set1_epi16(8);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *w = W4 + (size_t)n * (K / 2);
+        for (int m = 0; m < M; m++) {
+            const int16_t *x = xw + (size_t)m * K;
+            __m256i a = _mm256_setzero_si256(), b = a;
+            for (int k = 0; k + 64 <= K; k += 64) {
+                for (int h = 0; h < 32; h += 16) {
+                    __m256i v =
+                        _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + k / 2 + h)));
+                    __m256i lo = _mm256_sub_epi16(_mm256_and_si256(v, mask), eight);
+                    __m256i hi = _mm256_sub_epi16(_mm256_srli_epi16(v, 4), eight);
+                    a = madd16(a, _mm256_loadu_si256((const __m256i *)(x + k + h)), lo);
+                    b = madd16(b, _mm256_loadu_si256((const __m256i *)(x + k + 32 + h)), hi);
+                }
+            }
+            int32_t dot = hsum256(_mm256_add_epi32(a, b));
+            y[(size_t)m * N + n] =
+                (float)(dot - zero[m] * sum4[n]) * xscale[m] * scale4[n] + offset[n] * xsum[m];
+        }
+    }
+}
+
+/* y[M, N] = x (scale4[n] * q4 + offset[n])^T, q4 the signed nibbles of W4 (a plane of
+ * nibble_split), activations quantized per row as in int8_linear (their sum exact).
+ * K must be a multiple of 64. Returns 0, or -1 when out of memory. */
+int int4_scores(const uint8_t *W4, const float *scale4, const int32_t *sum4,
+                const float *offset, const float *x, int M, int K, int N, float *y, int threads,
+                int isa) {
+    uint8_t *xq = (uint8_t *)malloc((size_t)M * K);
+    float *xscale = (float *)malloc(sizeof(float) * (size_t)M * 2), *xsum = xscale + M;
+    int32_t *zero = (int32_t *)malloc(sizeof(int32_t) * (size_t)M);
+    int16_t *xw = isa != 2 ? (int16_t *)malloc(sizeof(int16_t) * (size_t)M * K) : NULL;
+    if (!xq || !xscale || !zero || (isa != 2 && !xw)) {
+        free(xq);
+        free(xscale);
+        free(zero);
+        free(xw);
+        return -1;
+    }
+    for (int m = 0; m < M; m++) {
+        const float *row = x + (size_t)m * K;
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) sum += row[k];
+        xsum[m] = (float)sum;
+        quantize_row(row, K, xq + (size_t)m * K, xscale + m, zero + m);
+    }
+    if (xw) widen(xq, xw, (size_t)M * K);
+    int blocks = (N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < blocks; b++) {
+        int n0 = b * ROWS_PER_BLOCK;
+        int n1 = n0 + ROWS_PER_BLOCK < N ? n0 + ROWS_PER_BLOCK : N;
+        if (isa == 2)
+            dots4_vnni(W4, xq, M, K, n0, n1, y, xscale, zero, scale4, sum4, offset, xsum, N);
+        else
+            dots4_avx2(W4, xw, M, K, n0, n1, y, xscale, zero, scale4, sum4, offset, xsum, N);
+    }
+    free(xq);
+    free(xscale);
+    free(zero);
+    free(xw);
+    return 0;
+}

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desktop_assistant.inference import quantize
+from desktop_assistant.inference.head import shortlist_head
 
 FAMILIES = ("llama", "qwen2")
 CACHE_STEP = 256  # KV cache capacity grows in multiples of this many tokens
@@ -320,7 +321,7 @@ class LlamaForward(nn.Module):
             inner.layers[i] = nn.Identity()  # drop the unfused projections now, not at the end
         self.norm = RMSNorm(inner.norm)
         self.rotary = inner.rotary_emb
-        self.lm_head = model.lm_head
+        self.lm_head = shortlist_head(model.lm_head)
         self.act_dtype = inner.norm.weight.dtype
         self._cos = self._sin = torch.empty(0)
         self._native: Any = None  # the layers' native.LayerArgs (a ctypes array), once prepared

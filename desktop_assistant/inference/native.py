@@ -1,7 +1,9 @@
 """The int8 linear kernel written in C (int8_linear.c): compiled once, loaded with ctypes.
 
 Besides the int8 product (`linear`) it holds the decoder layers of the Llama / Qwen2 family
-for a few tokens (`decode_layers`, used by llama_forward.py) and the weights' row sums.
+for a few tokens (`decode_layers`, used by llama_forward.py), the weights' row sums, and the
+two 4-bit planes of a large output layer that head.py's shortlist reads (`nibble_split`,
+`int4_scores`).
 
 It is compiled with the system's C compiler (`$CC`, else `cc` or `gcc`) the first time a model
 loads, into the cache folder under a name that hashes the source, the flags and the compiler
@@ -94,6 +96,8 @@ class Kernel:
     path: Path
     layers_function: Any = None
     sums_function: Any = None
+    split_function: Any = None
+    scores4_function: Any = None
 
     @property
     def weight_max(self) -> int:
@@ -139,6 +143,51 @@ class Kernel:
             weight.data_ptr(), weight.shape[0], weight.shape[1], out.data_ptr(), threads
         )
         return out
+
+    def nibble_split(self, weight: Any) -> tuple[Any, Any, Any]:
+        """weight [N, K] int8 contiguous -> its high and low nibble planes [N, K / 2] uint8
+        and the rows' sums of the high nibbles [N] int32 (int8_linear.c's `nibble_split`)."""
+        import torch
+
+        n, k = weight.shape
+        high = torch.empty(n, k // 2, dtype=torch.uint8)
+        low = torch.empty(n, k // 2, dtype=torch.uint8)
+        high_sum = torch.empty(n, dtype=torch.int32)
+        self.split_function(
+            weight.data_ptr(),
+            n,
+            k,
+            high.data_ptr(),
+            low.data_ptr(),
+            high_sum.data_ptr(),
+            torch.get_num_threads(),
+        )
+        return high, low, high_sum
+
+    def int4_scores(self, x: Any, plane: Any, scales: Any, sums: Any, offsets: Any) -> Any:
+        """x [M, K] fp32 contiguous -> [M, N] fp32: x times the 4-bit weights scales[n] *
+        nibble + offsets[n], the nibbles a plane of `nibble_split` (sums: its `high_sum`)."""
+        import torch
+
+        m, k = x.shape
+        n = plane.shape[0]
+        y = torch.empty(m, n, dtype=torch.float32)
+        failed = self.scores4_function(
+            plane.data_ptr(),
+            scales.data_ptr(),
+            sums.data_ptr(),
+            offsets.data_ptr(),
+            x.data_ptr(),
+            m,
+            k,
+            n,
+            y.data_ptr(),
+            torch.get_num_threads(),
+            self.isa,
+        )
+        if failed:
+            raise MemoryError("out of memory in the int4 kernel")
+        return y
 
     def decode_layers(
         self, layers: Any, x: Any, rope: tuple[Any, Any], keys: Any, values: Any, pos: int
@@ -249,4 +298,12 @@ def kernel() -> Kernel | None:
     sums_function = lib.row_sums
     sums_function.argtypes = [pointer, integer, integer, pointer, integer]
     sums_function.restype = None
-    return Kernel(function, isa, out, layers_function, sums_function)
+    split_function = lib.nibble_split
+    split_function.argtypes = [pointer, integer, integer, pointer, pointer, pointer, integer]
+    split_function.restype = None
+    scores4_function = lib.int4_scores
+    scores4_function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 2
+    scores4_function.restype = integer
+    return Kernel(
+        function, isa, out, layers_function, sums_function, split_function, scores4_function
+    )

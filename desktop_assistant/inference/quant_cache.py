@@ -18,6 +18,7 @@ import mmap
 import os
 import shutil
 import time
+import weakref
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,14 @@ def load(
     """Load the cached quantized weights into the skeleton `build_skeleton()` returns."""
     entry = entry_dir(folder, scheme, group_size)
     model = build_skeleton()
-    embedding = model.get_input_embeddings()
-    mapped = [f"{name}.weight" for name, m in model.named_modules() if m is embedding]
+    from desktop_assistant.inference.head import will_shortlist
+
+    embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
+    mapped = [
+        f"{name}.weight"
+        for name, m in model.named_modules()
+        if m is embedding or (m is head and will_shortlist(head))
+    ]
     state = read_safetensors(entry / "model.safetensors", mapped)
     model.load_state_dict(state, assign=True, strict=True)
     _materialize_meta_buffers(model)
@@ -149,7 +156,9 @@ def read_safetensors(path: Path, mapped: Collection[str] = ()) -> dict[str, Any]
 
     The input embedding table is mapped: a token reads one row of it, so only the rows used
     are ever in memory (Qwen2.5-0.5B: 136 MB of int8 rows, of which a conversation touches a
-    few hundred kB). Nothing else is, for the reasons below.
+    few hundred kB). So is a large output layer that head.py's shortlist reads (a few rows per
+    token, once its 4-bit copy is made: then `release_pages`). Nothing else is, for the
+    reasons below.
 
     Hand-written over the documented format (8-byte header size, JSON header, raw data)
     because safetensors' own loaders either map the file (tensors at 8-byte offsets, which
@@ -175,6 +184,7 @@ def read_safetensors(path: Path, mapped: Collection[str] = ()) -> dict[str, Any]
                 count = math.prod(info["shape"])
                 flat = torch.frombuffer(mapping, dtype=dtype, count=count, offset=base + start)
                 state[name] = flat.view(info["shape"])
+                _MAPPED[id(state[name])] = state[name]
                 continue
             tensor = torch.empty(info["shape"], dtype=dtype)
             view = memoryview(tensor.view(-1).view(torch.uint8).numpy())  # type: ignore[arg-type]
@@ -183,6 +193,31 @@ def read_safetensors(path: Path, mapped: Collection[str] = ()) -> dict[str, Any]
                 raise ValueError(f"{path} is truncated at tensor {name}")
             state[name] = tensor
     return state
+
+
+# the tensors read_safetensors mapped from a file (not copied), by id, while they live
+_MAPPED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+_MADV_DONTNEED = 4  # Linux
+
+
+def release_pages(tensor: Any, rows: slice = slice(None)) -> bool:
+    """Give back the memory of (some rows of) a tensor `read_safetensors` mapped (read from the
+    file again if touched again), once read; False, and nothing done, for any other tensor
+    (memory of its own would lose its contents)."""
+    import ctypes
+
+    mapped: Any = _MAPPED.get(id(tensor))
+    if mapped is None or mapped is not tensor or os.name != "posix":
+        return False
+    part = tensor[rows]
+    page = mmap.PAGESIZE
+    start = -(-part.data_ptr() // page) * page  # whole pages inside those rows only
+    end = (part.data_ptr() + part.numel() * part.element_size()) // page * page
+    if end <= start:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc.madvise(start, end - start, _MADV_DONTNEED) == 0
 
 
 def _materialize_meta_buffers(model: Any) -> None:

@@ -400,6 +400,11 @@ def prepare(model: Any) -> Any:
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="int8-pack") as pool:
             list(pool.map(DynamicInt8Linear.prepare, layers))
+    from desktop_assistant.inference.head import ShortlistHead
+
+    for head in model.modules():
+        if isinstance(head, ShortlistHead):
+            head.prepare()  # its 4-bit copy, on the kernel's threads
     return model
 
 

@@ -386,12 +386,14 @@ def quality_text() -> tuple[str, str]:
 
 
 def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
-    """Next-token agreement of `quant` with the unquantized (fp32) model over a fixed text."""
+    """Next-token agreement of `quant` with the unquantized (fp32) model over a fixed text;
+    with a shortlist head, also as decoding computes the logits (`decode_*`)."""
     import torch
 
     from desktop_assistant.inference.causal_lm import CausalLMEngine
     from desktop_assistant.inference.compat import with_cache
     from desktop_assistant.inference.generation import new_cache
+    from desktop_assistant.inference.head import MAX_ROWS, ShortlistHead
 
     # the reference runs transformers' own forward: a check of ours (llama_forward) as well
     reference = CausalLMEngine(model, precision="fp32", own_forward=False)
@@ -401,8 +403,16 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
     text, source = quality_text()
     ids = reference.tokenizer(text)["input_ids"][: tokens + 1]
     caches = [new_cache(e.model) for e in (reference, tested)]
+    # a shortlist head (head.py) gives a long input the int8 head's logits; decoding, a few
+    # rows at a time, gets its 4-bit ranking: measured too, on the same hidden states
+    head = tested.model.get_output_embeddings()
+    shortlist = isinstance(head, ShortlistHead)
+    hidden: list[Any] = []
+    if shortlist:
+        head.register_forward_pre_hook(lambda module, args: hidden.append(args[0]))
     agree = total = 0
     kl_sum = nll_ref = nll_test = 0.0
+    decode = {"agree": 0, "kl": 0.0, "nll": 0.0}
     chunk = 256
     with torch.inference_mode():
         for start in range(0, len(ids) - 1, chunk):
@@ -419,8 +429,23 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
             nll_ref -= float(logp_ref.gather(1, target[:, None]).sum())
             nll_test -= float(logp_test.gather(1, target[:, None]).sum())
             total += n
+            if shortlist:
+                rows = hidden.pop()[0, :n]
+                few = torch.cat([head(rows[i : i + MAX_ROWS]) for i in range(0, n, MAX_ROWS)])
+                logp = torch.log_softmax(few.float(), dim=-1)
+                decode["agree"] += int((logp_ref.argmax(-1) == logp.argmax(-1)).sum())
+                decode["kl"] += float((logp_ref.exp() * (logp_ref - logp)).sum())
+                decode["nll"] -= float(logp.gather(1, target[:, None]).sum())
     import math
 
+    if shortlist:
+        decoded = {
+            "decode_top1_agreement": round(decode["agree"] / total, 4),
+            "decode_kl_mean": round(decode["kl"] / total, 4),
+            "decode_ppl_ratio": round(math.exp((decode["nll"] - nll_ref) / total), 4),
+        }
+    else:
+        decoded = {}
     return {
         "model": reference.name,
         "precision": tested.precision,
@@ -432,6 +457,7 @@ def bench_quality(model: str, quant: str, tokens: int = 2000) -> dict[str, Any]:
         "ppl_reference": round(math.exp(nll_ref / total), 3),
         "ppl_quantized": round(math.exp(nll_test / total), 3),
         "ppl_ratio": round(math.exp((nll_test - nll_ref) / total), 4),
+        **decoded,
     }
 
 

@@ -179,3 +179,25 @@ def test_a_cached_model_maps_its_head_and_answers_the_same(tiny_chat_dir, tmp_pa
         answers.append(engine.generate(question, options, lambda text: None).text)
         engine.unload()
     assert answers[0] == answers[1] == answers[2]
+
+
+def test_bench_quality_reports_the_decoding_logits_too(tiny_chat_dir, tmp_path, monkeypatch):
+    """`bench quality` compares the int8 head's logits (a long input) with fp32, and with a
+    shortlist head also the logits decoding gets (a few rows at a time)."""
+    from desktop_assistant.cli.bench import bench_quality
+
+    if native.kernel() is None:
+        pytest.skip("our int8 kernel does not build here")
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_chat_dir, folder)
+    monkeypatch.setattr(head, "MIN_VOCABULARY", 1)
+    with_shortlist = bench_quality(str(folder), "int8", tokens=120)
+    monkeypatch.setenv("DESKTOP_ASSISTANT_SHORTLIST", "0")
+    without = bench_quality(str(folder), "int8", tokens=120)
+    assert with_shortlist["tokens"] == without["tokens"] == 120
+    # the long-input path is the int8 head's in both
+    assert with_shortlist["top1_agreement"] == without["top1_agreement"]
+    assert with_shortlist["kl_mean"] == without["kl_mean"]
+    assert 0.0 <= with_shortlist["decode_top1_agreement"] <= 1.0
+    assert with_shortlist["decode_kl_mean"] >= 0.0 and with_shortlist["decode_ppl_ratio"] > 0
+    assert "decode_top1_agreement" not in without

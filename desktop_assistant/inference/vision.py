@@ -116,10 +116,14 @@ class VisionChatEngine(LocalChatEngine):
             raise ModelError(f"{folder.path} is a GGUF file; vision models need a model folder")
         prepare_to_load(self.threads)
         chosen = resolve_precision(self.requested_precision, folder)
-        check_memory(folder, chosen)  # as the text engine (a vision model has no cache)
+        check_memory(folder, chosen)  # as the text engine
         self._processor = load_processor(folder)
         model, self._text = load_vision_model(
-            folder, chosen, progress or (lambda message: None), self.own_forward
+            folder,
+            chosen,
+            progress or (lambda message: None),
+            self.own_forward,
+            self._processor.tokenizer,
         )
         self._model, self._precision = model, chosen
         self.vision_precision = vision_precision(chosen)

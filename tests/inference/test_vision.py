@@ -355,3 +355,36 @@ def test_the_warm_up_is_apart_from_loading_and_measures_a_tile_once(tiny_vlm_dir
         assert engine.seconds_per_tile == measured
     finally:
         engine.unload()
+
+
+def test_the_quantized_language_part_is_cached_and_answers_the_same(
+    tiny_vlm_dir, pictures, monkeypatch
+):
+    """The first load quantizes the language part and caches it; the next reads it from the
+    cache (no quantizing) and answers the same; a torn cache file is made again."""
+    from desktop_assistant.inference import quant_cache, quantize
+
+    entry = quant_cache.entry_dir(tiny_vlm_dir, "int8", quantize.INT4_GROUP)
+    answers = []
+
+    def answer() -> None:
+        engine = VisionChatEngine(tiny_vlm_dir, precision="int8")
+        engine.load()
+        answers.append(engine.generate(_ask(pictures["photo"]), GREEDY, lambda t: None).text)
+        engine.unload()
+        assert quant_cache.is_current(tiny_vlm_dir, "int8", quantize.INT4_GROUP)
+
+    answer()
+    quantized = quantize.quantize_model
+
+    def refused(*args, **kwargs):
+        raise AssertionError("quantized again")
+
+    monkeypatch.setattr(quantize, "quantize_model", refused)
+    answer()
+    data = entry / "model.safetensors"
+    data.write_bytes(data.read_bytes()[:4096])
+    monkeypatch.setattr(quantize, "quantize_model", quantized)
+    answer()
+    assert answers[0] == answers[1] == answers[2]
+    assert len(answers[0]) > 0

@@ -595,3 +595,52 @@ int int4_scores(const uint8_t *W4, const float *scale4, const int32_t *sum4,
     free(xw);
     return 0;
 }
+
+/* y[m, s] = the int8 head's logit of token ids[m, s] (int8_linear's arithmetic to the bit:
+ * the same activation quantization, exact int32 sums, the same float steps), its int8 weight
+ * read from the two planes of nibble_split. */
+__attribute__((target("avx2,fma"))) int planes_linear(
+    const uint8_t *high, const uint8_t *low, const float *wscale, const int32_t *wsum,
+    const float *bias, const int64_t *ids, int S, const float *x, int M, int K, float *y) {
+    uint8_t *xq = (uint8_t *)malloc((size_t)K);
+    int16_t *xw = (int16_t *)malloc(sizeof(int16_t) * (size_t)K);
+    if (!xq || !xw) {
+        free(xq);
+        free(xw);
+        return -1;
+    }
+    const __m256i mask = _mm256_set1_epi16(0x0F), eight = _mm256_set1_epi16(8);
+    for (int m = 0; m < M; m++) {
+        float xscale;
+        int32_t zero;
+        quantize_row(x + (size_t)m * K, K, xq, &xscale, &zero);
+        widen(xq, xw, (size_t)K);
+        for (int s = 0; s < S; s++) {
+            int64_t n = ids[(size_t)m * S + s];
+            const uint8_t *h = high + (size_t)n * (K / 2), *l = low + (size_t)n * (K / 2);
+            __m256i a = _mm256_setzero_si256();
+            for (int k = 0; k + 64 <= K; k += 64)
+                for (int j = 0; j < 32; j += 16) {
+                    __m256i hv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(h + k / 2 + j)));
+                    __m256i lv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(l + k / 2 + j)));
+                    /* w = 16 * (nibble - 8) + low nibble, for weights k + j.. (low nibbles)
+                     * and k + 32 + j.. (high nibbles) */
+                    __m256i w0 = _mm256_add_epi16(
+                        _mm256_slli_epi16(_mm256_sub_epi16(_mm256_and_si256(hv, mask), eight), 4),
+                        _mm256_and_si256(lv, mask));
+                    __m256i w1 = _mm256_add_epi16(
+                        _mm256_slli_epi16(_mm256_sub_epi16(_mm256_srli_epi16(hv, 4), eight), 4),
+                        _mm256_srli_epi16(lv, 4));
+                    a = madd16(a, _mm256_loadu_si256((const __m256i *)(xw + k + j)), w0);
+                    a = madd16(a, _mm256_loadu_si256((const __m256i *)(xw + k + 32 + j)), w1);
+                }
+            float v = 0.f;
+            v += (float)(hsum256(a) - zero * wsum[n]) * xscale;
+            v *= wscale[n];
+            y[(size_t)m * S + s] = bias ? v + bias[n] : v;
+        }
+    }
+    free(xq);
+    free(xw);
+    return 0;
+}

@@ -98,6 +98,7 @@ class Kernel:
     sums_function: Any = None
     split_function: Any = None
     scores4_function: Any = None
+    planes_function: Any = None
 
     @property
     def weight_max(self) -> int:
@@ -187,6 +188,39 @@ class Kernel:
         )
         if failed:
             raise MemoryError("out of memory in the int4 kernel")
+        return y
+
+    def planes_linear(
+        self,
+        x: Any,
+        planes: tuple[Any, Any],
+        scales: Any,
+        row_sums: Any,
+        bias: Any,
+        ids: Any,
+    ) -> Any:
+        """x [M, K] fp32 contiguous, ids [M, S] int64 -> [M, S] fp32: the logits `linear` gives
+        tokens ids[m] (to the bit), their int8 weights read from `nibble_split`'s planes."""
+        import torch
+
+        m, k = x.shape
+        ids = ids.contiguous()
+        y = torch.empty(m, ids.shape[1], dtype=torch.float32)
+        failed = self.planes_function(
+            planes[0].data_ptr(),
+            planes[1].data_ptr(),
+            scales.data_ptr(),
+            row_sums.data_ptr(),
+            bias.data_ptr() if bias is not None else None,
+            ids.data_ptr(),
+            ids.shape[1],
+            x.data_ptr(),
+            m,
+            k,
+            y.data_ptr(),
+        )
+        if failed:
+            raise MemoryError("out of memory in the int8 kernel")
         return y
 
     def decode_layers(
@@ -304,6 +338,16 @@ def kernel() -> Kernel | None:
     scores4_function = lib.int4_scores
     scores4_function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 2
     scores4_function.restype = integer
+    planes_function = lib.planes_linear
+    planes_function.argtypes = [pointer] * 6 + [integer, pointer, integer, integer, pointer]
+    planes_function.restype = integer
     return Kernel(
-        function, isa, out, layers_function, sums_function, split_function, scores4_function
+        function,
+        isa,
+        out,
+        layers_function,
+        sums_function,
+        split_function,
+        scores4_function,
+        planes_function,
     )

@@ -70,6 +70,7 @@ AVX2_ENV = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "DESKTOP_ASSISTANT_NO_AVX_VNNI": "1",  # plain AVX2, as on Zen 3 (native.py)
 }
 GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 HF_NAME = "qwen2.5-coder-0.5b-instruct"

@@ -79,7 +79,7 @@ def cpu() -> list[Finding]:
         Finding(
             "int8 kernel",
             "ok" if kernel is not None else "note",
-            f"our own, {'AVX-512 VNNI' if kernel.isa == native.VNNI else 'AVX2'} ({kernel.path})"
+            f"our own, {native.ISA_NAMES[kernel.isa]} ({kernel.path})"
             if kernel is not None
             else "fbgemm's (ours needs a C compiler, cc or $CC, and AVX2; about 20% slower)",
         )

@@ -152,6 +152,80 @@ __attribute__((target("avx2,fma"))) static inline int32_t hsum256(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* AVX-VNNI (VEX-encoded vpdpbusd on 256-bit registers): what Intel's laptop chips since the
+ * 12th generation have in place of AVX-512, and Zen 4 and later. The VNNI path's exact u8 x s8
+ * sums with half-width registers: 4 rows x 2 tokens per tile (16 registers). Compilers before
+ * GCC 11 / clang 12 do not know the instruction: then isa 3 runs the AVX2 path. */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define HAVE_AVXVNNI 1
+__attribute__((target("avx2,fma,avxvnni"))) static void
+dots_avxvnni(const int8_t *W, const uint8_t *xq, int M, int K, int n0, int n1, int32_t *out,
+             int ld) {
+    int n = n0;
+    if (M < FEW_TOKENS) n = n1; /* row at a time (below): streams best for a few tokens */
+    for (; n + 4 <= n1; n += 4) {
+        const int8_t *w0 = W + (size_t)n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        int m = 0;
+        for (; m + 2 <= M; m += 2) {
+            const uint8_t *x0 = xq + (size_t)m * K, *x1 = x0 + K;
+            __m256i a[8];
+            for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_si256();
+            for (int k = 0; k + 32 <= K; k += 32) {
+                __m256i b0 = _mm256_loadu_si256((const __m256i *)(w0 + k));
+                __m256i b1 = _mm256_loadu_si256((const __m256i *)(w1 + k));
+                __m256i b2 = _mm256_loadu_si256((const __m256i *)(w2 + k));
+                __m256i b3 = _mm256_loadu_si256((const __m256i *)(w3 + k));
+                __m256i v = _mm256_loadu_si256((const __m256i *)(x0 + k));
+                a[0] = _mm256_dpbusd_avx_epi32(a[0], v, b0);
+                a[1] = _mm256_dpbusd_avx_epi32(a[1], v, b1);
+                a[2] = _mm256_dpbusd_avx_epi32(a[2], v, b2);
+                a[3] = _mm256_dpbusd_avx_epi32(a[3], v, b3);
+                v = _mm256_loadu_si256((const __m256i *)(x1 + k));
+                a[4] = _mm256_dpbusd_avx_epi32(a[4], v, b0);
+                a[5] = _mm256_dpbusd_avx_epi32(a[5], v, b1);
+                a[6] = _mm256_dpbusd_avx_epi32(a[6], v, b2);
+                a[7] = _mm256_dpbusd_avx_epi32(a[7], v, b3);
+            }
+            for (int i = 0; i < 2; i++)
+                _mm_storeu_si128((__m128i *)(out + (size_t)(m + i) * ld + (n - n0)),
+                                 sum4_256(a[i * 4], a[i * 4 + 1], a[i * 4 + 2], a[i * 4 + 3]));
+        }
+        for (; m < M; m++) {
+            const uint8_t *x = xq + (size_t)m * K;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            for (int k = 0; k + 32 <= K; k += 32) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(x + k));
+                a0 = _mm256_dpbusd_avx_epi32(a0, v, _mm256_loadu_si256((const __m256i *)(w0 + k)));
+                a1 = _mm256_dpbusd_avx_epi32(a1, v, _mm256_loadu_si256((const __m256i *)(w1 + k)));
+                a2 = _mm256_dpbusd_avx_epi32(a2, v, _mm256_loadu_si256((const __m256i *)(w2 + k)));
+                a3 = _mm256_dpbusd_avx_epi32(a3, v, _mm256_loadu_si256((const __m256i *)(w3 + k)));
+            }
+            _mm_storeu_si128((__m128i *)(out + (size_t)m * ld + (n - n0)), sum4_256(a0, a1, a2, a3));
+        }
+    }
+    if (M < FEW_TOKENS) n = n0;
+    for (; n < n1; n++) {
+        const int8_t *w = W + (size_t)n * K;
+        for (int m = 0; m < M; m++) {
+            const uint8_t *x = xq + (size_t)m * K;
+            __m256i a = _mm256_setzero_si256(), b = a;
+            for (int k = 0; k + 64 <= K; k += 64) {
+                a = _mm256_dpbusd_avx_epi32(a, _mm256_loadu_si256((const __m256i *)(x + k)),
+                                            _mm256_loadu_si256((const __m256i *)(w + k)));
+                b = _mm256_dpbusd_avx_epi32(b, _mm256_loadu_si256((const __m256i *)(x + k + 32)),
+                                            _mm256_loadu_si256((const __m256i *)(w + k + 32)));
+            }
+            out[(size_t)m * ld + (n - n0)] = hsum256(_mm256_add_epi32(a, b));
+        }
+    }
+}
+#else
+#define HAVE_AVXVNNI 0
+#endif
+
+/* 1 when this build has the AVX-VNNI path (isa 3). */
+int avxvnni_built(void) { return HAVE_AVXVNNI; }
+
 /* 16 int8 weights widened to int16 (one vpmovsxbw from memory). */
 __attribute__((target("avx2,fma"))) static inline __m256i wide16(const int8_t *p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
@@ -242,7 +316,8 @@ __attribute__((target("avx2,fma"))) static void widen(const uint8_t *q, int16_t 
 
 /* y[M, N] = sum over passes p of ((xq_p . W^T) - zero_p[m] * wsum[n]) * xscale_p[m]
  *           * wscale[n] + bias[n]
- * K must be a multiple of 64 (the caller checks). isa: 2 = AVX-512 VNNI, 1 = AVX2.
+ * K must be a multiple of 64 (the caller checks). isa: 2 = AVX-512 VNNI, 3 = AVX-VNNI,
+ * 1 = AVX2.
  * passes: 1, or 2 to add the second row of quantize_passes.
  * Returns 0, or -1 when out of memory. */
 int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const float *bias,
@@ -264,8 +339,9 @@ int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const
         quantize_passes(x + (size_t)m * K, K, passes, xq + (size_t)m * passes * K,
                         xscale + m * passes, zero + m * passes,
                         scratch ? scratch + (size_t)m * K : NULL);
+    if (isa == 3 && !HAVE_AVXVNNI) isa = 1;
     int16_t *xw = NULL;
-    if (isa != 2) {
+    if (isa == 1) {
         xw = (int16_t *)malloc(sizeof(int16_t) * (size_t)rows * K);
         if (!xw) {
             free(xq);
@@ -288,6 +364,10 @@ int int8_linear(const int8_t *W, const float *wscale, const int32_t *wsum, const
             const uint8_t *xb = xq + (size_t)r0 * K;
             if (isa == 2)
                 dots_vnni(W, xb, rr, K, n0, n1, sums, n1 - n0);
+#if HAVE_AVXVNNI
+            else if (isa == 3)
+                dots_avxvnni(W, xb, rr, K, n0, n1, sums, n1 - n0);
+#endif
             else
                 dots_avx2(W, xw + (size_t)r0 * K, rr, K, n0, n1, sums, n1 - n0);
             for (int r = 0; r < rr; r += passes) {

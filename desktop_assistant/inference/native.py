@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("int8_linear.c")
 FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-mavx2", "-mfma", "-fno-math-errno")
 LIBS = ("-lm",)
-VNNI, AVX2 = 2, 1  # the kernel's `isa` argument
+VNNI, AVX_VNNI, AVX2 = 2, 3, 1  # the kernel's `isa` argument
+ISA_NAMES = {VNNI: "AVX-512 VNNI", AVX_VNNI: "AVX-VNNI", AVX2: "AVX2"}
 K_MULTIPLE = 64  # input features must be a multiple of this
 
 
@@ -254,17 +255,24 @@ class Kernel:
 
 def _isa() -> int:
     """VNNI where the CPU has it and torch is not capped below AVX-512 (ATEN_CPU_CAPABILITY,
-    how benchmarks emulate an AVX2-only laptop), AVX2 where it has that, else 0."""
+    how benchmarks emulate an AVX2-only laptop); AVX-VNNI where it has that (Intel's laptop
+    chips since the 12th generation, which have no AVX-512); AVX2 where it has that; else 0.
+    DESKTOP_ASSISTANT_NO_AVX_VNNI=1 leaves AVX-VNNI out (emulating an AVX2-only CPU without
+    it, such as Zen 3, on one that has it)."""
     import torch
 
-    from desktop_assistant.core.cpu import has_avx512_vnni
+    from desktop_assistant.core.cpu import cpu_flags, has_avx512_vnni
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return 0
     capability = torch.backends.cpu.get_cpu_capability()
     if capability.startswith("AVX512") and has_avx512_vnni():
         return VNNI
-    return AVX2 if capability.startswith(("AVX2", "AVX512")) else 0
+    if not capability.startswith(("AVX2", "AVX512")):
+        return 0
+    if "avx_vnni" in cpu_flags() and os.environ.get("DESKTOP_ASSISTANT_NO_AVX_VNNI") != "1":
+        return AVX_VNNI
+    return AVX2
 
 
 def _compiler() -> str | None:
@@ -320,6 +328,8 @@ def kernel() -> Kernel | None:
             detail.decode(errors="replace")[-500:],
         )
         return None
+    if isa == AVX_VNNI and not lib.avxvnni_built():  # a compiler older than GCC 11
+        isa = AVX2
     function = lib.int8_linear
     pointer, integer = ctypes.c_void_p, ctypes.c_int
     function.argtypes = [pointer] * 5 + [integer] * 3 + [pointer] + [integer] * 3

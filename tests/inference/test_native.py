@@ -1,10 +1,10 @@
 """Our int8 linear kernel (inference/int8_linear.c through native.py).
 
 Checked against the same arithmetic in torch (activations quantized per row to 255 levels,
-integer products, the two scales): equal to float rounding, for both of its paths (AVX-512
-VNNI where the CPU has it, AVX2 on any x86-64 machine with AVX2), at every tile edge: one
-token (decoding), a few (a prompt-lookup draft), a prefill-sized block, row counts that are
-not multiples of 4 or of 64.
+integer products, the two scales): equal to float rounding, for each of its paths (AVX-512
+VNNI and AVX-VNNI where the CPU has them, AVX2 on any x86-64 machine with AVX2), at every
+tile edge: one token (decoding), a few (a prompt-lookup draft), a prefill-sized block, row
+counts that are not multiples of 4 or of 64.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import pytest
 import torch
 
-from desktop_assistant.core.cpu import has_avx512_vnni
+from desktop_assistant.core.cpu import cpu_flags, has_avx512_vnni
 from desktop_assistant.inference import native, quantize
 
 
@@ -28,6 +28,8 @@ def kernel():
 
 def _paths(kernel):
     paths = [native.Kernel(kernel.function, native.AVX2, kernel.path)]
+    if "avx_vnni" in cpu_flags():  # 256-bit VNNI (Intel since the 12th generation, Zen 4)
+        paths.append(native.Kernel(kernel.function, native.AVX_VNNI, kernel.path))
     if has_avx512_vnni() and kernel.isa == native.VNNI:
         paths.append(kernel)
     return paths
@@ -174,3 +176,24 @@ def test_row_sums(kernel, n, k):
     weight = torch.randint(-128, 128, (n, k), dtype=torch.int8)
     for threads in (1, 2):
         assert torch.equal(kernel.row_sums(weight, threads), weight.sum(1, dtype=torch.int32))
+
+
+@pytest.mark.parametrize(
+    ("capability", "flags", "no_avx_vnni", "isa"),
+    [
+        ("AVX512", {"avx2", "avx512_vnni", "avx_vnni"}, "0", native.VNNI),
+        ("AVX2", {"avx2", "avx512_vnni", "avx_vnni"}, "0", native.AVX_VNNI),  # torch capped
+        ("AVX2", {"avx2", "avx_vnni"}, "0", native.AVX_VNNI),  # Intel 12th generation on
+        ("AVX2", {"avx2", "avx_vnni"}, "1", native.AVX2),  # emulating Zen 3 there
+        ("AVX2", {"avx2"}, "0", native.AVX2),  # Zen 3
+        ("DEFAULT", {"sse4_2"}, "0", 0),
+    ],
+)
+def test_the_kernel_path_follows_the_cpu(monkeypatch, capability, flags, no_avx_vnni, isa):
+    from desktop_assistant.core import cpu
+
+    monkeypatch.setattr(native.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setenv("DESKTOP_ASSISTANT_NO_AVX_VNNI", no_avx_vnni)
+    assert native._isa() == isa

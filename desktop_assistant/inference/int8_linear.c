@@ -634,6 +634,33 @@ dots4_avx2(const uint8_t *W4, const int16_t *xw, int M, int K, int n0, int n1, f
     }
 }
 
+#if HAVE_AVXVNNI
+/* AVX-VNNI: 32 bytes of nibbles are weights j (low) and 32 + j (high), j < 32. */
+__attribute__((target("avx2,fma,avxvnni"))) static void
+dots4_avxvnni(const uint8_t *W4, const uint8_t *xq, int M, int K, int n0, int n1, float *y,
+              const float *xscale, const int32_t *zero, const float *scale4, const int32_t *sum4,
+              const float *offset, const float *xsum, int N) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *w = W4 + (size_t)n * (K / 2);
+        for (int m = 0; m < M; m++) {
+            const uint8_t *x = xq + (size_t)m * K;
+            __m256i a = _mm256_setzero_si256(), b = a;
+            for (int k = 0; k + 64 <= K; k += 64) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(w + k / 2));
+                __m256i lo = _mm256_sub_epi8(_mm256_and_si256(v, mask), eight);
+                __m256i hi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), mask), eight);
+                a = _mm256_dpbusd_avx_epi32(a, _mm256_loadu_si256((const __m256i *)(x + k)), lo);
+                b = _mm256_dpbusd_avx_epi32(b, _mm256_loadu_si256((const __m256i *)(x + k + 32)), hi);
+            }
+            int32_t dot = hsum256(_mm256_add_epi32(a, b));
+            y[(size_t)m * N + n] =
+                (float)(dot - zero[m] * sum4[n]) * xscale[m] * scale4[n] + offset[n] * xsum[m];
+        }
+    }
+}
+#endif
+
 /* y[M, N] = x (scale4[n] * q4 + offset[n])^T, q4 the signed nibbles of W4 (a plane of
  * nibble_split), activations quantized per row as in int8_linear (their sum exact).
  * K must be a multiple of 64. Returns 0, or -1 when out of memory. */
@@ -643,8 +670,9 @@ int int4_scores(const uint8_t *W4, const float *scale4, const int32_t *sum4,
     uint8_t *xq = (uint8_t *)malloc((size_t)M * K);
     float *xscale = (float *)malloc(sizeof(float) * (size_t)M * 2), *xsum = xscale + M;
     int32_t *zero = (int32_t *)malloc(sizeof(int32_t) * (size_t)M);
-    int16_t *xw = isa != 2 ? (int16_t *)malloc(sizeof(int16_t) * (size_t)M * K) : NULL;
-    if (!xq || !xscale || !zero || (isa != 2 && !xw)) {
+    if (isa == 3 && !HAVE_AVXVNNI) isa = 1;
+    int16_t *xw = isa == 1 ? (int16_t *)malloc(sizeof(int16_t) * (size_t)M * K) : NULL;
+    if (!xq || !xscale || !zero || (isa == 1 && !xw)) {
         free(xq);
         free(xscale);
         free(zero);
@@ -666,6 +694,10 @@ int int4_scores(const uint8_t *W4, const float *scale4, const int32_t *sum4,
         int n1 = n0 + ROWS_PER_BLOCK < N ? n0 + ROWS_PER_BLOCK : N;
         if (isa == 2)
             dots4_vnni(W4, xq, M, K, n0, n1, y, xscale, zero, scale4, sum4, offset, xsum, N);
+#if HAVE_AVXVNNI
+        else if (isa == 3)
+            dots4_avxvnni(W4, xq, M, K, n0, n1, y, xscale, zero, scale4, sum4, offset, xsum, N);
+#endif
         else
             dots4_avx2(W4, xw, M, K, n0, n1, y, xscale, zero, scale4, sum4, offset, xsum, N);
     }

@@ -15,7 +15,7 @@ import shutil
 import pytest
 import torch
 
-from desktop_assistant.core.cpu import has_avx512_vnni
+from desktop_assistant.core.cpu import cpu_flags, has_avx512_vnni
 from desktop_assistant.inference import head, llama_forward, native, quant_cache, quantize
 
 
@@ -29,6 +29,8 @@ def kernel():
 
 def _paths(kernel):
     paths = [dataclasses.replace(kernel, isa=native.AVX2)]
+    if "avx_vnni" in cpu_flags():
+        paths.append(dataclasses.replace(kernel, isa=native.AVX_VNNI))
     if has_avx512_vnni() and kernel.isa == native.VNNI:
         paths.append(kernel)
     return paths

@@ -9,31 +9,12 @@ head's logits for every token.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import pytest
 import torch
 
-from desktop_assistant.core.cpu import cpu_flags, has_avx512_vnni
 from desktop_assistant.inference import head, llama_forward, native, quant_cache, quantize
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    found = native.kernel()
-    if found is None:
-        pytest.skip("the kernel does not build here (no C compiler or no AVX2)")
-    return found
-
-
-def _paths(kernel):
-    paths = [dataclasses.replace(kernel, isa=native.AVX2)]
-    if "avx_vnni" in cpu_flags():
-        paths.append(dataclasses.replace(kernel, isa=native.AVX_VNNI))
-    if has_avx512_vnni() and kernel.isa == native.VNNI:
-        paths.append(kernel)
-    return paths
 
 
 def _int8_head(n: int = 20000, k: int = 128, bias: bool = False) -> quantize.DynamicInt8Linear:
@@ -59,7 +40,7 @@ def test_the_planes_give_back_every_int8_weight(kernel) -> None:
 
 
 @pytest.mark.parametrize("rows", [1, 3, 16])
-def test_4bit_scores_are_the_high_nibbles_times_the_activations(kernel, rows) -> None:
+def test_4bit_scores_are_the_high_nibbles_times_the_activations(kernel, kernel_paths, rows) -> None:
     torch.manual_seed(rows)
     weight = torch.randint(-127, 128, (517, 128), dtype=torch.int8)  # not a multiple of 64 rows
     scales = torch.rand(517) / 100
@@ -67,7 +48,7 @@ def test_4bit_scores_are_the_high_nibbles_times_the_activations(kernel, rows) ->
     x = torch.randn(rows, 128)
     four_bit = (weight.int() >> 4).float() * 16 + 7.5
     expected = (x @ four_bit.T) * scales
-    for path in _paths(kernel):
+    for path in kernel_paths:
         got = path.int4_scores(x, high, scales * 16, high_sum, scales * 7.5)
         assert got.shape == (rows, 517)
         # only the activations are quantized (255 levels per row)

@@ -14,25 +14,7 @@ import os
 import pytest
 import torch
 
-from desktop_assistant.core.cpu import cpu_flags, has_avx512_vnni
 from desktop_assistant.inference import native, quantize
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    found = native.kernel()
-    if found is None:
-        pytest.skip("the kernel does not build here (no C compiler or no AVX2)")
-    return found
-
-
-def _paths(kernel):
-    paths = [native.Kernel(kernel.function, native.AVX2, kernel.path)]
-    if "avx_vnni" in cpu_flags():  # 256-bit VNNI (Intel since the 12th generation, Zen 4)
-        paths.append(native.Kernel(kernel.function, native.AVX_VNNI, kernel.path))
-    if has_avx512_vnni() and kernel.isa == native.VNNI:
-        paths.append(kernel)
-    return paths
 
 
 def _quantized(x):
@@ -65,9 +47,9 @@ def _expected(x, weight, scales, bias, passes=1):
 @pytest.mark.parametrize("n,k", [(1, 64), (7, 128), (130, 896), (67, 192)])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("passes", [1, 2])
-def test_same_result_as_the_arithmetic_it_implements(kernel, m, n, k, bias, passes):
+def test_same_result_as_the_arithmetic_it_implements(kernel_paths, m, n, k, bias, passes):
     torch.manual_seed(m * 1000 + n + k)
-    for path in _paths(kernel):
+    for path in kernel_paths:
         limit = path.weight_max
         weight = torch.randint(-limit, limit + 1, (n, k), dtype=torch.int8)
         scales = torch.rand(n) / 100 + 1e-3

@@ -156,9 +156,9 @@ def read_safetensors(path: Path, mapped: Collection[str] = ()) -> dict[str, Any]
 
     The input embedding table is mapped: a token reads one row of it, so only the rows used
     are ever in memory (Qwen2.5-0.5B: 136 MB of int8 rows, of which a conversation touches a
-    few hundred kB). So is a large output layer that head.py's shortlist reads (a few rows per
-    token, once its 4-bit copy is made: then `release_pages`). Nothing else is, for the
-    reasons below.
+    few hundred kB). So is a large output layer that head.py's shortlist reads (its pages
+    given back with `release_pages` as it is split into nibble planes). Nothing else is, for
+    the reasons below.
 
     Hand-written over the documented format (8-byte header size, JSON header, raw data)
     because safetensors' own loaders either map the file (tensors at 8-byte offsets, which

@@ -404,7 +404,7 @@ def prepare(model: Any) -> Any:
 
     for head in model.modules():
         if isinstance(head, ShortlistHead):
-            head.prepare()  # its 4-bit copy, on the kernel's threads
+            head.prepare()  # its nibble planes, on the kernel's threads
     return model
 
 

@@ -167,7 +167,7 @@ def test_a_cached_model_maps_its_head_and_answers_the_same(tiny_chat_dir, tmp_pa
 def test_bench_quality_reports_the_decoding_logits_too(tiny_chat_dir, tmp_path, monkeypatch):
     """`bench quality` compares the int8 head's logits (a long input) with fp32, and with a
     shortlist head also the logits decoding gets (a few rows at a time)."""
-    from desktop_assistant.cli.bench import bench_quality
+    from desktop_assistant.cli.bench_quality import bench_quality
 
     if native.kernel() is None:
         pytest.skip("our int8 kernel does not build here")
